@@ -1,0 +1,175 @@
+# pagelab: build, run, check.  GNU make; no autotools.
+#   make                  build every binary for this system
+#   make run              the main job: conformance + perf + report in results/<run-id>/
+#   make check            the project's tests and the conformance suite
+#   make STATIC=1         static link (e.g. make CC=musl-gcc STATIC=1)
+#   make SANITIZE=address,undefined
+#   make PORTABLE=1       no optional libraries (portable benchmark back-end, no hwloc/libpfm4)
+#   make PLATFORM=generic the portable POSIX page layer instead of this OS's own file
+#   make CC=aarch64-linux-gnu-gcc   cross build: the feature probe only compiles
+
+CC       ?= cc
+CXX      ?= c++
+BUILD    ?= build
+PYTHON   ?= /usr/bin/python3
+STATIC   ?= 0
+PORTABLE ?= 0
+SANITIZE ?=
+V        ?= 0
+
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CSTD      := -std=c11
+OPT       ?= -O2 -g
+CPPFLAGS  += -Iinclude -I$(BUILD) -D_GNU_SOURCE
+CFLAGS    += $(OPT) $(WARN) $(CSTD) -fno-strict-aliasing
+CXXFLAGS  += $(OPT) -Wall -Wextra -std=c++17
+LDFLAGS   +=
+LDLIBS    += -lpthread -lm
+
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+CXXFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(STATIC),1)
+LDFLAGS  += -static
+endif
+
+# The feature probe runs whenever the compiler or the flags change.
+CONFIG_KEY := $(CC)|$(CXX)|$(CFLAGS)|$(LDFLAGS)|$(PORTABLE)|$(STATIC)
+$(shell mkdir -p $(BUILD))
+$(shell [ -f $(BUILD)/config.key ] && [ "`cat $(BUILD)/config.key`" = "$(CONFIG_KEY)" ] || echo '$(CONFIG_KEY)' > $(BUILD)/config.key)
+CONFIG_PORTABLE := $(PORTABLE)
+ifeq ($(STATIC),1)
+# Static C++ and the optional shared libraries rarely link statically: build the portable variant.
+CONFIG_PORTABLE := 1
+endif
+$(BUILD)/config.h $(BUILD)/config.mk: tools/configure.sh $(BUILD)/config.key
+	@echo "  CONFIGURE $(CC)"
+	@sh tools/configure.sh $(BUILD) "$(CC)" "$(CPPFLAGS) $(CFLAGS)" "$(LDFLAGS)" "$(CXX)" $(CONFIG_PORTABLE)
+-include $(BUILD)/config.mk
+
+PLATFORM ?= $(PLATFORM_DETECTED)
+ifeq ($(PLATFORM),)
+PLATFORM := generic
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# ---- sources: found by wildcard; a new file registers itself ----
+PLATFORM_SRC := lib/platform/posix.c lib/platform/$(PLATFORM).c $(wildcard lib/platform/$(PLATFORM)_*.c)
+COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters.c lib/harness/topology.c,$(wildcard lib/harness/*.c))
+CONFORM_LIB  := $(wildcard lib/harness/conform*.c)
+BENCH_LIB    := $(wildcard lib/harness/bench*.c) $(wildcard lib/harness/counters.c) $(wildcard lib/harness/topology.c)
+REFALLOC_SRC := $(filter-out lib/refalloc/shim.c,$(wildcard lib/refalloc/*.c))
+CONFORM_SRC  := $(wildcard suites/conformance/*.c)
+PERF_SRC     := $(wildcard suites/perf/*.c)
+CTEST_SRC    := $(wildcard tests/c/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+PLATFORM_OBJ := $(call obj,$(PLATFORM_SRC) $(COMMON_SRC))
+REFALLOC_OBJ := $(call obj,$(REFALLOC_SRC))
+
+BENCH_LIBS :=
+ifeq ($(LIBPFM),1)
+BENCH_LIBS += $(LIBPFM_LIBS)
+endif
+ifeq ($(HWLOC),1)
+BENCH_LIBS += $(HWLOC_LIBS)
+endif
+BENCH_LINK := $(CC)
+BENCH_EXTRA_OBJ :=
+ifeq ($(GBENCH),1)
+BENCH_EXTRA_OBJ := $(BUILD)/obj/lib/harness/gbench_shim.o
+BENCH_LIBS += -lbenchmark
+BENCH_LINK := $(CXX)
+endif
+
+BINARIES := $(BUILD)/pagelab-conform $(BUILD)/librefalloc.a
+ifneq ($(BENCH_LIB),)
+BINARIES += $(BUILD)/pagelab-bench
+endif
+ifneq ($(STATIC),1)
+ifneq ($(wildcard lib/refalloc/shim.c),)
+BINARIES += $(BUILD)/librefalloc.so
+endif
+endif
+CTESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(CTEST_SRC))
+
+.PHONY: all run check check-c check-py check-conform bench clean distclean deps help
+all: $(BINARIES)
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC        $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/pic/%.o: %.c $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC (pic)  $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -ftls-model=initial-exec -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/lib/harness/gbench_shim.o: lib/harness/gbench_shim.cc $(BUILD)/config.h include/pagelab/bench.h
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CXX       $<"
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpagelab.a: $(PLATFORM_OBJ)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/librefalloc.a: $(REFALLOC_OBJ) $(PLATFORM_OBJ)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+# The shim is position-independent and carries its own copy of the page layer.
+$(BUILD)/librefalloc.so: $(patsubst %.c,$(BUILD)/obj/pic/%.o,$(REFALLOC_SRC) lib/refalloc/shim.c $(PLATFORM_SRC) $(COMMON_SRC))
+	@[ "$(V)" = 1 ] || echo "  LD        $@"
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=lib/refalloc/shim.map -o $@ $^ -lpthread
+
+# Suite objects are linked directly (not through an archive) so their constructors register.
+$(BUILD)/pagelab-conform: $(call obj,$(CONFORM_LIB) $(CONFORM_SRC)) $(BUILD)/librefalloc.a
+	@[ "$(V)" = 1 ] || echo "  LD        $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(CONFORM_LIB) $(CONFORM_SRC)) $(BUILD)/librefalloc.a $(LDLIBS)
+
+$(BUILD)/pagelab-bench: $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a
+	@[ "$(V)" = 1 ] || echo "  LD        $@"
+	$(Q)$(BENCH_LINK) $(LDFLAGS) -o $@ $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a $(BENCH_LIBS) $(LDLIBS)
+
+# C self-tests: each tests/c/NAME.c is one program; tests/c/NAME.mk (optional) adds objects.
+$(BUILD)/tests/%: tests/c/%.c $(BUILD)/librefalloc.a $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC        $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/librefalloc.a $(LDLIBS)
+
+# ---- jobs ----
+deps:
+	@sh tools/install-deps.sh
+
+run: deps all
+	$(PYTHON) runners/pagelab run
+
+check: deps all $(CTESTS)
+	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
+
+check-c: all $(CTESTS)
+	@sh tools/check.sh "$(BUILD)" "$(PYTHON)" c
+
+bench: all
+	$(BUILD)/pagelab-bench --profile=quick
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@sed -n '2,10p' Makefile
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

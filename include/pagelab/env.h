@@ -1,0 +1,26 @@
+/* Environment capture: what every result file records about the machine it
+ * came from (OS, kernel, libc, compiler, page sizes, THP, virtualisation ...).
+ * Shared by the conformance JSON ("env") and the benchmark JSON ("context"). */
+#ifndef PAGELAB_ENV_H
+#define PAGELAB_ENV_H
+
+#include <stddef.h>
+
+#include "pagelab/json.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Write the environment as members of the JSON object that is open in j. */
+void pl_env_json_members(struct pl_json *j);
+/* Read a whole small file (e.g. under /proc or /sys) into buf, trailing
+ * newline removed; 0 or errno. */
+int pl_read_file(const char *path, char *buf, size_t size);
+/* The bracketed choice in a sysfs selector such as "always [madvise] never". */
+int pl_sysfs_choice(const char *path, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

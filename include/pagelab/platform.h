@@ -1,0 +1,156 @@
+/* pagelab page layer: the virtual-memory operations an allocator needs, named
+ * by the guarantee the caller gets rather than by the system call behind it.
+ *
+ * Conventions (every function):
+ *  - returns 0 on success or a positive errno value; never -1-and-errno;
+ *  - addresses and lengths are multiples of pl_page_size() unless stated;
+ *  - outputs go through pointer parameters;
+ *  - pl_caps() says, per operation, whether this system does it natively,
+ *    emulates it (and how), or cannot do it, and which system call is used.
+ * One implementation file per OS (lib/platform/<os>.c) over a shared POSIX
+ * file (lib/platform/posix.c); lib/platform/generic.c serves any other POSIX.
+ */
+#ifndef PAGELAB_PLATFORM_H
+#define PAGELAB_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- capabilities ---- */
+
+enum pl_op {
+	PL_OP_RESERVE,      /* address space, no access, no commit charge */
+	PL_OP_COMMIT,       /* make reserved pages accessible, demand-zero */
+	PL_OP_DECOMMIT,     /* give pages back and make them inaccessible */
+	PL_OP_RELEASE,      /* pages may go back; contents afterwards old-or-zero */
+	PL_OP_RELEASE_ZERO, /* pages go back; contents afterwards read zero */
+	PL_OP_REUSABLE,     /* Darwin MADV_FREE_REUSABLE: pages reclaimable, not counted */
+	PL_OP_REUSE,        /* Darwin MADV_FREE_REUSE: range is in use again */
+	PL_OP_PROTECT,      /* change access rights */
+	PL_OP_GUARD,        /* install guard pages: any access faults */
+	PL_OP_UNGUARD,      /* remove guard pages: range reads zero again */
+	PL_OP_POPULATE,     /* fault the range in ahead of use */
+	PL_OP_MAP_PATTERN,  /* pages read as a byte pattern until first written */
+	PL_OP_RESIDENCY,    /* which pages of a range are resident */
+	PL_OP_ZERO_PAGE,    /* whether a page maps the shared zero page */
+	PL_OP_RSS,          /* resident set size of this process */
+	PL_OP_UNMAP,        /* remove a mapping */
+	PL_OP_COUNT
+};
+
+enum pl_impl {
+	PL_UNAVAILABLE = 0, /* this system cannot do it */
+	PL_NATIVE,          /* a system call does exactly this */
+	PL_EMULATED,        /* built from other calls; `how` says how */
+};
+
+struct pl_cap {
+	enum pl_impl impl;
+	const char *via; /* the system call(s), e.g. "madvise(MADV_FREE)" */
+	const char *how; /* for emulated/unavailable: how, or why not */
+};
+
+struct pl_caps {
+	const char *platform; /* "linux", "freebsd", "darwin", "generic" */
+	size_t page_size;
+	size_t huge_page_size; /* PMD-sized transparent huge page, 0 if none */
+	struct pl_cap op[PL_OP_COUNT];
+};
+
+/* Filled once (thread-safe) by probing the running system; never NULL. */
+const struct pl_caps *pl_caps(void);
+/* Short lowercase name of an operation, e.g. "release_zero". */
+const char *pl_op_name(enum pl_op op);
+/* "native", "emulated" or "unavailable". */
+const char *pl_impl_name(enum pl_impl impl);
+/* The base page size of this process. */
+size_t pl_page_size(void);
+
+/* ---- mapping lifetime ---- */
+
+#define PL_PROT_NONE  0
+#define PL_PROT_READ  1
+#define PL_PROT_WRITE 2
+#define PL_PROT_EXEC  4
+#define PL_PROT_RW    (PL_PROT_READ | PL_PROT_WRITE)
+
+/* Reserve len bytes of address space aligned to align (a power of two, at
+ * least a page; 0 means a page): no access, no commit charge. */
+int pl_reserve(size_t len, size_t align, void **out);
+/* Map len bytes of private anonymous read-write demand-zero memory. */
+int pl_map_anon(size_t len, void **out);
+/* Remove the mapping of [p, p+len): later access faults. */
+int pl_unmap(void *p, size_t len);
+/* Make reserved or decommitted pages read-write; they read zero when first touched. */
+int pl_commit(void *p, size_t len);
+/* Return the pages' memory and make them inaccessible; reads fault until pl_commit. */
+int pl_decommit(void *p, size_t len);
+/* Set access rights (PL_PROT_*) on [p, p+len). */
+int pl_protect(void *p, size_t len, int prot);
+
+/* ---- giving memory back ---- */
+
+/* The memory may be reclaimed; contents afterwards are the old bytes or zero,
+ * per page, until written (MADV_FREE kind). Access stays legal. */
+int pl_release(void *p, size_t len);
+/* The memory is reclaimed; contents afterwards read zero (MADV_DONTNEED kind
+ * on private anonymous memory; falls back to remapping or memset). */
+int pl_release_zero(void *p, size_t len);
+/* Darwin's MADV_FREE_REUSABLE: the pages stop counting toward the process's
+ * footprint and may be reclaimed; contents are undefined until pl_reuse. */
+int pl_reusable(void *p, size_t len);
+/* Darwin's MADV_FREE_REUSE: the range is in use again; contents old-or-zero. */
+int pl_reuse(void *p, size_t len);
+
+/* ---- guards and population ---- */
+
+/* Any access to [p, p+len) faults, until pl_unguard. Prefers a lightweight
+ * guard (MADV_GUARD_INSTALL, no new mapping) over PROT_NONE. */
+int pl_guard(void *p, size_t len);
+/* Accessible again, reading zero (contents behind a guard are not kept). */
+int pl_unguard(void *p, size_t len);
+/* Fault [p, p+len) in now, for reading (write=false) or writing. */
+int pl_populate(void *p, size_t len, bool write);
+
+/* ---- pattern-initialised memory ---- */
+
+enum pl_pattern_mode {
+	PL_PATTERN_AUTO,    /* the best this system offers */
+	PL_PATTERN_NATIVE,  /* a kernel reference-page mapping (MAP_REFPAGE kind) */
+	PL_PATTERN_UFFD,    /* userfaultfd: each missing page filled from the pattern on fault */
+	PL_PATTERN_MEMSET,  /* map anonymous memory and write the pattern up front */
+};
+
+/* Map len bytes, private and read-write, reading as `byte` everywhere until
+ * written. *used says which mode served the request. Unmap with
+ * pl_unmap_pattern. ENOTSUP when the requested mode is unavailable. */
+int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode,
+		   void **out, enum pl_pattern_mode *used);
+/* Unmap memory from pl_map_pattern and stop serving its faults. */
+int pl_unmap_pattern(void *p, size_t len);
+/* "auto", "native", "uffd" or "memset". */
+const char *pl_pattern_mode_name(enum pl_pattern_mode mode);
+
+/* ---- observation ---- */
+
+/* vec[i] = 1 if page i of [p, p+len) is resident, else 0 (mincore kind). */
+int pl_residency(const void *p, size_t len, unsigned char *vec);
+/* How many pages of [p, p+len) are resident. */
+int pl_resident_pages(const void *p, size_t len, size_t *count);
+/* *is_zero = whether the page at p maps the system's shared zero page.
+ * ENOTSUP where the system cannot tell (e.g. no pagemap, or PFNs hidden). */
+int pl_is_zero_page(const void *p, bool *is_zero);
+/* Resident set size of this process, in bytes. */
+int pl_rss(size_t *bytes);
+/* Minor and major page faults taken by this process so far. */
+int pl_fault_counts(uint64_t *minor, uint64_t *major);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
