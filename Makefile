@@ -104,7 +104,7 @@ endif
 endif
 CTESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(CTEST_SRC))
 
-.PHONY: all run check check-c check-py check-conform bench clean distclean deps help
+.PHONY: all deps deps-check run check check-c check-py check-conform bench clean distclean deps help
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
@@ -152,12 +152,16 @@ $(BUILD)/tests/%: tests/c/%.c $(BUILD)/librefalloc.a $(BUILD)/config.h
 
 # ---- jobs ----
 deps:
-	@sh tools/install-deps.sh
+	@sh tools/install-deps.sh run
+
+deps-check:
+	@sh tools/install-deps.sh check
 
 run: deps all
 	$(PYTHON) runners/pagelab run
 
-check: deps all $(CTESTS)
+check: deps-check all $(CTESTS)
+	@mkdir -p $(BUILD)/check
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
 
 check-c: all $(CTESTS)

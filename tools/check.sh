@@ -1,0 +1,25 @@
+#!/bin/sh
+# make check: the project's C self-tests, the conformance suite on this
+# machine, and the host-side tests. Prints one closing line for CI.
+# usage: tools/check.sh BUILD PYTHON [c|py|all]
+set -u
+build=$1; py=$2; only=${3:-all}
+pass=0; fail=0; failed=""
+part() {
+	name=$1; shift
+	echo "=== $name"
+	if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $name"; fi
+}
+if [ "$only" != py ]; then
+	for t in "$build"/tests/*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		part "c/$(basename "$t")" "$t"
+	done
+	part conformance "$build/pagelab-conform" -j 2 --json "$build/check/conformance.json"
+fi
+if [ "$only" != c ] && [ -d tests/py ]; then
+	part pytest "$py" -m pytest -q -p no:cacheprovider tests/py
+fi
+[ -n "$failed" ] && echo "failed parts:$failed"
+echo "check: $pass passed, $fail failed"
+[ "$fail" = 0 ]

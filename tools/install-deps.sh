@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install what pagelab needs from Debian packages, when missing.
+# usage: tools/install-deps.sh [run|check]   (PAGELAB_NO_DEPS=1 skips this step)
+# Without root or apt-get it lists what is missing and goes on: every optional
+# library has a fallback, and the host side says what it cannot do.
+set -u
+[ "${PAGELAB_NO_DEPS:-0}" = 1 ] && exit 0
+what=${1:-run}
+# Target side: compiler and the optional libraries (each has a fallback).
+pkgs="make gcc g++ libc6-dev libhwloc-dev hwloc libpfm4-dev libbenchmark-dev"
+# Host side: reports and figures.
+pkgs="$pkgs python3 python3-matplotlib python3-numpy python3-scipy"
+if [ "$what" = check ]; then
+	# Tests: static musl build, clang warnings, compare.py, real programs under the
+	# malloc shim, and the report rendered in a real browser.
+	pkgs="$pkgs python3-pytest musl-tools clang libbenchmark-tools sqlite3 poppler-utils groff-base ghostscript libjemalloc2 libmimalloc2.0 chromium"
+fi
+command -v dpkg-query >/dev/null 2>&1 || { echo "install-deps: not a Debian system; install the equivalents of: $pkgs" >&2; exit 0; }
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing Debian packages:$missing (run as root, or install them; continuing with fallbacks)" >&2
+	exit 0
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || { echo "install-deps: apt-get update failed" >&2; exit 1; }
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || { echo "install-deps: apt-get install failed for:$missing" >&2; exit 1; }
