@@ -8,6 +8,8 @@
 #   make PLATFORM=generic the portable POSIX page layer instead of this OS's own file
 #   make CC=aarch64-linux-gnu-gcc   cross build: the feature probe only compiles
 
+.DEFAULT_GOAL := all
+
 CC       ?= cc
 CXX      ?= c++
 BUILD    ?= build

@@ -17,6 +17,11 @@ void pl_env_json_members(struct pl_json *j);
 /* Read a whole small file (e.g. under /proc or /sys) into buf, trailing
  * newline removed; 0 or errno. */
 int pl_read_file(const char *path, char *buf, size_t size);
+/* "EINVAL (Invalid argument)": the symbolic name and the message of an errno value. */
+const char *pl_errno_desc(int e);
+/* "EINVAL", or "errno 123" for values without a known name. */
+const char *pl_errno_name(int e);
+
 /* The bracketed choice in a sysfs selector such as "always [madvise] never". */
 int pl_sysfs_choice(const char *path, char *buf, size_t size);
 

@@ -1,0 +1,34 @@
+/* Symbolic errno names: reports say "EINVAL", which a kernel developer greps for. */
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define E(x) { x, #x }
+static const struct { int e; const char *name; } names[] = {
+	E(EPERM), E(ENOENT), E(ESRCH), E(EINTR), E(EIO), E(ENXIO), E(E2BIG), E(ENOEXEC),
+	E(EBADF), E(ECHILD), E(EAGAIN), E(ENOMEM), E(EACCES), E(EFAULT), E(EBUSY),
+	E(EEXIST), E(EXDEV), E(ENODEV), E(ENOTDIR), E(EISDIR), E(EINVAL), E(ENFILE),
+	E(EMFILE), E(ENOTTY), E(EFBIG), E(ENOSPC), E(ESPIPE), E(EROFS), E(EPIPE),
+	E(ERANGE), E(ENOSYS), E(EOVERFLOW), E(ENOTSUP), E(EOPNOTSUPP), E(ETIMEDOUT),
+	E(ENAMETOOLONG), E(EDEADLK),
+};
+#undef E
+
+const char *pl_errno_name(int e)
+{
+	static _Thread_local char buf[32];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].e == e)
+			return names[i].name;
+	snprintf(buf, sizeof(buf), "errno %d", e);
+	return buf;
+}
+
+const char *pl_errno_desc(int e)
+{
+	static _Thread_local char buf[128];
+	snprintf(buf, sizeof(buf), "%s (%s)", pl_errno_name(e), strerror(e));
+	return buf;
+}

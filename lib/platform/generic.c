@@ -1,0 +1,105 @@
+/* The page layer for any other POSIX system (a new OS, a port): only what
+ * POSIX and the common BSD madvise values promise. Every verb a system can
+ * do better belongs in that system's own file. Building this on Linux
+ * (make PLATFORM=generic) tests the fallback paths on purpose. */
+#include "pl_internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+void pl_os_fill_caps(struct pl_caps *c)
+{
+	c->platform = "generic";
+	c->huge_page_size = 0;
+#if defined(HAVE_MADV_FREE)
+	pl_cap_set(c, PL_OP_RELEASE, PL_NATIVE, "madvise(MADV_FREE)", NULL);
+#elif defined(HAVE_MADV_DONTNEED)
+	pl_cap_set(c, PL_OP_RELEASE, PL_EMULATED, "madvise(MADV_DONTNEED)", "no MADV_FREE");
+#else
+	pl_cap_set(c, PL_OP_RELEASE, PL_EMULATED, "none", "no madvise: pages stay resident (contents old)");
+#endif
+	pl_cap_set(c, PL_OP_RELEASE_ZERO, PL_EMULATED, "mmap(MAP_FIXED)", "POSIX promises no zeroing madvise: map fresh memory over the range");
+	pl_cap_set(c, PL_OP_REUSABLE, PL_EMULATED, c->op[PL_OP_RELEASE].via, "no MADV_FREE_REUSABLE: release stands in");
+	pl_cap_set(c, PL_OP_REUSE, PL_EMULATED, "none", "nothing to undo after release");
+	pl_cap_set(c, PL_OP_GUARD, PL_EMULATED, "mprotect(PROT_NONE)", "no guard-marker advice");
+	pl_cap_set(c, PL_OP_UNGUARD, PL_EMULATED, "mmap(MAP_FIXED)", NULL);
+	pl_cap_set(c, PL_OP_POPULATE, PL_EMULATED, "touch each page", "no populate advice");
+	pl_cap_set(c, PL_OP_ZERO_PAGE, PL_UNAVAILABLE, NULL, "no portable way to see physical pages");
+	pl_cap_set(c, PL_OP_RSS, PL_UNAVAILABLE, NULL, "POSIX getrusage has only the peak RSS");
+	pl_cap_set(c, PL_OP_MAP_PATTERN, PL_EMULATED, "memset", "no reference-page mapping: the pattern is written up front");
+}
+
+int pl_release(void *p, size_t len)
+{
+#if defined(HAVE_MADV_FREE)
+	return pl_posix_madvise(p, len, MADV_FREE);
+#elif defined(HAVE_MADV_DONTNEED)
+	return pl_posix_madvise(p, len, MADV_DONTNEED);
+#else
+	(void)p; (void)len;
+	return 0;
+#endif
+}
+
+int pl_release_zero(void *p, size_t len)
+{
+	return pl_posix_remap_fresh(p, len, PL_PROT_RW);
+}
+
+int pl_reusable(void *p, size_t len)
+{
+	return pl_release(p, len);
+}
+
+int pl_reuse(void *p, size_t len)
+{
+	(void)p; (void)len;
+	return 0;
+}
+
+int pl_guard(void *p, size_t len)
+{
+	return pl_protect(p, len, PL_PROT_NONE);
+}
+
+int pl_unguard(void *p, size_t len)
+{
+	return pl_posix_remap_fresh(p, len, PL_PROT_RW);
+}
+
+int pl_populate(void *p, size_t len, bool write)
+{
+	pl_posix_touch(p, len, write);
+	return 0;
+}
+
+int pl_is_zero_page(const void *p, bool *is_zero)
+{
+	(void)p; (void)is_zero;
+	return ENOTSUP;
+}
+
+int pl_rss(size_t *bytes)
+{
+	(void)bytes;
+	return ENOTSUP;
+}
+
+int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
+		   enum pl_pattern_mode *used)
+{
+	if (mode != PL_PATTERN_AUTO && mode != PL_PATTERN_MEMSET)
+		return ENOTSUP;
+	int e = pl_posix_map_pattern_memset(len, byte, out);
+	if (e == 0 && used)
+		*used = PL_PATTERN_MEMSET;
+	return e;
+}
+
+int pl_unmap_pattern(void *p, size_t len)
+{
+	return pl_unmap(p, len);
+}

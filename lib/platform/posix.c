@@ -1,0 +1,280 @@
+/* The page layer's shared POSIX part: mmap, munmap, mprotect, mincore and
+ * getrusage behave alike on every system we build for. */
+#include "pl_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0 /* no such flag: reserving is charged or lazy by default */
+#endif
+
+static const char *const op_names[PL_OP_COUNT] = {
+	[PL_OP_RESERVE] = "reserve",         [PL_OP_COMMIT] = "commit",
+	[PL_OP_DECOMMIT] = "decommit",       [PL_OP_RELEASE] = "release",
+	[PL_OP_RELEASE_ZERO] = "release_zero", [PL_OP_REUSABLE] = "reusable",
+	[PL_OP_REUSE] = "reuse",             [PL_OP_PROTECT] = "protect",
+	[PL_OP_GUARD] = "guard",             [PL_OP_UNGUARD] = "unguard",
+	[PL_OP_POPULATE] = "populate",       [PL_OP_MAP_PATTERN] = "map_pattern",
+	[PL_OP_RESIDENCY] = "residency",     [PL_OP_ZERO_PAGE] = "zero_page",
+	[PL_OP_RSS] = "rss",                 [PL_OP_UNMAP] = "unmap",
+};
+
+const char *pl_op_name(enum pl_op op)
+{
+	return (unsigned)op < PL_OP_COUNT ? op_names[op] : "?";
+}
+
+const char *pl_impl_name(enum pl_impl impl)
+{
+	switch (impl) {
+	case PL_NATIVE: return "native";
+	case PL_EMULATED: return "emulated";
+	default: return "unavailable";
+	}
+}
+
+static size_t page_size_cached;
+
+size_t pl_page_size(void)
+{
+	if (page_size_cached == 0) {
+		long ps = sysconf(_SC_PAGESIZE);
+		page_size_cached = ps > 0 ? (size_t)ps : 4096;
+	}
+	return page_size_cached;
+}
+
+static struct pl_caps caps;
+static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+
+static void fill_caps(void)
+{
+	caps.page_size = pl_page_size();
+	pl_posix_fill_caps(&caps);
+	pl_os_fill_caps(&caps);
+}
+
+const struct pl_caps *pl_caps(void)
+{
+	if (pthread_once(&caps_once, fill_caps) != 0 && caps.page_size == 0)
+		fill_caps(); /* pthread_once cannot fail in practice; never return an empty set */
+	return &caps;
+}
+
+void pl_cap_set(struct pl_caps *c, enum pl_op op, enum pl_impl impl, const char *via, const char *how)
+{
+	c->op[op].impl = impl;
+	c->op[op].via = via;
+	c->op[op].how = how;
+}
+
+void pl_posix_fill_caps(struct pl_caps *c)
+{
+	pl_cap_set(c, PL_OP_RESERVE, PL_NATIVE, "mmap(PROT_NONE, MAP_NORESERVE)", NULL);
+	pl_cap_set(c, PL_OP_COMMIT, PL_NATIVE, "mprotect(PROT_READ|PROT_WRITE)", NULL);
+	pl_cap_set(c, PL_OP_DECOMMIT, PL_NATIVE, "mmap(MAP_FIXED, PROT_NONE)", NULL);
+	pl_cap_set(c, PL_OP_PROTECT, PL_NATIVE, "mprotect", NULL);
+	pl_cap_set(c, PL_OP_UNMAP, PL_NATIVE, "munmap", NULL);
+#ifdef HAVE_MINCORE
+	pl_cap_set(c, PL_OP_RESIDENCY, PL_NATIVE, "mincore", NULL);
+#else
+	pl_cap_set(c, PL_OP_RESIDENCY, PL_UNAVAILABLE, NULL, "no mincore on this system");
+#endif
+}
+
+int pl_posix_prot(int prot)
+{
+	int p = PROT_NONE;
+	if (prot & PL_PROT_READ)
+		p |= PROT_READ;
+	if (prot & PL_PROT_WRITE)
+		p |= PROT_WRITE;
+	if (prot & PL_PROT_EXEC)
+		p |= PROT_EXEC;
+	return p;
+}
+
+static bool aligned_to_page(const void *p, size_t len)
+{
+	size_t ps = pl_page_size();
+	return ((uintptr_t)p % ps) == 0 && (len % ps) == 0;
+}
+
+int pl_reserve(size_t len, size_t align, void **out)
+{
+	size_t ps = pl_page_size();
+	if (len == 0 || len % ps)
+		return EINVAL;
+	if (align < ps)
+		align = ps;
+	if (align & (align - 1))
+		return EINVAL;
+	size_t span = len + (align > ps ? align : 0);
+	if (span < len)
+		return ENOMEM;
+	char *base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return errno;
+	char *start = (char *)(((uintptr_t)base + align - 1) & ~(uintptr_t)(align - 1));
+	/* Trim the over-reservation on both sides so only [start, start+len) stays mapped. */
+	if (start > base && munmap(base, (size_t)(start - base)) != 0)
+		return errno;
+	size_t tail = (size_t)(base + span - (start + len));
+	if (tail && munmap(start + len, tail) != 0)
+		return errno;
+	*out = start;
+	return 0;
+}
+
+int pl_map_anon(size_t len, void **out)
+{
+	if (len == 0)
+		return EINVAL;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	*out = p;
+	return 0;
+}
+
+int pl_unmap(void *p, size_t len)
+{
+	return munmap(p, len) == 0 ? 0 : errno;
+}
+
+int pl_commit(void *p, size_t len)
+{
+	if (!aligned_to_page(p, len))
+		return EINVAL;
+	return mprotect(p, len, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+}
+
+int pl_posix_remap_fresh(void *p, size_t len, int prot)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+	if (prot == PL_PROT_NONE)
+		flags |= MAP_NORESERVE;
+	void *q = mmap(p, len, pl_posix_prot(prot), flags, -1, 0);
+	if (q == MAP_FAILED)
+		return errno;
+	return q == p ? 0 : EFAULT;
+}
+
+int pl_decommit(void *p, size_t len)
+{
+	if (!aligned_to_page(p, len))
+		return EINVAL;
+	/* A fresh PROT_NONE mapping drops the pages and, on Linux, the commit charge. */
+	return pl_posix_remap_fresh(p, len, PL_PROT_NONE);
+}
+
+int pl_protect(void *p, size_t len, int prot)
+{
+	return mprotect(p, len, pl_posix_prot(prot)) == 0 ? 0 : errno;
+}
+
+int pl_posix_madvise(void *p, size_t len, int advice)
+{
+	return madvise(p, len, advice) == 0 ? 0 : errno;
+}
+
+void pl_posix_touch(void *p, size_t len, bool write)
+{
+	size_t ps = pl_page_size();
+	for (size_t off = 0; off < len; off += ps) {
+		volatile unsigned char *b = (volatile unsigned char *)p + off;
+		unsigned char v = *b;
+		if (write)
+			*b = v;
+	}
+}
+
+int pl_posix_map_pattern_memset(size_t len, unsigned char byte, void **out)
+{
+	void *p = NULL;
+	int e = pl_map_anon(len, &p);
+	if (e)
+		return e;
+	memset(p, byte, len);
+	*out = p;
+	return 0;
+}
+
+int pl_posix_scratch_page(void **out)
+{
+	return pl_map_anon(pl_page_size(), out);
+}
+
+int pl_posix_probe_advice(int advice)
+{
+	void *p = NULL;
+	int e = pl_posix_scratch_page(&p);
+	if (e)
+		return e;
+	*(volatile char *)p = 1;
+	e = pl_posix_madvise(p, pl_page_size(), advice);
+	int u = pl_unmap(p, pl_page_size());
+	return e ? e : u;
+}
+
+int pl_residency(const void *p, size_t len, unsigned char *vec)
+{
+#ifdef HAVE_MINCORE
+	size_t ps = pl_page_size();
+	uintptr_t start = (uintptr_t)p & ~(uintptr_t)(ps - 1);
+	size_t n = (len + ((uintptr_t)p - start) + ps - 1) / ps;
+	if (mincore((void *)start, n * ps, (void *)vec) != 0)
+		return errno;
+	for (size_t i = 0; i < n; i++)
+		vec[i] &= 1; /* the other bits are reserved or system-specific */
+	return 0;
+#else
+	(void)p; (void)len; (void)vec;
+	return ENOTSUP;
+#endif
+}
+
+int pl_resident_pages(const void *p, size_t len, size_t *count)
+{
+	unsigned char vec[4096];
+	size_t ps = pl_page_size(), chunk = sizeof(vec) * ps, total = 0;
+	for (size_t off = 0; off < len; off += chunk) {
+		size_t part = len - off < chunk ? len - off : chunk;
+		int e = pl_residency((const char *)p + off, part, vec);
+		if (e)
+			return e;
+		for (size_t i = 0; i < (part + ps - 1) / ps; i++)
+			total += vec[i];
+	}
+	*count = total;
+	return 0;
+}
+
+int pl_fault_counts(uint64_t *minor, uint64_t *major)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return errno;
+	*minor = (uint64_t)ru.ru_minflt;
+	*major = (uint64_t)ru.ru_majflt;
+	return 0;
+}
+
+const char *pl_pattern_mode_name(enum pl_pattern_mode mode)
+{
+	switch (mode) {
+	case PL_PATTERN_NATIVE: return "native";
+	case PL_PATTERN_UFFD: return "uffd";
+	case PL_PATTERN_MEMSET: return "memset";
+	default: return "auto";
+	}
+}
