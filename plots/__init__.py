@@ -1,0 +1,1 @@
+"""pagelab figures: one style, one function per figure type."""

@@ -1,0 +1,349 @@
+"""pagelab figures. Each function takes the runs' data and returns a list of
+Figure records (empty when the runs hold nothing it can draw)."""
+from collections import namedtuple
+
+import numpy as np
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+
+from . import style
+
+Figure = namedtuple("Figure", "name title caption files")
+PREFERRED_SIZE = 2 << 20
+FAULT_COUNTERS = ("page-faults", "minor-faults", "major-faults")
+
+
+def _spread(xs):
+    """Median and the distance to the 25th/75th percentiles, for error bars."""
+    if not xs:
+        return np.nan, (0.0, 0.0)
+    med = float(np.median(xs))
+    if len(xs) < 3:
+        return med, (0.0, 0.0)
+    q1, q3 = np.percentile(xs, [25, 75])
+    return med, (med - q1, q3 - med)
+
+
+def _ops(benches_per_run, area, need=lambda b: True):
+    ops = []
+    for benches in benches_per_run:
+        for b in benches.values():
+            if b.area == area and b.op not in ops and not b.skipped and b.times and need(b):
+                ops.append(b.op)
+    return ops
+
+
+def _pick_size(benches_per_run, area, ops):
+    """The size shown for one-size plots: 2 MiB when measured, else the most common."""
+    sizes = {}
+    for benches in benches_per_run:
+        for b in benches.values():
+            if b.area == area and b.op in ops and b.arg and b.times:
+                sizes[b.arg] = sizes.get(b.arg, 0) + 1
+    if not sizes:
+        return None
+    return PREFERRED_SIZE if PREFERRED_SIZE in sizes else max(sizes, key=lambda s: (sizes[s], s))
+
+
+def _get(benches, area, op, arg):
+    for b in benches.values():
+        if b.area == area and b.op == op and b.arg == arg and b.times and not b.skipped:
+            return b
+    return None
+
+
+def _legend_runs(ax, labels, **kw):
+    handles = [Patch(facecolor=style.colour(i), label=l) for i, l in enumerate(labels)]
+    ax.legend(handles=handles, **kw)
+
+
+def madvise_cost(data, out_dir, formats):
+    """Per-page cost of each advice, one bar per run, re-touch stacked on top."""
+    bpr = data.benches
+    ops = [o for o in _ops(bpr, "madvise", lambda b: b.per_page_times()) if not o.endswith("_retouch")]
+    size = _pick_size(bpr, "madvise", ops)
+    if not ops or size is None:
+        return []
+    style.use()
+    n = len(data.labels)
+    fig, ax = plt.subplots(figsize=(style.DOUBLE_IN if len(ops) * n > 10 else style.COLUMN_IN, 2.8))
+    width = 0.8 / n
+    x = np.arange(len(ops))
+    stacked = False
+    for i, benches in enumerate(bpr):
+        for j, op in enumerate(ops):
+            b = _get(benches, "madvise", op, size)
+            if b is None or not b.per_page_times():
+                continue
+            med, err = _spread(b.per_page_times())
+            xi = x[j] - 0.4 + width * (i + 0.5)
+            ax.bar(xi, med, width, color=style.colour(i), edgecolor="black", linewidth=0.3,
+                   yerr=np.array([[err[0]], [err[1]]]), error_kw={"elinewidth": 0.6})
+            rb = _get(benches, "madvise", op + "_retouch", size)
+            if rb is not None and rb.per_page_times():
+                rmed, rerr = _spread(rb.per_page_times())
+                ax.bar(xi, rmed, width, bottom=med, color=style.colour(i), alpha=0.45, hatch="////",
+                       edgecolor="black", linewidth=0.3, yerr=np.array([[rerr[0]], [rerr[1]]]),
+                       error_kw={"elinewidth": 0.6})
+                stacked = True
+    ax.set_xticks(x)
+    ax.set_xticklabels([o.replace("_", "\n") for o in ops])
+    ax.set_ylabel("cost per page (ns)")
+    ax.set_xlabel("advice (%s range)" % style.size_label(size))
+    handles = [Patch(facecolor=style.colour(i), label=l) for i, l in enumerate(data.labels)]
+    if stacked:
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="////", label="re-touch"))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
+    ax.grid(axis="x", visible=False)
+    cap = ("Per-page cost of each madvise advice on a %s range (median, error bars: interquartile "
+           "range over repetitions)%s." % (style.size_label(size), "; hatched: cost of touching the pages again"
+                                           if stacked else ""))
+    return [Figure("madvise_cost", "madvise: cost per page", cap,
+                   style.save(fig, out_dir, "madvise_cost", formats))]
+
+
+def _size_axes(ax, sizes):
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ticks = sorted(sizes)
+    if len(ticks) > 6:
+        ticks = ticks[::2]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([style.size_label(t) for t in ticks])
+    ax.minorticks_off()
+
+
+def cost_vs_size(data, out_dir, formats, areas=("fault", "zero", "madvise", "mmap", "mprotect", "mremap", "brk",
+                                                   "tlb", "refalloc")):
+    """Per area: time per call against size, log-log, one panel per primitive, one line per run."""
+    out = []
+    for area in areas:
+        ops = [o for o in _ops(data.benches, area) if _n_sizes(data.benches, area, o) >= 2]
+        if ops:
+            out.append(_cost_vs_size_area(data, out_dir, formats, area, ops[:12]))
+    return out
+
+
+def _n_sizes(bpr, area, op):
+    return len({b.arg for benches in bpr for b in benches.values()
+                if b.area == area and b.op == op and b.arg and b.times and not b.skipped})
+
+
+def _cost_vs_size_area(data, out_dir, formats, area, ops):
+    style.use()
+    ncols = min(3, len(ops))
+    nrows = (len(ops) + ncols - 1) // ncols
+    width = style.COLUMN_IN if ncols == 1 else style.DOUBLE_IN
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 0.4 + 1.9 * nrows), squeeze=False)
+    for k, op in enumerate(ops):
+        ax = axes[k // ncols][k % ncols]
+        sizes = set()
+        for i, benches in enumerate(data.benches):
+            pts = sorted((b.arg, _spread([t / 1e3 for t in b.times])) for b in benches.values()
+                         if b.area == area and b.op == op and b.arg and b.times and not b.skipped)
+            if not pts:
+                continue
+            xs = [p[0] for p in pts]
+            sizes.update(xs)
+            ys = [p[1][0] for p in pts]
+            err = np.array([[p[1][1][0] for p in pts], [p[1][1][1] for p in pts]])
+            ax.errorbar(xs, ys, yerr=err, color=style.colour(i), marker=style.marker(i),
+                        label=data.labels[i], elinewidth=0.6)
+        _size_axes(ax, sizes)
+        ax.set_title("%s/%s" % (area, op))
+        ax.set_xlabel("size (bytes)")
+        ax.set_ylabel("time per call (µs)")
+    for k in range(len(ops), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    axes[0][0].legend(loc="upper left")
+    name = "size_%s" % area
+    cap = ("%s: time per call against size, log-log (median over repetitions, error bars: interquartile "
+           "range), one line per run." % area)
+    return Figure(name, "%s: cost against size" % area, cap, style.save(fig, out_dir, name, formats))
+
+
+def fork_latency(data, out_dir, formats):
+    """fork latency against the parent's RSS, one line per run and variant."""
+    ops = _ops(data.benches, "fork", lambda b: b.arg)
+    if not ops:
+        return []
+    style.use()
+    fig, ax = plt.subplots(figsize=(style.COLUMN_IN, 2.6))
+    sizes = set()
+    for i, benches in enumerate(data.benches):
+        for j, op in enumerate(ops):
+            pts = sorted((b.arg, _spread([t / 1e6 for t in b.times])) for b in benches.values()
+                         if b.area == "fork" and b.op == op and b.arg and b.times and not b.skipped)
+            if not pts:
+                continue
+            sizes.update(p[0] for p in pts)
+            ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts],
+                        yerr=np.array([[p[1][1][0] for p in pts], [p[1][1][1] for p in pts]]),
+                        color=style.colour(i), marker=style.marker(j),
+                        linestyle=style.LINESTYLES[j % len(style.LINESTYLES)], elinewidth=0.6,
+                        label=None)
+    _size_axes(ax, sizes)
+    ax.set_xlabel("parent RSS (bytes)")
+    ax.set_ylabel("fork latency (ms)")
+    from matplotlib.lines import Line2D
+    variants = [Line2D([], [], color="black", marker=style.marker(j), linestyle=style.LINESTYLES[j % 4], label=op)
+                for j, op in enumerate(ops)]
+    leg = ax.legend(handles=variants, loc="upper left", title="variant", title_fontsize=7)
+    if len(data.labels) > 1:
+        ax.add_artist(leg)
+        _legend_runs(ax, data.labels, loc="lower right")
+    cap = "fork latency against the parent's resident set (median, interquartile range), per variant and run."
+    return [Figure("fork_latency", "fork latency against RSS", cap,
+                   style.save(fig, out_dir, "fork_latency", formats))]
+
+
+def _tlb_counter(bpr):
+    for benches in bpr:
+        for b in benches.values():
+            for k in b.counters:
+                if "tlb" in k.lower():
+                    return k
+    return None
+
+
+def _fault_counter(bpr):
+    for name in FAULT_COUNTERS:
+        if any(name in b.counters for benches in bpr for b in benches.values()):
+            return name
+    return None
+
+
+def counters_per_page(data, out_dir, formats):
+    """Time, faults and TLB misses per page, side by side, for benchmarks that count them."""
+    fc = _fault_counter(data.benches)
+    if fc is None:
+        return []
+    rows = []
+    for area in ("fault", "zero", "madvise", "mmap", "mprotect", "tlb"):
+        ops = _ops(data.benches, area, lambda b: b.per_page_times() and b.per_page_counter(fc))
+        size = _pick_size(data.benches, area, ops)
+        rows += [(area, op, size) for op in ops]
+    if not rows:
+        return []
+    rows = rows[:14]
+    tc = _tlb_counter(data.benches)
+    metrics = [("time per page (ns)", lambda b: b.per_page_times()),
+               ("%s per page" % fc, lambda b: b.per_page_counter(fc))]
+    metrics.append(("%s per page" % tc, lambda b: b.per_page_counter(tc)) if tc else ("TLB misses per page", None))
+    style.use()
+    fig, axes = plt.subplots(1, 3, figsize=(style.DOUBLE_IN, 0.8 + 0.28 * len(rows) * max(1, len(data.labels) / 2)),
+                             sharey=True)
+    y = np.arange(len(rows))
+    h = 0.8 / len(data.labels)
+    for ax, (title, get) in zip(axes, metrics):
+        ax.set_xlabel(title)
+        ax.grid(axis="y", visible=False)
+        if get is None:
+            ax.text(0.5, 0.5, "no TLB-miss counter\nin these runs", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=7, color="#555555")
+            ax.set_xticks([])
+            ax.tick_params(left=False)
+            for s in ax.spines.values():
+                s.set_visible(False)
+            continue
+        for i, benches in enumerate(data.benches):
+            for r, (area, op, size) in enumerate(rows):
+                b = _get(benches, area, op, size)
+                vals = get(b) if b is not None else []
+                if not vals:
+                    continue
+                med, err = _spread(vals)
+                ax.barh(y[r] - 0.4 + h * (i + 0.5), med, h, color=style.colour(i), edgecolor="black",
+                        linewidth=0.3, xerr=np.array([[err[0]], [err[1]]]), error_kw={"elinewidth": 0.6})
+    axes[0].set_yticks(y)
+    axes[0].set_yticklabels(["%s/%s/%s" % (a, o, style.size_label(s)) for a, o, s in rows])
+    axes[0].invert_yaxis()
+    _legend_runs(axes[-1], data.labels, loc="lower right")
+    cap = ("Per page: time, %s%s, for the benchmarks that count them (median, interquartile range)."
+           % (fc, " and " + tc if tc else "; no TLB-miss counter was available"))
+    return [Figure("counters_per_page", "faults and TLB misses per page", cap,
+                   style.save(fig, out_dir, "counters_per_page", formats))]
+
+
+def pattern_init(data, out_dir, formats):
+    """Pattern initialisation: time per call and RSS per method."""
+    ops = _ops(data.benches, "pattern")
+    if not ops:
+        return []
+    size = _pick_size(data.benches, "pattern", ops)
+    rss_key = next((k for benches in data.benches for b in benches.values() if b.area == "pattern"
+                    for k in b.counters if "rss" in k.lower()), None)
+    style.use()
+    fig, axes = plt.subplots(1, 2 if rss_key else 1, figsize=(style.DOUBLE_IN if rss_key else style.COLUMN_IN, 2.4),
+                             squeeze=False)
+    n = len(data.labels)
+    x = np.arange(len(ops))
+    panels = [("time per call (µs)", lambda b: [t / 1e3 for t in b.times])]
+    if rss_key:
+        panels.append(("%s (MiB)" % rss_key, lambda b: [v / (1 << 20) for v in b.counters.get(rss_key, [])]))
+    for ax, (label, get) in zip(axes[0], panels):
+        for i, benches in enumerate(data.benches):
+            for j, op in enumerate(ops):
+                b = _get(benches, "pattern", op, size) or next(
+                    (c for c in benches.values() if c.area == "pattern" and c.op == op and c.times), None)
+                vals = get(b) if b is not None else []
+                if vals:
+                    med, err = _spread(vals)
+                    ax.bar(x[j] - 0.4 + 0.8 / n * (i + 0.5), med, 0.8 / n, color=style.colour(i),
+                           edgecolor="black", linewidth=0.3, yerr=np.array([[err[0]], [err[1]]]))
+        ax.set_xticks(x)
+        ax.set_xticklabels([o.replace("_", "\n") for o in ops])
+        ax.set_ylabel(label)
+        ax.grid(axis="x", visible=False)
+    _legend_runs(axes[0][0], data.labels, loc="upper left")
+    cap = "Initialising memory to a pattern%s: time%s per method." % (
+        " (%s)" % style.size_label(size) if size else "", " and resident memory" if rss_key else "")
+    return [Figure("pattern_init", "pattern initialisation", cap, style.save(fig, out_dir, "pattern_init", formats))]
+
+
+def behaviour_heatmap(data, out_dir, formats, max_rows=70):
+    """The behaviour matrix as a heat map: outcome per probe and run, differing rows marked."""
+    matrix = data.matrix
+    if not matrix.rows:
+        return []
+    rows = matrix.rows
+    omitted = 0
+    if len(rows) > max_rows:
+        keep = [r for r in rows if r.differs or any(c and c["status"] != "pass" for c in r.cells)]
+        omitted = len(rows) - len(keep)
+        rows = keep[:max_rows]
+        omitted += len(keep) - len(rows)
+    if not rows:
+        return []
+    codes = list(style.STATUS_COLOURS)
+    grid = np.array([[codes.index(c["status"] if c else "absent") for c in r.cells] for r in rows])
+    style.use()
+    from matplotlib.colors import ListedColormap
+    cmap = ListedColormap([style.STATUS_COLOURS[c] for c in codes])
+    n = len(data.labels)
+    fig, ax = plt.subplots(figsize=(min(style.DOUBLE_IN, 2.6 + 0.7 * n), 0.9 + 0.13 * len(rows)))
+    ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(codes) - 0.5, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(data.labels, rotation=20 if n > 2 else 0, ha="right" if n > 2 else "center")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([("▶ " if r.differs else "") + r.id for r in rows], fontsize=5.5)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    ax.set_xticks(np.arange(-0.5, n, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(rows), 1), minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.8)
+    ax.tick_params(which="minor", length=0)
+    used = sorted({codes[v] for v in grid.flat}, key=codes.index)
+    ax.legend(handles=[Patch(facecolor=style.STATUS_COLOURS[c], edgecolor="#888888", linewidth=0.3, label=c)
+                       for c in used], loc="upper left", bbox_to_anchor=(1.0, 1.0), title="outcome",
+              title_fontsize=7)
+    ax.set_xlabel("run")
+    cap = "Outcome of each conformance probe per run; ▶ marks probes whose outcome or observation differs%s." % (
+        "; %d probes that pass everywhere alike are not shown" % omitted if omitted else "")
+    return [Figure("behaviour_matrix", "behaviour matrix", cap,
+                   style.save(fig, out_dir, "behaviour_matrix", formats))]
+
+
+ALL = (behaviour_heatmap, madvise_cost, cost_vs_size, fork_latency, counters_per_page, pattern_init)

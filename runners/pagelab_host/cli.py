@@ -1,0 +1,178 @@
+"""The `pagelab` command line: run, compare, report, plot, list."""
+import argparse
+import datetime
+import json
+import os
+import sys
+
+from .errors import UserError, warn
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FORMATS = ("pdf", "png", "svg")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write("pagelab: error: %s\n" % message)
+        sys.exit(2)
+
+
+def build_parser():
+    p = Parser(prog="pagelab", description="Run the pagelab suite on this machine, compare runs, "
+                                           "and write reports and figures.")
+    p.add_argument("--results", default=os.path.join(REPO, "results"), help="results directory (default: %(default)s)")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    r = sub.add_parser("run", help="run conformance and perf here; write results/<run-id>/ with a report",
+                       description="Build, run the conformance suite and the benchmarks on this machine, and write a "
+                                   "run directory with manifest, results, logs, report and figures.")
+    r.add_argument("--profile", choices=("quick", "full"), default="quick", help="benchmark profile (default: quick)")
+    r.add_argument("--out", help="run directory (default: RESULTS/<time>-<host>-<kernel>)")
+    r.add_argument("--no-perf", action="store_true", help="skip the benchmarks")
+    r.add_argument("--no-conform", action="store_true", help="skip the conformance suite")
+    r.add_argument("--no-build", action="store_true", help="do not run make first")
+    r.add_argument("--build", default=os.path.join(REPO, "build"), help="build directory (default: %(default)s)")
+    r.add_argument("--filter", help="only benchmarks matching this regular expression (--benchmark_filter)")
+    r.add_argument("--conform-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for pagelab-conform (repeatable)")
+    r.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for pagelab-bench, e.g. --bench-arg=--benchmark_repetitions=5")
+    c = sub.add_parser("compare", help="comparative report across runs",
+                       description="Write a comparative report (Markdown, HTML, figures) across any number of runs.")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    c.add_argument("--baseline", metavar="RUN", help="the run ratios are against (default: the first)")
+    c.add_argument("--out", help="output directory (default: RESULTS/compare-<time>)")
+    c.add_argument("--format", choices=FORMATS, action="append", help="figure formats besides png (default: pdf)")
+    rp = sub.add_parser("report", help="regenerate a run's report and figures",
+                        description="Regenerate report.md, report.html and figures/ inside a run directory.")
+    rp.add_argument("run", metavar="RUN")
+    rp.add_argument("--format", choices=FORMATS, action="append", help="figure formats besides png (default: pdf)")
+    pl = sub.add_parser("plot", help="figures from stored runs",
+                        description="Draw every figure the runs allow, one line or bar per run.")
+    pl.add_argument("runs", nargs="+", metavar="RUN")
+    pl.add_argument("--format", choices=FORMATS, action="append", help="formats (default: pdf and png)")
+    pl.add_argument("--out", help="output directory (default: the run's figures/, or RESULTS/plot-<time>)")
+    ls = sub.add_parser("list", help="list runs, or what one run holds",
+                        description="Without RUN: the runs under the results directory. With RUN: its parts and files.")
+    ls.add_argument("run", nargs="?", metavar="RUN")
+    return p
+
+
+def _resolve(path, results):
+    """A run given by path, or by its id under the results directory."""
+    if not os.path.exists(path) and os.path.isdir(os.path.join(results, path)):
+        return os.path.join(results, path)
+    return path
+
+
+def _load_many(paths, results):
+    from .model import load_run
+    runs = []
+    for p in paths:
+        try:
+            runs.append(load_run(_resolve(p, results)))
+        except UserError as e:
+            warn("%s (left out)" % e)
+    if not runs:
+        raise UserError("no valid run among: %s" % " ".join(paths))
+    for r in runs:
+        for prob in r.problems:
+            warn(prob)
+    return runs
+
+
+def _stamp():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def cmd_compare(a):
+    from .report import write_report
+    runs = _load_many(a.runs, a.results)
+    base = 0
+    if a.baseline:
+        want = os.path.abspath(_resolve(a.baseline, a.results)).rstrip("/")
+        ids = [r.path for r in runs]
+        if want not in ids:
+            raise UserError("%s: the baseline is not one of the runs being compared" % a.baseline)
+        base = ids.index(want)
+    out = a.out or os.path.join(a.results, "compare-%s" % _stamp())
+    title = "pagelab comparison of %d runs" % len(runs)
+    print(write_report(runs, out, title, base, a.format or ("pdf", "png")))
+    return 0
+
+
+def cmd_report(a):
+    from .report import write_report
+    run = _load_many([a.run], a.results)[0]
+    print(write_report([run], run.path, "pagelab run %s" % run.id, 0, a.format or ("pdf", "png")))
+    return 0
+
+
+def cmd_plot(a):
+    from .analysis import Data
+    from .report import make_figures
+    runs = _load_many(a.runs, a.results)
+    out = a.out or (runs[0].path if len(runs) == 1 else os.path.join(a.results, "plot-%s" % _stamp()))
+    figs = make_figures(Data(runs), out, tuple(a.format or ("pdf", "png")))
+    if not figs:
+        warn("the runs hold nothing to plot")
+    for f in figs:
+        for path in f.files.values():
+            print(path)
+    return 0
+
+
+def cmd_list(a):
+    from .model import find_runs, load_run
+    if a.run:
+        run = load_run(_resolve(a.run, a.results))
+        return _show_run(run)
+    paths = find_runs(a.results)
+    if not paths:
+        print("no runs under %s" % a.results)
+    for p in paths:
+        run = load_run(p)
+        summ = (run.conformance or {}).get("summary") or {}
+        state = "complete" if run.complete else ("incomplete" if run.manifest else "no manifest")
+        print("%-48s %-10s conformance %-18s perf %s" % (
+            run.id, state, "%s/%s pass" % (summ.get("pass", "?"), summ.get("total", "?")) if run.conformance else "–",
+            "%d entries" % len(run.perf["benchmarks"]) if run.perf else "–"))
+    return 0
+
+
+def _show_run(run):
+    print("run %s  (%s)" % (run.id, run.path))
+    if run.manifest:
+        m = run.manifest
+        print("  state:    %s" % m.get("state"))
+        print("  started:  %s  finished: %s  profile: %s" % (m.get("started"), m.get("finished"), m.get("profile")))
+        for name, part in (m.get("parts") or {}).items():
+            print("  part %-12s %-24s exit %s" % (name, part.get("status"), part.get("exit_status", "–")))
+    for prob in run.problems:
+        print("  problem:  %s" % prob)
+    for root, _, names in sorted(os.walk(run.path)):
+        for n in sorted(names):
+            if not n.startswith("."):
+                print("  file      %s" % os.path.relpath(os.path.join(root, n), run.path))
+    return 0
+
+
+def main(argv):
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cmd == "run":
+            from . import runcmd
+            return runcmd.main(args, REPO, ["pagelab"] + list(argv))
+        return {"compare": cmd_compare, "report": cmd_report, "plot": cmd_plot, "list": cmd_list}[args.cmd](args)
+    except UserError as e:
+        sys.stderr.write("pagelab: error: %s\n" % e)
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("pagelab: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except (OSError, json.JSONDecodeError) as e:
+        sys.stderr.write("pagelab: error: %s\n" % e)
+        return 1

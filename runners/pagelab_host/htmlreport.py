@@ -1,0 +1,119 @@
+"""The report as one self-contained HTML file: inline style, figures as data: URIs."""
+import os
+
+from . import stats
+from .report import _cost_cell_text, embed_png, esc, run_state
+
+CSS = """
+body{font-family:system-ui,sans-serif;font-size:14px;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0;font-size:12px}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f2f2f2}tr.differs td,tr.differs th{background:#fff4d6}
+td.pass{color:#006b4f}td.fail,td.error,td.timeout{color:#b03000;font-weight:bold}
+td.skip{color:#777}td.xfail{color:#2c6e9b}td.absent{color:#aaa}
+.sem{display:block;color:#444;font-size:11px}.sig{color:#b03000;font-weight:bold}
+figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:12px;color:#444}
+.problems{color:#b03000}.note{color:#555}
+"""
+# Lets a test (or a reader) see that every embedded figure decoded.
+CHECK_JS = """
+window.addEventListener('load',function(){var imgs=document.querySelectorAll('figure img'),ok=0;
+for(var i=0;i<imgs.length;i++){if(imgs[i].complete&&imgs[i].naturalWidth>0)ok++;}
+document.body.setAttribute('data-figures-loaded',ok);document.body.setAttribute('data-figures',imgs.length);});
+"""
+
+
+def _table(head, rows):
+    out = ["<table><thead><tr>%s</tr></thead><tbody>" % "".join("<th>%s</th>" % esc(h) for h in head)]
+    out += rows
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _runs(data):
+    rows = []
+    for i, r in enumerate(data.runs):
+        summ = (r.conformance or {}).get("summary") or {}
+        conf = ", ".join("%s %s" % (v, k) for k, v in summ.items() if k != "total" and v) or "–"
+        base = " (baseline)" if i == data.baseline and len(data.runs) > 1 else ""
+        rows.append("<tr><td>%s</td><td><code>%s</code>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>" % (
+            esc(data.labels[i]), esc(r.id), base, esc(run_state(r)), esc(conf), len(data.benches[i])))
+    out = ["<h2>Runs</h2>", _table(["", "run", "state", "conformance", "benchmarks"], rows)]
+    problems = [p for r in data.runs for p in r.problems]
+    if problems:
+        out.append("<ul class=problems>%s</ul>" % "".join("<li>%s</li>" % esc(p) for p in problems))
+    return out
+
+
+def _matrix(data):
+    m = data.matrix
+    out = ["<h2 id=matrix>Behaviour matrix</h2>"]
+    if not m.rows:
+        return out + ["<p class=note>No conformance results.</p>"]
+    if len(data.runs) > 1:
+        out.append("<p>%d of %d probes differ between runs (highlighted).</p>" % (m.n_differ, len(m.rows)))
+    rows = []
+    for r in m.rows:
+        cells = []
+        for c in r.cells:
+            if c is None:
+                cells.append("<td class=absent>—</td>")
+                continue
+            extra = c["semantics"] or (c["reason"] if c["status"] != "pass" else "")
+            cells.append("<td class=%s>%s%s</td>" % (c["status"], esc(c["status"]),
+                                                      "<span class=sem>%s</span>" % esc(extra) if extra else ""))
+        rows.append("<tr class='%s'><th>%s</th>%s</tr>" % ("differs" if r.differs else "", esc(r.id), "".join(cells)))
+    return out + ["<div class=matrix>" + _table(["probe"] + data.labels, rows) + "</div>"]
+
+
+def _costs(data):
+    out = ["<h2 id=cost>Cost</h2>"]
+    if not data.costs:
+        return out + ["<p class=note>No benchmark results.</p>"]
+    if len(data.runs) > 1:
+        out.append("<p>Median time per iteration, cv and n; ratio against <b>%s</b> with a 95%% bootstrap interval; "
+                   "<span class=sig>*</span> p&lt;0.05, <span class=sig>**</span> p&lt;0.01 (%s).</p>"
+                   % (esc(data.labels[data.baseline]), esc(stats.test_name())))
+    rows = []
+    for row in data.costs:
+        sig = any(stats.mark(c.p) for c in row.cells)
+        rows.append("<tr class='%s'><th>%s</th>%s</tr>" % (
+            "differs" if sig else "", esc(row.key), "".join("<td>%s</td>" % esc(_cost_cell_text(c)) for c in row.cells)))
+    out.append(_table(["benchmark"] + data.labels, rows))
+    if len(data.runs) > 1:
+        gm_rows = ["<tr><th>%s</th>%s</tr>" % (esc(a), "".join(
+            "<td>%s</td>" % ("baseline" if i == data.baseline else ("×%.3f" % g if g else "–")) for i, g in enumerate(gm)))
+            for a, gm in sorted(data.geomeans.items())]
+        out += ["<p>Geometric mean of the ratios per area:</p>", _table(["area"] + data.labels, gm_rows)]
+    return out
+
+
+def _env(data):
+    rows = ["<tr class='%s'><th>%s</th>%s</tr>" % ("differs" if d else "", esc(k), "".join(
+        "<td>%s</td>" % esc(v) for v in vals)) for k, vals, d in data.env]
+    out = ["<h2 id=env>Environment</h2>", _table([""] + data.labels, rows)]
+    if data.caps:
+        rows = ["<tr class='%s'><th>%s</th>%s</tr>" % ("differs" if d else "", esc(op), "".join(
+            "<td>%s</td>" % esc(c) for c in cells)) for op, cells, d in data.caps]
+        out += ["<p>Capabilities (implementation and system call):</p>", _table(["operation"] + data.labels, rows)]
+    return out
+
+
+def _figures(figs):
+    out = ["<h2 id=figures>Figures</h2>"]
+    for f in figs:
+        if "png" not in f.files:
+            continue
+        others = " ".join("<a href='figures/%s'>%s</a>" % (esc(os.path.basename(p)), esc(fmt))
+                          for fmt, p in f.files.items() if fmt != "png")
+        out.append("<figure id='fig-%s'><img alt='%s' src='%s'><figcaption>%s %s</figcaption></figure>" % (
+            esc(f.name), esc(f.title), embed_png(f.files["png"]), esc(f.caption), others))
+    return out
+
+
+def render(data, figs, title, when):
+    body = ["<h1>%s</h1>" % esc(title), "<p class=note>Generated %s by pagelab.</p>" % esc(when)]
+    body += _runs(data) + _matrix(data) + _costs(data) + _env(data) + _figures(figs)
+    return ("<!DOCTYPE html>\n<html lang=en><head><meta charset='utf-8'><title>%s</title><style>%s</style>"
+            "<script>%s</script></head><body>\n%s\n</body></html>\n" % (esc(title), CSS, CHECK_JS, "\n".join(body)))

@@ -1,0 +1,254 @@
+"""Reading run directories: the manifest, the conformance JSON and the perf JSON.
+
+Every problem with a file becomes one line naming the file and the problem;
+what is valid is kept so reports work on partial runs.
+"""
+import json
+import os
+import re
+
+from . import CONFORMANCE_SCHEMA, MANIFEST_SCHEMA
+from .errors import UserError
+
+STATUSES = ("pass", "fail", "skip", "xfail", "error", "timeout")
+TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+# Google Benchmark's own fields; every other numeric field of an entry is a counter.
+GB_FIELDS = {
+    "name", "family_index", "per_family_instance_index", "run_name", "run_type",
+    "repetitions", "repetition_index", "threads", "iterations", "real_time",
+    "cpu_time", "time_unit", "items_per_second", "bytes_per_second", "label",
+    "aggregate_name", "aggregate_unit", "error_occurred", "error_message",
+    "skipped", "skip_message", "manual_time",
+}
+
+
+def read_json(path):
+    """(object, None) or (None, 'path: problem')."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        return None, "%s: cannot read: %s" % (path, e.strerror)
+    except UnicodeDecodeError:
+        return None, "%s: not UTF-8 text" % path
+    if not text.strip():
+        return None, "%s: empty file" % path
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        what = "truncated JSON" if e.pos >= len(text.rstrip()) - 1 else "invalid JSON"
+        return None, "%s: %s (line %d column %d: %s)" % (path, what, e.lineno, e.colno, e.msg)
+
+
+def _check_conformance(doc, path):
+    if not isinstance(doc, dict):
+        return "%s: not a JSON object" % path
+    schema = doc.get("schema")
+    if schema != CONFORMANCE_SCHEMA:
+        return "%s: schema %r is not %s" % (path, schema, CONFORMANCE_SCHEMA)
+    if not isinstance(doc.get("results"), list):
+        return "%s: no \"results\" list" % path
+    for i, r in enumerate(doc["results"]):
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str) or r.get("status") not in STATUSES:
+            return "%s: results[%d] has no id or an unknown status" % (path, i)
+    return None
+
+
+def _check_perf(doc, path):
+    if not isinstance(doc, dict):
+        return "%s: not a JSON object" % path
+    if not isinstance(doc.get("context"), dict) or not isinstance(doc.get("benchmarks"), list):
+        return "%s: not Google Benchmark JSON (needs \"context\" and \"benchmarks\")" % path
+    for i, b in enumerate(doc["benchmarks"]):
+        if not isinstance(b, dict) or not isinstance(b.get("name"), str):
+            return "%s: benchmarks[%d] has no name" % (path, i)
+    return None
+
+
+class Run:
+    """One run directory and what could be read from it."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.id = os.path.basename(self.path.rstrip("/"))
+        self.label = self.id
+        self.manifest = None
+        self.conformance = None
+        self.perf = None
+        self.problems = []
+
+    @property
+    def complete(self):
+        return bool(self.manifest and self.manifest.get("complete"))
+
+    def env(self):
+        """Environment keys: conformance env, perf context, then the host's view."""
+        env = {}
+        if self.manifest:
+            env.update(self.manifest.get("host_env") or {})
+        if self.perf:
+            ctx = self.perf.get("context", {})
+            env.update({k: v for k, v in ctx.items() if isinstance(v, (str, int, float, bool))})
+            if isinstance(ctx.get("counters_unavailable"), dict):
+                env["counters_unavailable"] = ", ".join(sorted(ctx["counters_unavailable"])) or "none"
+        if self.conformance:
+            env.update({k: v for k, v in (self.conformance.get("env") or {}).items()
+                        if isinstance(v, (str, int, float, bool))})
+        return env
+
+    def page_size(self):
+        for src in (self.perf and self.perf.get("context"), self.conformance and self.conformance.get("env")):
+            if src and isinstance(src.get("page_size"), int) and src["page_size"] > 0:
+                return src["page_size"]
+        return 4096
+
+
+def load_run(path):
+    """A Run, or UserError when path is not a run directory at all."""
+    if not os.path.exists(path):
+        raise UserError("%s: no such file or directory" % path)
+    if not os.path.isdir(path):
+        raise UserError("%s: not a run directory (expected a directory holding manifest.json, "
+                        "conformance.json or perf.json)" % path)
+    run = Run(path)
+    files = {n: os.path.join(run.path, n) for n in ("manifest.json", "conformance.json", "perf.json")}
+    if not any(os.path.exists(p) for p in files.values()):
+        raise UserError("%s: not a run directory (no manifest.json, conformance.json or perf.json)" % path)
+    if os.path.exists(files["manifest.json"]):
+        doc, err = read_json(files["manifest.json"])
+        if err is None and (not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA):
+            err = "%s: schema %r is not %s" % (files["manifest.json"], isinstance(doc, dict) and doc.get("schema"),
+                                               MANIFEST_SCHEMA)
+        run.manifest = doc if err is None else None
+        if err:
+            run.problems.append(err)
+        elif not doc.get("complete"):
+            run.problems.append("%s: run is marked incomplete (%s)" % (run.path, doc.get("state", "unknown")))
+    for name, check, attr in (("conformance.json", _check_conformance, "conformance"),
+                              ("perf.json", _check_perf, "perf")):
+        if not os.path.exists(files[name]):
+            continue
+        doc, err = read_json(files[name])
+        err = err or check(doc, files[name])
+        if err:
+            run.problems.append(err)
+        else:
+            setattr(run, attr, doc)
+    return run
+
+
+NAME_RE = re.compile(r"^\d+$")
+
+
+def parse_name(name):
+    """'area/op/arg[/modifier...]' -> (area, op, arg or None)."""
+    parts = name.split("/")
+    area = parts[0]
+    op = parts[1] if len(parts) > 1 and not NAME_RE.match(parts[1]) else ""
+    arg = None
+    for p in parts[1:]:
+        if NAME_RE.match(p):
+            arg = int(p)
+            break
+    return area, op, arg
+
+
+class Bench:
+    """All samples of one benchmark instance in one run (times in ns per iteration)."""
+
+    def __init__(self, key, page_size):
+        self.key = key
+        self.area, self.op, self.arg = parse_name(key)
+        self.page_size = page_size
+        self.times = []
+        self.counters = {}
+        self.per_item = False
+        self.skipped = None
+        self.from_aggregate = False
+
+    def pages(self):
+        if self.arg and self.arg >= self.page_size:
+            return self.arg / self.page_size
+        return None
+
+    def per_page_times(self):
+        """ns per page per sample, by the suite's rule, or [] when it does not apply."""
+        pages = self.pages()
+        if self.per_item and pages:
+            return [t / pages for t in self.times]
+        return list(self.counters.get("ns_per_page", []))
+
+    def per_page_counter(self, name):
+        pages = self.pages()
+        vals = self.counters.get(name)
+        if not vals or not pages:
+            return []
+        return [v / pages for v in vals]
+
+
+def _entry_key(b):
+    key = b.get("run_name") or b["name"]
+    if b.get("run_type") == "aggregate" and key == b["name"]:
+        key = re.sub(r"_(mean|median|stddev|cv)$", "", key)
+    return key
+
+
+def benchmarks(run):
+    """{key: Bench} for a run's perf results (empty without perf)."""
+    out = {}
+    if not run.perf:
+        return out
+    ps = run.page_size()
+    aggregates = {}
+    for b in run.perf["benchmarks"]:
+        key = _entry_key(b)
+        bench = out.setdefault(key, Bench(key, ps))
+        if b.get("error_occurred") or b.get("skipped"):
+            bench.skipped = b.get("error_message") or b.get("skip_message") or "skipped"
+            continue
+        if b.get("run_type") == "aggregate":
+            aggregates.setdefault(key, {})[b.get("aggregate_name")] = b
+            continue
+        _add_sample(bench, b)
+    for key, aggs in aggregates.items():
+        # Only aggregates were reported: the median stands for the runs.
+        if not out[key].times and ("median" in aggs or "mean" in aggs):
+            _add_sample(out[key], aggs.get("median") or aggs["mean"])
+            out[key].from_aggregate = True
+    return out
+
+
+def _add_sample(bench, b):
+    unit = TIME_UNIT_NS.get(b.get("time_unit", "ns"), 1.0)
+    rt = b.get("real_time")
+    if not isinstance(rt, (int, float)):
+        return
+    bench.times.append(rt * unit)
+    if "items_per_second" in b:
+        bench.per_item = True
+    for k, v in b.items():
+        if k not in GB_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool):
+            bench.counters.setdefault(k, []).append(float(v))
+
+
+def find_runs(results_dir):
+    """Run directories under results_dir, oldest first by name."""
+    if not os.path.isdir(results_dir):
+        return []
+    out = []
+    for n in sorted(os.listdir(results_dir)):
+        p = os.path.join(results_dir, n)
+        if os.path.isdir(p) and any(os.path.exists(os.path.join(p, f))
+                                    for f in ("manifest.json", "conformance.json", "perf.json")):
+            out.append(p)
+    return out
+
+
+def short_labels(runs):
+    """Labels without the run-id parts every run shares (time, host, kernel)."""
+    split = [r.id.split("-") for r in runs]
+    if len(runs) < 2 or len({len(s) for s in split}) != 1:
+        return [r.id for r in runs]
+    keep = [i for i in range(len(split[0])) if len({s[i] for s in split}) > 1]
+    labels = ["-".join(s[i] for i in keep) or r.id for s, r in zip(split, runs)]
+    return labels if len(set(labels)) == len(labels) else [r.id for r in runs]

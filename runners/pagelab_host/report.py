@@ -1,0 +1,163 @@
+"""Reports in Markdown and as one self-contained HTML file (figures embedded)."""
+import base64
+import datetime
+import html
+import os
+
+from . import stats
+from .analysis import Data
+from .errors import warn
+from .fsutil import atomic_write_text
+
+FIGURE_FORMATS = ("pdf", "png")
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "–"
+    for unit, div in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= div:
+            return "%.3g %s" % (ns / div, unit)
+    return "%.3g ns" % ns
+
+
+def fmt_ratio(c):
+    if c.ratio is None:
+        return ""
+    ci = " [%.2f, %.2f]" % (c.lo, c.hi) if c.lo is not None else ""
+    return "×%.2f%s%s" % (c.ratio, ci, stats.mark(c.p))
+
+
+def run_state(run):
+    m = run.manifest
+    if not m:
+        return "no manifest"
+    parts = ", ".join("%s: %s" % (k, v.get("status")) for k, v in (m.get("parts") or {}).items())
+    return "%s (%s)" % ("complete" if m.get("complete") else "incomplete: " + str(m.get("state")), parts)
+
+
+def make_figures(data, out_dir, formats=FIGURE_FORMATS):
+    """Every figure the runs allow; a figure that fails is reported and skipped."""
+    from plots import figures
+    fig_dir = os.path.join(out_dir, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    out = []
+    for fn in figures.ALL:
+        try:
+            out += fn(data, fig_dir, formats)
+        except (ValueError, KeyError, TypeError, IndexError, ZeroDivisionError) as e:
+            warn("figure %s failed: %s: %s" % (fn.__name__, type(e).__name__, e))
+    return out
+
+
+def _cell_md(c):
+    if c is None:
+        return "—"
+    s = "**%s**" % c["status"].upper() if c["status"] != "pass" else "pass"
+    extra = c["semantics"] or (c["reason"] if c["status"] != "pass" else "")
+    return (s + (": " + extra if extra else "")).replace("|", "\\|")
+
+
+def markdown(data, figures, title):
+    L = ["# %s" % title, "", "Generated %s by `pagelab`." % _now(), "", "## Runs", "",
+         "| | run | state | conformance | benchmarks |", "|---|---|---|---|---|"]
+    for i, r in enumerate(data.runs):
+        summ = (r.conformance or {}).get("summary") or {}
+        conf = ", ".join("%s %s" % (v, k) for k, v in summ.items() if k != "total" and v) or "–"
+        mark = " (baseline)" if i == data.baseline and len(data.runs) > 1 else ""
+        L.append("| %s | `%s`%s | %s | %s | %d |" % (data.labels[i], r.id, mark, run_state(r), conf,
+                                                     len(data.benches[i])))
+    problems = [p for r in data.runs for p in r.problems]
+    if problems:
+        L += ["", "Problems found while reading:", ""] + ["- %s" % p for p in problems]
+    L += _matrix_md(data) + _costs_md(data) + _env_md(data)
+    if figures:
+        L += ["", "## Figures", ""]
+        for f in figures:
+            if "png" in f.files:
+                L += ["![%s](figures/%s)" % (f.title, os.path.basename(f.files["png"])), "", "*%s*" % f.caption, ""]
+    return "\n".join(L) + "\n"
+
+
+def _matrix_md(data):
+    m = data.matrix
+    if not m.rows:
+        return ["", "## Behaviour matrix", "", "No conformance results."]
+    L = ["", "## Behaviour matrix", ""]
+    if len(data.runs) > 1:
+        L += ["%d of %d probes differ between runs (marked ▶).", ""]
+        L[-2] = L[-2] % (m.n_differ, len(m.rows))
+    L += ["| probe | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
+    for r in m.rows:
+        L.append("| %s%s | %s |" % ("▶ " if r.differs else "", r.id, " | ".join(_cell_md(c) for c in r.cells)))
+    return L
+
+
+def _costs_md(data):
+    if not data.costs:
+        return ["", "## Cost", "", "No benchmark results."]
+    base = data.labels[data.baseline]
+    L = ["", "## Cost", "", "Median time per iteration, cv and n per run%s." % (
+        "; ratio against %s with a 95%% bootstrap interval; * p<0.05, ** p<0.01 (%s)" % (base, stats.test_name())
+        if len(data.runs) > 1 else "")]
+    L += ["", "| benchmark | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
+    for row in data.costs:
+        L.append("| %s | %s |" % (row.key, " | ".join(_cost_cell_text(c) for c in row.cells)))
+    if len(data.runs) > 1:
+        L += ["", "Geometric mean of the ratios per area:", "",
+              "| area | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
+        for area, gm in sorted(data.geomeans.items()):
+            L.append("| %s | %s |" % (area, " | ".join("baseline" if i == data.baseline else
+                                                         ("×%.3f" % g if g else "–") for i, g in enumerate(gm))))
+    return L
+
+
+def _cost_cell_text(c):
+    if c.bench is None:
+        return "missing"
+    if c.bench.skipped:
+        return "skipped: " + c.bench.skipped.replace("|", "/")
+    if c.median is None:
+        return "no data"
+    s = "%s (cv %s, n=%d)" % (fmt_ns(c.median), "%.1f%%" % (100 * c.cv) if c.cv is not None else "–", c.n)
+    if c.per_page is not None:
+        s += ", %s/page" % fmt_ns(c.per_page)
+    r = fmt_ratio(c)
+    return s + ("; " + r if r else "")
+
+
+def _env_md(data):
+    L = ["", "## Environment", "", "| | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
+    for k, vals, diff in data.env:
+        L.append("| %s%s | %s |" % ("▶ " if diff else "", k, " | ".join(v.replace("|", "/") for v in vals)))
+    if data.caps:
+        L += ["", "Capabilities (implementation and system call):", "",
+              "| operation | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
+        for op, cells, diff in data.caps:
+            L.append("| %s%s | %s |" % ("▶ " if diff else "", op, " | ".join(cells)))
+    return L
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def write_report(runs, out_dir, title, baseline=0, formats=FIGURE_FORMATS):
+    """Figures, report.md and report.html in out_dir; returns the HTML path."""
+    data = Data(runs, baseline)
+    formats = tuple(formats) if "png" in formats else tuple(formats) + ("png",)
+    figs = make_figures(data, out_dir, formats)
+    atomic_write_text(os.path.join(out_dir, "report.md"), markdown(data, figs, title))
+    from .htmlreport import render
+    path = os.path.join(out_dir, "report.html")
+    atomic_write_text(path, render(data, figs, title, _now()))
+    return path
+
+
+def embed_png(path):
+    with open(path, "rb") as f:
+        return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+def esc(s):
+    return html.escape(str(s), quote=True)
