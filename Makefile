@@ -75,6 +75,7 @@ REFALLOC_SRC := $(filter-out lib/refalloc/shim.c,$(wildcard lib/refalloc/*.c))
 CONFORM_SRC  := $(wildcard suites/conformance/*.c)
 PERF_SRC     := $(wildcard suites/perf/*.c)
 CTEST_SRC    := $(wildcard tests/c/*.c)
+SELFTEST_SRC := $(wildcard tests/selftest/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PLATFORM_OBJ := $(call obj,$(PLATFORM_SRC) $(COMMON_SRC))
@@ -146,6 +147,11 @@ $(BUILD)/pagelab-bench: $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) 
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(BENCH_LINK) $(LDFLAGS) -o $@ $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a $(BENCH_LIBS) $(LDLIBS)
 
+# The conformance runner with probes that misbehave on purpose (harness self-test).
+$(BUILD)/pagelab-selftest: $(call obj,$(CONFORM_LIB) $(SELFTEST_SRC)) $(BUILD)/librefalloc.a
+	@[ "$(V)" = 1 ] || echo "  LD        $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(CONFORM_LIB) $(SELFTEST_SRC)) $(BUILD)/librefalloc.a $(LDLIBS)
+
 # C self-tests: each tests/c/NAME.c is one program; tests/c/NAME.mk (optional) adds objects.
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/librefalloc.a $(BUILD)/config.h
 	@mkdir -p $(dir $@)
@@ -162,7 +168,7 @@ deps-check:
 run: deps all
 	$(PYTHON) runners/pagelab run
 
-check: deps-check all $(CTESTS)
+check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest
 	@mkdir -p $(BUILD)/check
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
 

@@ -1,0 +1,166 @@
+"""The conformance runner's isolation, outcomes, TAP and JSON, proved with
+probes that misbehave on purpose (tests/selftest/probes.c)."""
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("PAGELAB_BUILD", ROOT / "build"))
+SELFTEST = BUILD / "pagelab-selftest"
+CONFORM = BUILD / "pagelab-conform"
+
+pytestmark = pytest.mark.skipif(not SELFTEST.exists(), reason="build/pagelab-selftest not built (run make check)")
+
+EXPECTED = {
+    "selftest.pass": ("pass", ""),
+    "selftest.segfault": ("fail", "signal 11"),
+    "selftest.abort": ("fail", "signal 6"),
+    "selftest.hang": ("timeout", "no outcome after 2 s"),
+    "selftest.oom": ("fail", "signal 11"),
+    "selftest.exit_early": ("error", "exited with status 0 without reporting"),
+    "selftest.leave_child": ("pass", ""),
+    "selftest.skip": ("skip", "ENOSYS"),
+    "selftest.xfail": ("xfail", "known deviation"),
+    "selftest.fail": ("fail", "1 + 1 == 3: arithmetic is off by 1"),
+    "selftest.no_outcome": ("error", "without an outcome"),
+}
+
+
+def run_selftest(tmp_path, *args, env=None):
+    out = tmp_path / "r.json"
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([str(SELFTEST), "--timeout", "2", "--mem-limit", "256", "--json", str(out), *args],
+                       capture_output=True, text=True, timeout=120, env=e)
+    return p, json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def exec_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("exec")
+    t0 = time.monotonic()
+    p, data = run_selftest(tmp, "-j", "2")
+    return p, data, time.monotonic() - t0
+
+
+def by_id(data):
+    return {r["id"]: r for r in data["results"]}
+
+
+def test_every_misbehaviour_is_its_own_outcome(exec_run):
+    p, data, _ = exec_run
+    results = by_id(data)
+    for pid, (status, reason) in EXPECTED.items():
+        assert results[pid]["status"] == status, (pid, results[pid])
+        assert reason in results[pid]["reason"], (pid, results[pid])
+    kinds = {k: v for k, v in results.items() if k.startswith("selftest.kinds/")}
+    assert sorted(kinds) == [f"selftest.kinds/{k}" for k in ("private_anon", "private_file", "shared_anon", "shared_file")]
+    assert all(r["status"] == "pass" and r["observed"]["kind"] == r["id"].split("/")[1] for r in kinds.values())
+
+
+def test_exit_status_and_summary(exec_run):
+    p, data, _ = exec_run
+    assert p.returncode == 1
+    s = data["summary"]
+    assert s == {"pass": 6, "fail": 4, "skip": 1, "xfail": 1, "error": 2, "timeout": 1, "total": 15}
+    assert data["schema"] == "pagelab.conformance/1"
+    assert data["isolation"] == "exec"
+    assert data["env"]["page_size"] > 0 and data["env"]["kernel"]
+
+
+def test_observations_survive_a_crash_and_are_escaped(exec_run):
+    _, data, _ = exec_run
+    r = by_id(data)
+    assert r["selftest.segfault"]["observed"] == {"before_crash": "yes"}
+    assert int(r["selftest.oom"]["observed"]["allocated_mib"]) >= 64
+    assert r["selftest.pass"]["observed"] == {"answer": "42", "escaped": 'tab here, newline there, "quoted"'}
+
+
+def test_left_behind_child_neither_hangs_nor_survives(exec_run):
+    _, data, elapsed = exec_run
+    r = by_id(data)["selftest.leave_child"]
+    assert r["duration_ms"] < 1500
+    pid = int(r["observed"]["child_pid"])
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert elapsed < 20  # one 2 s timeout, the rest quick
+
+
+def test_tap_is_well_formed(exec_run):
+    p, _, _ = exec_run
+    lines = p.stdout.splitlines()
+    assert lines[0] == "TAP version 13"
+    assert lines[1] == "1..15"
+    tests = [l for l in lines if re.match(r"(not )?ok \d+ - ", l)]
+    assert [int(re.match(r"(?:not )?ok (\d+)", l).group(1)) for l in tests] == list(range(1, 16))
+    assert any(l.endswith("selftest.skip # SKIP feature absent: ENOSYS") and l.startswith("ok ") for l in tests)
+    assert any("selftest.xfail # TODO" in l and l.startswith("not ok") for l in tests)
+    assert any(l.startswith("not ok") and l.endswith("selftest.segfault") for l in tests)
+    assert lines[-1].startswith("# pagelab-conform: 6 pass, 4 fail, 1 skip, 1 xfail, 2 error, 1 timeout")
+
+
+def test_fork_isolation_gives_the_same_outcomes(tmp_path):
+    p, data = run_selftest(tmp_path, "--isolate=fork")
+    assert data["isolation"] == "fork"
+    results = by_id(data)
+    for pid, (status, _) in EXPECTED.items():
+        assert results[pid]["status"] == status, pid
+
+
+def test_exec_failure_falls_back_to_fork(tmp_path):
+    bogus = tmp_path / "not-a-program"
+    bogus.write_text("this is no executable format\n")
+    bogus.chmod(0o755)
+    p, data = run_selftest(tmp_path, "-f", "selftest.pass", "-f", "selftest.segfault",
+                           env={"PAGELAB_CONFORM_SELF": str(bogus)})
+    assert data["isolation"] == "fork"
+    assert "isolating probes with fork" in p.stderr
+    assert by_id(data)["selftest.pass"]["status"] == "pass"
+    assert by_id(data)["selftest.segfault"]["status"] == "fail"
+
+
+def test_forced_exec_failure_is_reported_not_hidden(tmp_path):
+    bogus = tmp_path / "missing"
+    p, data = run_selftest(tmp_path, "--isolate=exec", "-f", "selftest.pass", env={"PAGELAB_CONFORM_SELF": str(bogus)})
+    assert p.returncode == 1
+    assert by_id(data)["selftest.pass"]["status"] == "error"
+    assert "cannot start the probe" in by_id(data)["selftest.pass"]["reason"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--bogus"], "unknown option '--bogus'"),
+    (["-f", "nothing.matches.this"], "no probe matches the filters"),
+    (["-j", "0"], "--jobs needs a number"),
+    (["--timeout", "x"], "--timeout needs a number"),
+    (["--isolate=vm"], "--isolate takes exec, fork or auto"),
+])
+def test_bad_usage_is_one_line_and_exit_2(args, message):
+    p = subprocess.run([str(SELFTEST), *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2
+    assert message in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert p.stdout == ""
+
+
+def test_filters_and_list():
+    p = subprocess.run([str(SELFTEST), "-l", "-f", "selftest.kinds/*", "-x", "*/shared_*"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0
+    ids = [l.split()[0] for l in p.stdout.splitlines()]
+    assert ids == ["selftest.kinds/private_anon", "selftest.kinds/private_file"]
+
+
+def test_json_write_is_atomic_and_errors_are_reported(tmp_path):
+    target = tmp_path / "no-such-dir" / "r.json"
+    p = subprocess.run([str(SELFTEST), "-q", "-f", "selftest.pass", "--json", str(target)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1
+    assert "cannot write" in p.stderr and str(target) in p.stderr
+    assert not target.parent.exists()
+    good = tmp_path / "r.json"
+    subprocess.run([str(SELFTEST), "-q", "-f", "selftest.pass", "--json", str(good)], check=True, timeout=30)
+    assert [f.name for f in tmp_path.iterdir() if f.is_file()] == ["r.json"]
