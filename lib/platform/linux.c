@@ -13,7 +13,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/userfaultfd.h>
 
 #include "pagelab/env.h"
 
@@ -74,13 +73,17 @@ static bool probe_pagemap_scan(void)
 /* userfaultfd for user-mode faults needs no privilege (Linux 5.11+); probe the kernel. */
 static bool uffd_available(void)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+#ifndef SYS_userfaultfd
+	return false;
+#else
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | PL_UFFD_USER_MODE_ONLY);
 	if (fd < 0)
 		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return false;
 	close(fd);
 	return true;
+#endif
 }
 
 static size_t thp_size(void)

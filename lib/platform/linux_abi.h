@@ -4,7 +4,7 @@
 #ifndef PAGELAB_LINUX_ABI_H
 #define PAGELAB_LINUX_ABI_H
 
-#include <linux/types.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 
 /* include/uapi/asm-generic/mman-common.h */
@@ -42,6 +42,9 @@
 #define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
 #endif
 
+/* userfaultfd(2) flag, Linux 5.11 (include/uapi/linux/userfaultfd.h). */
+#define PL_UFFD_USER_MODE_ONLY 1
+
 /* mseal(2), Linux 6.10: the same number on every architecture. */
 #ifndef PL_NR_mseal
 #define PL_NR_mseal 462
@@ -59,24 +62,24 @@
 #define PL_PAGE_IS_GUARD (1ULL << 8) /* Linux 6.14 */
 
 struct pl_page_region {
-	__u64 start;
-	__u64 end;
-	__u64 categories;
+	uint64_t start;
+	uint64_t end;
+	uint64_t categories;
 };
 
 struct pl_pm_scan_arg {
-	__u64 size;
-	__u64 flags;
-	__u64 start;
-	__u64 end;
-	__u64 walk_end;
-	__u64 vec;
-	__u64 vec_len;
-	__u64 max_pages;
-	__u64 category_inverted;
-	__u64 category_mask;
-	__u64 category_anyof_mask;
-	__u64 return_mask;
+	uint64_t size;
+	uint64_t flags;
+	uint64_t start;
+	uint64_t end;
+	uint64_t walk_end;
+	uint64_t vec;
+	uint64_t vec_len;
+	uint64_t max_pages;
+	uint64_t category_inverted;
+	uint64_t category_mask;
+	uint64_t category_anyof_mask;
+	uint64_t return_mask;
 };
 #define PL_PAGEMAP_SCAN _IOWR('f', 16, struct pl_pm_scan_arg)
 
