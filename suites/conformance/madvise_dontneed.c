@@ -1,0 +1,159 @@
+/* madvise(MADV_DONTNEED): private anonymous memory reads zero afterwards and
+ * its memory goes back at once; shared and file mappings keep, or re-read,
+ * the object's contents. */
+#include "config.h"
+#include "pagelab/check.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define LEN_PAGES 256
+#define SEED_MEM 1  /* written through the mapping */
+#define SEED_FILE 2 /* written into the backing file beforehand */
+
+/* Put the fill pattern of seed into the backing file as the object's own data. */
+static void file_fill(struct pc_ctx *ctx, const struct pc_map *m, unsigned seed)
+{
+	unsigned char *buf = malloc(m->len);
+	if (!buf)
+		pc_error(ctx, "malloc of %zu bytes failed", m->len);
+	pc_fill(buf, m->len, seed);
+	ssize_t n = pwrite(m->fd, buf, m->len, 0);
+	int e = errno;
+	free(buf);
+	if (n != (ssize_t)m->len)
+		pc_error(ctx, "pwrite of the backing file: %s", n < 0 ? pc_strerror(e) : "short write");
+}
+
+/* "old" (what the mapping held), "file" (the file's own data), "zero", "mixed" or "other". */
+static const char *contents_label(const struct pc_map *m)
+{
+	const char *c = pc_contents(m->addr, m->len, SEED_MEM);
+	if (strcmp(c, "other") == 0 && m->fd >= 0 && pc_check_fill(m->addr, m->len, SEED_FILE))
+		return "file";
+	return c;
+}
+
+/* What each kind must read after DONTNEED: anonymous private memory is
+ * dropped (zero); a private file mapping re-reads the file; shared memory is
+ * the object itself and keeps what was written. */
+static const char *expected_after(enum pc_kind kind)
+{
+	switch (kind) {
+	case PC_PRIVATE_ANON:
+	case PC_THP:
+		return "zero";
+	case PC_PRIVATE_FILE:
+		return "file";
+	default:
+		return "old";
+	}
+}
+
+/* "dropped" (at least 3/4 of len gone), "unchanged" (under 1/4) or "partial". */
+static const char *rss_change(size_t before, size_t after, size_t len)
+{
+	size_t drop = before > after ? before - after : 0;
+	if (drop >= len / 4 * 3)
+		return "dropped";
+	return drop < len / 4 ? "unchanged" : "partial";
+}
+
+static void dontneed_or_fail(struct pc_ctx *ctx, void *p, size_t len)
+{
+#ifdef MADV_DONTNEED
+	int e = pc_madvise(p, len, MADV_DONTNEED);
+	if (e == EINVAL || e == ENOSYS)
+		pc_skip(ctx, "MADV_DONTNEED: %s from this system for %s memory", pc_strerror(e),
+			pc_kind_name(pc_kind(ctx)));
+	PC_CHECK(ctx, e == 0, "madvise(MADV_DONTNEED) returned %s", pc_strerror(e));
+#else
+	(void)p; (void)len;
+	pc_skip(ctx, "no MADV_DONTNEED on this system");
+#endif
+}
+
+PC_PROBE_KINDS(dontneed_contents, "madvise.dontneed.contents_after", PC_ALL_KINDS,
+	       "after MADV_DONTNEED private anonymous reads zero, shared keeps, private file re-reads the file")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	if (m.fd >= 0)
+		file_fill(ctx, &m, SEED_FILE);
+	size_t rss_filled, rss_after;
+	pc_fill(m.addr, m.len, SEED_MEM);
+	PC_SETUP(ctx, pl_rss(&rss_filled));
+	dontneed_or_fail(ctx, m.addr, m.len);
+	PC_SETUP(ctx, pl_rss(&rss_after));
+	pc_observe(ctx, "rss_after", "%s", rss_change(rss_filled, rss_after, m.len));
+	const char *got = contents_label(&m), *want = expected_after(pc_kind(ctx));
+	pc_observe(ctx, "contents_after", "%s", got);
+	PC_CHECK(ctx, strcmp(got, want) == 0, "contents after MADV_DONTNEED: expected %s, observed %s", want, got);
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+PC_PROBE_KINDS(dontneed_rss, "madvise.dontneed.rss_after", PC_PRIVATE_ANON | PC_THP,
+	       "MADV_DONTNEED on private anonymous memory returns it at once (RSS and residency drop)")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	size_t rss_filled, rss_after, resident;
+	memset(m.addr, 0x5a, m.len);
+	PC_SETUP(ctx, pl_rss(&rss_filled));
+	dontneed_or_fail(ctx, m.addr, m.len);
+	PC_SETUP(ctx, pl_rss(&rss_after));
+	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
+	const char *rss = rss_change(rss_filled, rss_after, m.len);
+	pc_observe(ctx, "rss_after", "%s", rss);
+	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
+	PC_CHECK(ctx, resident == 0, "%zu pages still resident after MADV_DONTNEED", resident);
+	PC_CHECK(ctx, strcmp(rss, "dropped") == 0, "RSS after MADV_DONTNEED: %s", rss);
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+PC_PROBE(dontneed_partial, "madvise.dontneed.partial_range",
+	 "MADV_DONTNEED of the middle pages of private anonymous memory zeroes only those pages")
+{
+	struct pc_map m;
+	size_t ps = pl_page_size();
+	pc_map_or_skip(ctx, 8 * ps, &m);
+	unsigned char *copy = malloc(m.len);
+	if (!copy)
+		pc_error(ctx, "malloc of %zu bytes failed", m.len);
+	pc_fill(m.addr, m.len, SEED_MEM);
+	memcpy(copy, m.addr, m.len);
+	char *mid = (char *)m.addr + 3 * ps;
+	dontneed_or_fail(ctx, mid, 2 * ps);
+	/* Neighbours losing data means the range was rounded outward. */
+	PC_CHECK(ctx, memcmp(m.addr, copy, 3 * ps) == 0, "pages before the range changed");
+	PC_CHECK(ctx, memcmp(mid + 2 * ps, copy + 5 * ps, 3 * ps) == 0, "pages after the range changed");
+	bool zero = pc_all_bytes(mid, 2 * ps, 0);
+	pc_observe(ctx, "contents_after", "%s", zero ? "zero" : pc_contents(mid, 2 * ps, 0));
+	PC_CHECK(ctx, zero, "advised pages do not read zero");
+	pc_observe(ctx, "neighbours", "kept");
+	free(copy);
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+PC_PROBE(dontneed_unaligned, "madvise.dontneed.unaligned_einval",
+	 "MADV_DONTNEED at an address that is not page-aligned fails with EINVAL")
+{
+#ifdef MADV_DONTNEED
+	struct pc_map m;
+	pc_map_or_skip(ctx, 2 * pl_page_size(), &m);
+	int e = pc_madvise((char *)m.addr + 1, pl_page_size(), MADV_DONTNEED);
+	pc_observe(ctx, "errno", "%s", e ? pc_strerror(e) : "none");
+	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
+	pc_unmap(&m);
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "no MADV_DONTNEED on this system");
+#endif
+}
