@@ -64,15 +64,15 @@ void pb_register(const struct pb_bench *b);
 #define PB_CAT(a, b) PB_CAT2(a, b)
 /* Declare and register a benchmark. The trailing fields are designated
  * initialisers of struct pb_bench, e.g. .args = PB_SIZES_4K_1G, .manual_time = true */
-#define PB_BENCH(fn, namestr, whatstr, ...)                                   \
-	static void fn(pb_state *s);                                          \
-	static const struct pb_bench PB_CAT(pb_bench_, fn) = {                \
-		.name = namestr, .what = whatstr, .fn = fn, __VA_ARGS__};     \
-	__attribute__((constructor)) static void PB_CAT(pb_reg_, fn)(void)  \
+#define PB_BENCH(func, namestr, whatstr, ...)                                 \
+	static void func(pb_state *s);                                        \
+	static const struct pb_bench PB_CAT(pb_bench_, func) = {              \
+		.name = namestr, .what = whatstr, .fn = func, __VA_ARGS__};   \
+	__attribute__((constructor)) static void PB_CAT(pb_reg_, func)(void)  \
 	{                                                                     \
-		pb_register(&PB_CAT(pb_bench_, fn));                          \
+		pb_register(&PB_CAT(pb_bench_, func));                        \
 	}                                                                     \
-	static void fn(pb_state *s)
+	static void func(pb_state *s)
 
 #define PB_KIB(x) ((int64_t)(x) << 10)
 #define PB_MIB(x) ((int64_t)(x) << 20)

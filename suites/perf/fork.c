@@ -1,0 +1,320 @@
+/* fork: what creating a process costs as the parent's memory grows, for clean
+ * (zero-page backed), dirty (written), THP-backed and fragmented (many VMAs)
+ * layouts; vfork+exec and posix_spawn of a trivial program as baselines.
+ * "fork/..." times the parent's return from fork(); "fork_wait/..." times
+ * fork + child _exit + waitpid. Set-up (mapping and touching) is untimed. */
+#include "config.h"
+#include "pagelab/bench.h"
+#include "pagelab/platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_SPAWN_H
+#include <spawn.h>
+#endif
+
+extern char **environ;
+
+#define TRIVIAL_PROGRAM "/bin/true"
+
+enum layout { LAYOUT_CLEAN, LAYOUT_DIRTY, LAYOUT_THP, LAYOUT_FRAG };
+
+struct region {
+	char *p;
+	size_t len;
+	size_t vmas; /* VMAs the region adds */
+};
+
+/* RSS sweeps: 0 to 1 GiB; THP starts at one huge page's worth of sizes. */
+#define FORK_SIZES_FULL PB_ARGS(0, PB_MIB(16), PB_MIB(64), PB_MIB(256), PB_GIB(1))
+#define FORK_SIZES_QUICK PB_ARGS(0, PB_MIB(64), PB_GIB(1))
+#define FORK_THP_FULL PB_ARGS(PB_MIB(16), PB_MIB(64), PB_MIB(256), PB_GIB(1))
+#define FORK_THP_QUICK PB_ARGS(PB_MIB(64), PB_GIB(1))
+#define FORK_VMAS_FULL PB_ARGS(1024, 4096, 16384)
+#define FORK_VMAS_QUICK PB_ARGS(4096)
+/* A 1 GiB fork takes tens of ms: cap calibration so the quick profile stays short. */
+#define FORK_MAX_ITER 200
+
+static double now_s(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
+		return 0;
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void skip_errno(pb_state *s, const char *what, int e)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(e));
+	pb_skip(s, msg);
+}
+
+/* Ask for base pages (huge=false) or huge ones; EINVAL: a kernel without THP. */
+static int set_huge_advice(void *p, size_t len, bool huge)
+{
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+	if (madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0)
+		return 0;
+	return errno == EINVAL && !huge ? 0 : errno;
+#else
+	(void)p;
+	(void)len;
+	return huge ? ENOTSUP : 0;
+#endif
+}
+
+/* Anonymous memory in huge pages, in kB (smaps_rollup); ENOTSUP elsewhere. */
+static int anon_huge_kb(long *kb)
+{
+#ifdef __linux__
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	if (!f)
+		return errno;
+	char line[256];
+	int e = ENOENT;
+	while (e && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", kb) == 1)
+			e = 0;
+	fclose(f);
+	return e;
+#else
+	(void)kb;
+	return ENOTSUP;
+#endif
+}
+
+static int map_thp(struct region *r, const char **why)
+{
+	size_t huge = pl_caps()->huge_page_size;
+	long before, after;
+	*why = "THP: this system has no transparent huge pages";
+	if (huge == 0)
+		return ENOTSUP;
+	int e = pl_reserve(r->len, huge, (void **)&r->p);
+	if (e)
+		return *why = "reserve", e;
+	if ((e = pl_commit(r->p, r->len)) || (e = set_huge_advice(r->p, r->len, true)))
+		return *why = "THP: madvise(MADV_HUGEPAGE)", e;
+	if ((e = anon_huge_kb(&before)))
+		return *why = "THP: cannot read AnonHugePages", e;
+	pb_touch_pages(r->p, r->len);
+	if ((e = anon_huge_kb(&after)))
+		return *why = "THP: cannot read AnonHugePages", e;
+	*why = "THP: fewer than half the pages came as huge pages (fragmented memory?)";
+	return (size_t)(after - before) * 1024 < r->len / 2 ? ENOMEM : 0;
+}
+
+/* Alternate read-write and read-only pages: every page its own VMA. */
+static int map_fragmented(struct region *r, const char **why)
+{
+	size_t ps = pl_page_size();
+	int e = pl_map_anon(r->len, (void **)&r->p);
+	if (e)
+		return *why = "mmap", e;
+	if ((e = set_huge_advice(r->p, r->len, false)))
+		return *why = "madvise(MADV_NOHUGEPAGE)", e;
+	pb_touch_pages(r->p, r->len);
+	for (size_t off = ps; off < r->len && !e; off += 2 * ps)
+		e = pl_protect(r->p + off, ps, PL_PROT_READ);
+	*why = "mprotect (vm.max_map_count too low?)";
+	return e;
+}
+
+/* Build the parent's memory for one layout; len is bytes, or VMAs for LAYOUT_FRAG. */
+static int region_setup(struct region *r, enum layout k, int64_t arg, const char **why)
+{
+	memset(r, 0, sizeof(*r));
+	if (arg <= 0)
+		return 0;
+	r->len = k == LAYOUT_FRAG ? (size_t)arg * pl_page_size() : (size_t)arg;
+	r->vmas = k == LAYOUT_FRAG ? (size_t)arg : 1;
+	if (k == LAYOUT_THP)
+		return map_thp(r, why);
+	if (k == LAYOUT_FRAG)
+		return map_fragmented(r, why);
+	int e = pl_map_anon(r->len, (void **)&r->p);
+	if (e)
+		return *why = "mmap", e;
+	if ((e = set_huge_advice(r->p, r->len, false)))
+		return *why = "madvise(MADV_NOHUGEPAGE)", e;
+	if (k == LAYOUT_DIRTY)
+		pb_touch_pages(r->p, r->len);
+	else
+		pb_do_not_optimize((void *)(uintptr_t)pb_read_pages(r->p, r->len));
+	return 0;
+}
+
+static void region_teardown(struct region *r)
+{
+	if (r->p && pl_unmap(r->p, r->len) != 0)
+		fprintf(stderr, "fork: munmap of the benchmark region failed\n");
+	r->p = NULL;
+}
+
+/* Reap pid; EPROTO unless it exited with status 0. */
+static int reap(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return errno;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : EPROTO;
+}
+
+/* One fork; *sec = the parent's return (wait=false) or fork+exit+wait. */
+static int fork_once(bool wait, double *sec)
+{
+	*sec = 0;
+	double t0 = now_s();
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0)
+		return errno;
+	double t1 = now_s();
+	int e = reap(pid);
+	*sec = (wait ? now_s() : t1) - t0;
+	return e;
+}
+
+/* After the loop: faults per page when the parent rewrites its memory. One per
+ * page shows fork write-protected it (copy-on-write armed). */
+static void count_rewrite_faults(pb_state *s, const struct region *r)
+{
+	uint64_t min0, maj0, min1, maj1;
+	size_t pages = r->len / pl_page_size();
+	if (pages == 0 || pl_fault_counts(&min0, &maj0) != 0)
+		return;
+	pb_touch_pages(r->p, r->len);
+	if (pl_fault_counts(&min1, &maj1) != 0)
+		return;
+	pb_counter(s, "rewrite_faults_per_page", (double)(min1 - min0) / (double)pages, PB_COUNTER_TOTAL);
+}
+
+static void run_fork(pb_state *s, enum layout k, bool wait)
+{
+	struct region r;
+	const char *why = "";
+	size_t rss = 0;
+	int e = region_setup(&r, k, pb_arg(s, 0), &why);
+	if (!e)
+		e = pl_rss(&rss);
+	if (e) {
+		skip_errno(s, why, e);
+		region_teardown(&r);
+		return;
+	}
+	while (pb_keep_running(s)) {
+		double sec;
+		if ((e = fork_once(wait, &sec)) != 0) {
+			skip_errno(s, e == EPROTO ? "child did not exit with 0" : "fork", e);
+			break;
+		}
+		pb_set_iteration_time(s, sec);
+	}
+	pb_counter(s, "rss_bytes", (double)rss, PB_COUNTER_TOTAL);
+	pb_counter(s, "pages", (double)(r.len / pl_page_size()), PB_COUNTER_TOTAL);
+	pb_counter(s, "vmas", (double)r.vmas, PB_COUNTER_TOTAL);
+	if (!e && k != LAYOUT_CLEAN && r.p)
+		count_rewrite_faults(s, &r);
+	region_teardown(&r);
+}
+
+#define FORK_BENCH(fn, name, what, layout, wait, full, quick)                                     \
+	PB_BENCH(fn, name, what, .args = full, .quick_args = quick, .manual_time = true,          \
+		 .max_iterations = FORK_MAX_ITER)                                                 \
+	{                                                                                          \
+		run_fork(s, layout, wait);                                                         \
+	}
+
+FORK_BENCH(bm_fork_clean, "fork/clean", "fork() parent's return; arg bytes mapped and read, never written",
+	   LAYOUT_CLEAN, false, FORK_SIZES_FULL, FORK_SIZES_QUICK)
+FORK_BENCH(bm_fork_dirty, "fork/dirty", "fork() parent's return; arg bytes written (4 KiB pages)",
+	   LAYOUT_DIRTY, false, FORK_SIZES_FULL, FORK_SIZES_QUICK)
+FORK_BENCH(bm_fork_thp, "fork/thp", "fork() parent's return; arg bytes written, THP-backed",
+	   LAYOUT_THP, false, FORK_THP_FULL, FORK_THP_QUICK)
+FORK_BENCH(bm_fork_frag, "fork/fragmented", "fork() parent's return; arg alternating RW/RO one-page VMAs",
+	   LAYOUT_FRAG, false, FORK_VMAS_FULL, FORK_VMAS_QUICK)
+FORK_BENCH(bm_forkw_clean, "fork_wait/clean", "fork + child _exit + waitpid; arg bytes mapped and read",
+	   LAYOUT_CLEAN, true, FORK_SIZES_FULL, FORK_SIZES_QUICK)
+FORK_BENCH(bm_forkw_dirty, "fork_wait/dirty", "fork + child _exit + waitpid; arg bytes written (4 KiB pages)",
+	   LAYOUT_DIRTY, true, FORK_SIZES_FULL, FORK_SIZES_QUICK)
+FORK_BENCH(bm_forkw_thp, "fork_wait/thp", "fork + child _exit + waitpid; arg bytes written, THP-backed",
+	   LAYOUT_THP, true, FORK_THP_FULL, FORK_THP_QUICK)
+FORK_BENCH(bm_forkw_frag, "fork_wait/fragmented", "fork + child _exit + waitpid; arg alternating RW/RO VMAs",
+	   LAYOUT_FRAG, true, FORK_VMAS_FULL, FORK_VMAS_QUICK)
+
+/* vfork's child may only exec or _exit; kept in its own frame for that reason. */
+static int vfork_exec(const char *path, char *const argv[], pid_t *out)
+{
+	pid_t pid = vfork();
+	if (pid == 0) {
+		execve(path, argv, environ);
+		_exit(127);
+	}
+	if (pid < 0)
+		return errno;
+	*out = pid;
+	return 0;
+}
+
+static int spawn_once(bool use_vfork, double *sec)
+{
+	char *argv[] = {(char *)TRIVIAL_PROGRAM, NULL};
+	pid_t pid = 0;
+	double t0 = now_s();
+	int e;
+	if (use_vfork)
+		e = vfork_exec(TRIVIAL_PROGRAM, argv, &pid);
+	else
+#ifdef HAVE_POSIX_SPAWN
+		e = posix_spawn(&pid, TRIVIAL_PROGRAM, NULL, NULL, argv, environ);
+#else
+		e = ENOSYS;
+#endif
+	if (!e)
+		e = reap(pid);
+	*sec = now_s() - t0;
+	return e;
+}
+
+static void run_spawn(pb_state *s, bool use_vfork)
+{
+	if (access(TRIVIAL_PROGRAM, X_OK) != 0) {
+		skip_errno(s, TRIVIAL_PROGRAM " is not executable", errno);
+		return;
+	}
+	while (pb_keep_running(s)) {
+		double sec;
+		int e = spawn_once(use_vfork, &sec);
+		if (e) {
+			skip_errno(s, e == EPROTO ? TRIVIAL_PROGRAM " did not exit with 0"
+				   : use_vfork ? "vfork" : "posix_spawn", e);
+			break;
+		}
+		pb_set_iteration_time(s, sec);
+	}
+}
+
+PB_BENCH(bm_vfork_exec, "fork/vfork_exec", "vfork + exec of /bin/true + waitpid (baseline)",
+	 .manual_time = true, .max_iterations = 2000)
+{
+	run_spawn(s, true);
+}
+
+PB_BENCH(bm_posix_spawn, "fork/posix_spawn", "posix_spawn of /bin/true + waitpid (baseline)",
+	 .manual_time = true, .max_iterations = 2000)
+{
+#ifdef HAVE_POSIX_SPAWN
+	run_spawn(s, false);
+#else
+	pb_skip(s, "posix_spawn: not available on this system");
+#endif
+}
