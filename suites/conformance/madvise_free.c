@@ -1,0 +1,177 @@
+/* madvise(MADV_FREE): lazily freed private anonymous memory. Contents are
+ * old-or-zero per page until written; a write cancels the free for that
+ * page. Linux refuses it on shared and file mappings (EINVAL): a skip. */
+#include "config.h"
+#include "pagelab/check.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifdef __linux__
+#include "../../lib/platform/linux_abi.h"
+#endif
+
+#define LEN_PAGES 64
+#define SEED 7
+#define MARK 0xa5
+
+/* MADV_FREE on the probe's mapping, or skip saying why it is refused. */
+static void free_or_skip(struct pc_ctx *ctx, void *p, size_t len)
+{
+#ifdef MADV_FREE
+	if (pc_madvise(NULL, 0, MADV_FREE) == EINVAL)
+		pc_skip(ctx, "MADV_FREE: EINVAL from this kernel (before 4.5)");
+	int e = pc_madvise(p, len, MADV_FREE);
+	if (e == EINVAL && pc_kind(ctx) != PC_PRIVATE_ANON && pc_kind(ctx) != PC_THP)
+		pc_skip(ctx, "MADV_FREE refused on %s mappings (EINVAL): private anonymous memory only",
+			pc_kind_name(pc_kind(ctx)));
+	PC_CHECK(ctx, e == 0, "madvise(MADV_FREE) returned %s", pc_strerror(e));
+#else
+	(void)p; (void)len;
+	pc_skip(ctx, "no MADV_FREE on this system");
+#endif
+}
+
+/* Ask for reclaim now (MADV_PAGEOUT drops clean lazily freed pages even
+ * without swap); returns whether the kernel took the request. */
+static bool force_reclaim(void *p, size_t len)
+{
+#ifdef MADV_PAGEOUT
+	return pc_madvise(p, len, MADV_PAGEOUT) == 0;
+#else
+	(void)p; (void)len;
+	return false;
+#endif
+}
+
+/* Per page: each page must read either its old bytes or all zero. */
+static bool pages_old_or_zero(const void *p, const void *old, size_t len)
+{
+	size_t ps = pl_page_size();
+	for (size_t off = 0; off < len; off += ps) {
+		const char *a = (const char *)p + off, *b = (const char *)old + off;
+		if (memcmp(a, b, ps) != 0 && !pc_all_bytes(a, ps, 0))
+			return false;
+	}
+	return true;
+}
+
+PC_PROBE_KINDS(free_contents, "madvise.free.contents_after", PC_ALL_KINDS,
+	       "after MADV_FREE each page reads its old bytes or zero")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	pc_fill(m.addr, m.len, SEED);
+	free_or_skip(ctx, m.addr, m.len);
+	const char *now = pc_contents(m.addr, m.len, SEED);
+	pc_observe(ctx, "contents_after", "%s", now);
+	bool reclaimed = force_reclaim(m.addr, m.len);
+	const char *later = pc_contents(m.addr, m.len, SEED);
+	pc_observe(ctx, "contents_after_pageout", "%s", reclaimed ? later : "not forced");
+	PC_CHECK(ctx, strcmp(now, "other") != 0, "a page holds neither its old bytes nor zero");
+	PC_CHECK(ctx, strcmp(later, "other") != 0, "after reclaim a page holds neither old bytes nor zero");
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+/* Write MARK at the start of every even page; copy them as written. */
+static void retouch_even_pages(char *p, size_t len, char *copy)
+{
+	size_t ps = pl_page_size();
+	for (size_t off = 0; off < len; off += 2 * ps) {
+		p[off] = (char)MARK;
+		memcpy(copy + off, p + off, ps);
+	}
+}
+
+PC_PROBE_KINDS(free_retouch, "madvise.free.contents_after_retouch", PC_ALL_KINDS,
+	       "a write after MADV_FREE cancels the free: the written page survives forced reclaim")
+{
+	struct pc_map m;
+	size_t ps = pl_page_size();
+	pc_map_or_skip(ctx, LEN_PAGES * ps, &m);
+	char *old = malloc(m.len), *written = malloc(m.len), *p = m.addr;
+	if (!old || !written)
+		pc_error(ctx, "malloc of %zu bytes failed", m.len);
+	pc_fill(p, m.len, SEED);
+	memcpy(old, p, m.len);
+	free_or_skip(ctx, p, m.len);
+	retouch_even_pages(p, m.len, written);
+	bool reclaimed = force_reclaim(p, m.len);
+	pc_observe(ctx, "reclaim_forced", "%s", reclaimed ? "MADV_PAGEOUT" : "no");
+	size_t lost = 0, kept_old = 0;
+	for (size_t off = 0; off < m.len; off += 2 * ps) {
+		lost += memcmp(p + off, written + off, ps) != 0;
+		kept_old += memcmp(p + off + 1, old + off + 1, ps - 1) == 0;
+	}
+	pc_observe(ctx, "contents_after_retouch", "%s", kept_old == m.len / ps / 2 ? "old" : kept_old ? "mixed" : "zero");
+	/* A lost written page is data loss: the free was not cancelled by the write. */
+	PC_CHECK(ctx, lost == 0, "%zu written pages changed after reclaim", lost);
+	size_t zero = 0;
+	for (size_t off = ps; off < m.len; off += 2 * ps) {
+		PC_CHECK(ctx, pages_old_or_zero(p + off, old + off, ps), "unwritten page %zu neither old nor zero", off / ps);
+		zero += pc_all_bytes(p + off, ps, 0);
+	}
+	pc_observe(ctx, "unwritten_after", "%s", zero == m.len / ps / 2 ? "zero" : zero ? "mixed" : "old");
+	free(old);
+	free(written);
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+/* "dropped" (3/4 of len or more), "unchanged" (under 1/4) or "partial". */
+static const char *rss_change(size_t before, size_t after, size_t len)
+{
+	size_t drop = before > after ? before - after : 0;
+	if (drop >= len / 4 * 3)
+		return "dropped";
+	return drop < len / 4 ? "unchanged" : "partial";
+}
+
+PC_PROBE_KINDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP,
+	       "RSS after MADV_FREE (at once, and after forced reclaim); pages reported gone read zero")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * 8 * pl_page_size(), &m);
+	char *old = malloc(m.len);
+	if (!old)
+		pc_error(ctx, "malloc of %zu bytes failed", m.len);
+	size_t filled, after_free, after_reclaim, resident;
+	pc_fill(m.addr, m.len, SEED);
+	memcpy(old, m.addr, m.len);
+	PC_SETUP(ctx, pl_rss(&filled));
+	free_or_skip(ctx, m.addr, m.len);
+	PC_SETUP(ctx, pl_rss(&after_free));
+	pc_observe(ctx, "rss_after", "%s", rss_change(filled, after_free, m.len));
+	bool reclaimed = force_reclaim(m.addr, m.len);
+	PC_SETUP(ctx, pl_rss(&after_reclaim));
+	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
+	pc_observe(ctx, "rss_after_pageout", "%s", reclaimed ? rss_change(filled, after_reclaim, m.len) : "not forced");
+	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
+	PC_CHECK(ctx, pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
+	if (resident == 0)
+		PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "no page resident, yet contents are not zero");
+	free(old);
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+PC_PROBE(free_unaligned, "madvise.free.unaligned_einval",
+	 "MADV_FREE at an address that is not page-aligned fails with EINVAL")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, 2 * pl_page_size(), &m);
+#ifdef MADV_FREE
+	if (pc_madvise(NULL, 0, MADV_FREE) == EINVAL)
+		pc_skip(ctx, "MADV_FREE: EINVAL from this kernel (before 4.5)");
+	int e = pc_madvise((char *)m.addr + 1, pl_page_size(), MADV_FREE);
+	pc_observe(ctx, "errno", "%s", e ? pc_strerror(e) : "none");
+	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
+	pc_unmap(&m);
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "no MADV_FREE on this system");
+#endif
+}
