@@ -17,10 +17,11 @@ extern "C" {
 int pl_topo_init(void);
 /* Usable cores (hwloc cores in this process's allowed set, else online CPUs). */
 int pl_topo_ncores(void);
-/* Pin the calling thread to the first PU of core `core` (an index into the
- * usable cores; -1 = the last one) and make it the measuring core. Checks the
- * binding took where the system can tell. ENOTSUP where binding is unsupported. */
-int pl_topo_pin_measuring(int core);
+/* Pin the calling thread to CPU `cpu` (OS number of a usable core's first PU;
+ * -1: the last usable core) and make its core the measuring core. Checks the
+ * binding took where the system can tell. EINVAL for a CPU that is not such a
+ * PU; ENOTSUP where binding is unsupported. */
+int pl_topo_pin_measuring(int cpu);
 /* Pin the calling thread to the n-th usable core other than the measuring one,
  * cores in the measuring core's package first. EINVAL if there is no such core. */
 int pl_topo_pin_other(int n);

@@ -1,0 +1,339 @@
+/* The benchmark API of include/pagelab/bench.h, shared by both back-ends:
+ * registry, instance selection, the loop, and what benchmarks report. */
+#include "config.h"
+#include "bench_impl.h"
+#include "pagelab/topology.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pb_options pb_opts = {.pin_cpu = -1, .profile = PB_FULL, .min_warmup = -1};
+
+#define PB_MAX_BENCHES 512
+static const struct pb_bench *registry[PB_MAX_BENCHES];
+static int nregistry;
+static bool registry_overflow;
+static struct pb_instance *instances;
+static int ninstances;
+static pthread_t main_thread;
+static struct pl_counters *main_ctr; /* the measuring thread's counters, kept open */
+
+void pb_register(const struct pb_bench *b)
+{
+	if (nregistry < PB_MAX_BENCHES)
+		registry[nregistry++] = b;
+	else
+		registry_overflow = true;
+}
+
+int pb_instances(const struct pb_instance **out)
+{
+	*out = instances;
+	return ninstances;
+}
+
+enum pb_profile pb_profile(void)
+{
+	return pb_opts.profile;
+}
+
+static bool filter_match(const regex_t *re, bool negative, const char *name)
+{
+	if (!re)
+		return true;
+	return (regexec(re, name, 0, NULL, 0) == 0) != negative;
+}
+
+/* Run-time settings of one instance from the profile, the benchmark and the flags. */
+static void settle(struct pb_instance *in)
+{
+	const struct pb_bench *b = in->b;
+	bool quick = pb_opts.profile == PB_QUICK;
+	double def = quick ? 0.03 : 0.25;
+	in->min_time = b->min_time > 0 && (!quick || b->min_time < def) ? b->min_time : def;
+	if (pb_opts.min_time > 0)
+		in->min_time = pb_opts.min_time;
+	in->min_warmup = pb_opts.min_warmup >= 0 ? pb_opts.min_warmup : (quick ? 0 : 0.05);
+	in->repetitions = pb_opts.repetitions > 0 ? pb_opts.repetitions : (quick ? 3 : 5);
+	in->fixed_iterations = pb_opts.fixed_iterations;
+	in->threads = b->threads > 1 ? b->threads : 1;
+}
+
+static int add_instance(const struct pb_bench *b, int family, int *per_family, bool has_arg, int64_t arg,
+			const regex_t *re, bool negative)
+{
+	struct pb_instance in;
+	memset(&in, 0, sizeof(in));
+	in.b = b;
+	in.has_arg = has_arg;
+	in.arg = arg;
+	if (has_arg)
+		snprintf(in.name, sizeof(in.name), "%s/%" PRId64, b->name, arg);
+	else
+		snprintf(in.name, sizeof(in.name), "%s", b->name);
+	if (!filter_match(re, negative, in.name))
+		return 0;
+	in.family_index = family;
+	in.per_family_index = (*per_family)++;
+	settle(&in);
+	struct pb_instance *n = realloc(instances, (size_t)(ninstances + 1) * sizeof(*n));
+	if (!n)
+		return ENOMEM;
+	instances = n;
+	instances[ninstances++] = in;
+	return 0;
+}
+
+int pb_select(char *msg, size_t msglen)
+{
+	main_thread = pthread_self();
+	if (registry_overflow) {
+		snprintf(msg, msglen, "more than %d benchmarks registered", PB_MAX_BENCHES);
+		return E2BIG;
+	}
+	regex_t re;
+	bool negative = pb_opts.filter && pb_opts.filter[0] == '-';
+	const char *pat = pb_opts.filter ? pb_opts.filter + negative : NULL;
+	if (pat && regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+		snprintf(msg, msglen, "bad --benchmark_filter regex '%s'", pat);
+		return EINVAL;
+	}
+	int e = 0, family = 0;
+	for (int i = 0; i < nregistry && !e; i++) {
+		const struct pb_bench *b = registry[i];
+		const struct pb_arg_list *a = pb_opts.profile == PB_QUICK && b->quick_args.n > 0 ? &b->quick_args : &b->args;
+		int before = ninstances, per_family = 0;
+		if (a->n == 0)
+			e = add_instance(b, family, &per_family, false, 0, pat ? &re : NULL, negative);
+		for (int k = 0; k < a->n && !e; k++)
+			e = add_instance(b, family, &per_family, true, a->v[k], pat ? &re : NULL, negative);
+		family += ninstances > before;
+	}
+	if (pat)
+		regfree(&re);
+	if (e)
+		snprintf(msg, msglen, "out of memory selecting benchmarks");
+	return e;
+}
+
+double pb_now(clockid_t clk)
+{
+	struct timespec t;
+	if (clock_gettime(clk, &t) != 0)
+		return 0;
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Counters of the calling thread: the measuring thread keeps its set open. */
+static void open_counters(pb_state *s)
+{
+	if (pl_counters_count() == 0)
+		return;
+	if (pthread_equal(pthread_self(), main_thread)) {
+		if (!main_ctr)
+			s->ctr_err = pl_counters_open(&main_ctr);
+		s->ctr = main_ctr;
+		return;
+	}
+	s->ctr_err = pl_counters_open(&s->ctr);
+	s->own_ctr = s->ctr != NULL;
+}
+
+void pb_state_init(pb_state *s, const struct pb_instance *in, int thread_index, int nthreads,
+		   const struct pb_backend_ops *ops, void *backend)
+{
+	memset(s, 0, sizeof(*s));
+	s->inst = in;
+	s->thread_index = thread_index;
+	s->nthreads = nthreads;
+	s->ops = ops;
+	s->backend = backend;
+	/* Extra threads inherit the measuring thread's pinning: move them off it. */
+	if (thread_index > 0 && pb_opts.pin_cpu != -2 && pl_topo_pin_other(thread_index - 1) != 0)
+		(void)pl_topo_unpin();
+	open_counters(s);
+}
+
+void pb_state_done(pb_state *s)
+{
+	if (s->own_ctr)
+		pl_counters_close(s->ctr);
+	s->ctr = NULL;
+}
+
+static void set_message(pb_state *s, const char *msg)
+{
+	if (!s->message[0])
+		snprintf(s->message, sizeof(s->message), "%s", msg);
+}
+
+static bool keep_running_slow(pb_state *s)
+{
+	if (s->skipped || s->finished)
+		return false;
+	if (!s->started) {
+		s->started = true;
+		if (s->ctr && !s->ctr_err)
+			s->ctr_err = pl_counters_begin(s->ctr);
+		s->ops->start(s);
+		s->remaining = s->max_iter > 0 ? s->max_iter - 1 : 0;
+		if (s->max_iter > 0)
+			return true;
+	}
+	if (s->paused) /* The loop may end paused; stop from the running state. */
+		pb_resume_timing(s);
+	s->finished = true;
+	s->ops->stop(s);
+	if (s->ctr && !s->ctr_err)
+		s->ctr_err = pl_counters_end(s->ctr, s->ctr_total);
+	return false;
+}
+
+bool pb_keep_running(pb_state *s)
+{
+	if (s->remaining > 0) {
+		s->remaining--;
+		return true;
+	}
+	return keep_running_slow(s);
+}
+
+void pb_state_after_fn(pb_state *s)
+{
+	if (s->skipped)
+		return;
+	if (!s->finished) {
+		if (s->started) {
+			s->remaining = 0;
+			(void)keep_running_slow(s);
+		}
+		pb_skip(s, "benchmark returned before its loop finished");
+	} else if (s->ctr_err) {
+		char m[128];
+		snprintf(m, sizeof(m), "counters failed: %s", strerror(s->ctr_err));
+		pb_skip(s, m);
+	}
+}
+
+void pb_pause_timing(pb_state *s)
+{
+	if (s->paused || !s->started || s->finished)
+		return;
+	s->paused = true;
+	s->ops->pause(s);
+	if (s->ctr && !s->ctr_err)
+		s->ctr_err = pl_counters_pause(s->ctr);
+}
+
+void pb_resume_timing(pb_state *s)
+{
+	if (!s->paused)
+		return;
+	s->paused = false;
+	if (s->ctr && !s->ctr_err)
+		s->ctr_err = pl_counters_resume(s->ctr);
+	s->ops->resume(s);
+}
+
+void pb_set_iteration_time(pb_state *s, double seconds)
+{
+	s->ops->iteration_time(s, seconds);
+}
+
+int64_t pb_iterations(const pb_state *s)
+{
+	return s->started ? s->max_iter - s->remaining : 0;
+}
+
+int64_t pb_arg(const pb_state *s, int i)
+{
+	return i == 0 && s->inst->has_arg ? s->inst->arg : 0;
+}
+
+int pb_thread_index(const pb_state *s)
+{
+	return s->thread_index;
+}
+
+int pb_threads(const pb_state *s)
+{
+	return s->nthreads;
+}
+
+void pb_set_items_processed(pb_state *s, int64_t items)
+{
+	s->items = items;
+	s->has_items = true;
+}
+
+void pb_set_bytes_processed(pb_state *s, int64_t bytes)
+{
+	s->bytes = bytes;
+	s->has_bytes = true;
+}
+
+void pb_set_label(pb_state *s, const char *label)
+{
+	snprintf(s->label, sizeof(s->label), "%s", label ? label : "");
+}
+
+void pb_counter(pb_state *s, const char *name, double value, enum pb_counter_kind kind)
+{
+	for (int i = 0; i < s->ncustom; i++)
+		if (strcmp(s->custom[i].name, name) == 0) {
+			s->custom[i].value = value;
+			s->custom[i].kind = kind;
+			return;
+		}
+	if (s->ncustom == PB_MAX_CUSTOM)
+		return;
+	struct pb_custom *c = &s->custom[s->ncustom++];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->value = value;
+	c->kind = kind;
+}
+
+void pb_skip(pb_state *s, const char *msg)
+{
+	if (s->skipped)
+		return;
+	s->skipped = true;
+	set_message(s, msg && msg[0] ? msg : "skipped");
+	s->ops->skip(s, s->message);
+}
+
+void pb_touch_pages(void *p, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	volatile char *c = p;
+	for (size_t off = 0; off < len; off += page)
+		c[off] = 1;
+}
+
+unsigned pb_read_pages(const void *p, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const volatile unsigned char *c = p;
+	unsigned sum = 0;
+	for (size_t off = 0; off < len; off += page)
+		sum += c[off];
+	return sum;
+}
+
+int pb_pin_other(int n)
+{
+	if (pb_opts.pin_cpu == -2)
+		return ENOTSUP;
+	return pl_topo_pin_other(n);
+}
+
+int pb_ncores(void)
+{
+	return pl_topo_ncores();
+}

@@ -1,0 +1,98 @@
+/* pagelab-bench: runs the registered benchmarks with the chosen back-end
+ * and writes Google Benchmark's JSON. Exit 0 done, 1 run failed, 2 bad usage. */
+#include "config.h"
+#include "bench_impl.h"
+#include "pagelab/counters.h"
+#include "pagelab/topology.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *backend_name(void)
+{
+#ifdef HAVE_GBENCH
+	if (!pb_opts.backend || strcmp(pb_opts.backend, "gbench") == 0)
+		return "gbench";
+#endif
+	return "portable";
+}
+
+static void list_tests(void)
+{
+	const struct pb_instance *ins;
+	int n = pb_instances(&ins);
+	for (int i = 0; i < n; i++)
+		printf("%s\n", ins[i].name);
+}
+
+/* Pinning and topology: unsupported is recorded and the run goes on. */
+static int place(void)
+{
+	int e = pl_topo_init();
+	if (e)
+		fprintf(stderr, "pagelab-bench: topology unavailable: %s\n", strerror(e));
+	if (pb_opts.pin_cpu != -2) {
+		e = pl_topo_pin_measuring(pb_opts.pin_cpu);
+		if (e == EINVAL && pb_opts.pin_cpu >= 0) {
+			fprintf(stderr, "pagelab-bench: --pin=%d is not a usable core's first CPU\n", pb_opts.pin_cpu);
+			return 2;
+		}
+		if (e)
+			fprintf(stderr, "pagelab-bench: not pinned: %s\n", strerror(e));
+	}
+	if (pb_opts.topology_out) {
+		e = pl_topo_write_xml(pb_opts.topology_out);
+		if (e == ENOTSUP)
+			fprintf(stderr, "pagelab-bench: no topology XML without hwloc\n");
+		else if (e) {
+			fprintf(stderr, "pagelab-bench: cannot write %s: %s\n", pb_opts.topology_out, strerror(e));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int run(void)
+{
+	const char *be = backend_name();
+	int e;
+#ifdef HAVE_GBENCH
+	if (strcmp(be, "gbench") == 0)
+		e = pb_gbench_run();
+	else
+#endif
+		e = pb_portable_run();
+	if (e) {
+		fprintf(stderr, "pagelab-bench: run failed: %s\n", strerror(e));
+		return 1;
+	}
+	e = pb_report_end(be);
+	if (e) {
+		fprintf(stderr, "pagelab-bench: cannot write %s: %s\n", pb_opts.out, strerror(e));
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int r = pb_parse_args(argc, argv);
+	if (r)
+		return r < 0 ? 0 : r;
+	char err[256];
+	if (pl_counters_configure(pb_opts.counters, pb_opts.counter_source, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pagelab-bench: %s\n", err);
+		return 2;
+	}
+	if (pb_select(err, sizeof(err)) != 0) {
+		fprintf(stderr, "pagelab-bench: %s\n", err);
+		return 2;
+	}
+	if (pb_opts.list_tests) {
+		list_tests();
+		return 0;
+	}
+	r = place();
+	return r ? r : run();
+}
