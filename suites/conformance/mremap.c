@@ -1,0 +1,280 @@
+/* mremap (Linux): growing in place, moving with MREMAP_MAYMOVE, MREMAP_FIXED,
+ * MREMAP_DONTUNMAP, shrinking, and the EINVAL/ENOMEM cases. Contents must
+ * survive every move. Other systems skip: their mremap (if any) differs. */
+#include "config.h"
+#include "pagelab/check.h"
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__linux__) && defined(HAVE_MREMAP)
+#define PL_MREMAP 1
+#include "../../lib/platform/linux_abi.h"
+#define NO_MREMAP_REASON ""
+#else
+#define NO_MREMAP_REASON "no Linux mremap(2) on this system"
+#endif
+#define RW (PROT_READ | PROT_WRITE)
+
+#ifdef PL_MREMAP
+/* mremap returning 0 or errno, the new address in *out. */
+static int try_mremap(void *old, size_t old_len, size_t new_len, int flags, void *target, void **out)
+{
+	void *p = mremap(old, old_len, new_len, flags, target);
+	if (p == MAP_FAILED)
+		return errno;
+	*out = p;
+	return 0;
+}
+
+/* A fresh anonymous mapping of `prot` at exactly addr (which must be free). */
+static void map_at(struct pc_ctx *ctx, char *addr, size_t len, int prot)
+{
+	void *p = mmap(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		pc_error(ctx, "mapping at %p: %s", (void *)addr, pc_strerror(errno));
+	if (p != addr)
+		pc_error(ctx, "mapping at %p landed at %p", (void *)addr, p);
+}
+
+/* Make sure the page after [p, p+len) is mapped (PROT_NONE if it was free), so growth must move. */
+static void block_after(struct pc_ctx *ctx, char *p, size_t len)
+{
+	void *q = mmap(p + len, pl_page_size(), PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (q == MAP_FAILED && errno != EEXIST)
+		pc_error(ctx, "blocking the page after the mapping: %s", pc_strerror(errno));
+	if (q != MAP_FAILED && q != p + len)
+		pc_error(ctx, "MAP_FIXED_NOREPLACE ignored: blocking page landed at %p", q);
+}
+
+/* A free range of `pages` pages. */
+static char *free_range(struct pc_ctx *ctx, size_t pages)
+{
+	void *p;
+	PC_SETUP(ctx, pl_reserve(pages * pl_page_size(), 0, &p));
+	PC_SETUP(ctx, pl_unmap(p, pages * pl_page_size()));
+	return p;
+}
+#endif
+
+PC_PROBE(grow_in_place, "mremap.grow.in_place",
+	 "growing into free address space keeps the address and the contents; the new part reads zero")
+{
+#ifdef PL_MREMAP
+	size_t ps = pl_page_size();
+	char *b = free_range(ctx, 4);
+	map_at(ctx, b, 2 * ps, RW);
+	pc_fill(b, 2 * ps, 1);
+	void *p;
+	int e = try_mremap(b, 2 * ps, 4 * ps, 0, NULL, &p);
+	PC_CHECK(ctx, e == 0, "growing into free space failed: %s", pc_strerror(e));
+	pc_observe(ctx, "moved", "%s", p == b ? "no" : "yes");
+	PC_CHECK(ctx, p == b, "mremap without MREMAP_MAYMOVE moved the mapping");
+	PC_CHECK(ctx, pc_check_fill(b, 2 * ps, 1), "contents lost while growing");
+	PC_CHECK(ctx, pc_all_bytes(b + 2 * ps, 2 * ps, 0), "the grown part is not zero");
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+PC_PROBE(grow_blocked, "mremap.grow.enomem_without_maymove",
+	 "growing into a mapped page without MREMAP_MAYMOVE fails with ENOMEM and changes nothing")
+{
+#ifdef PL_MREMAP
+	size_t ps = pl_page_size();
+	char *b = free_range(ctx, 2);
+	map_at(ctx, b, ps, RW);
+	map_at(ctx, b + ps, ps, PROT_NONE);
+	pc_fill(b, ps, 2);
+	void *p;
+	int e = try_mremap(b, ps, 2 * ps, 0, NULL, &p);
+	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
+	PC_CHECK(ctx, e == ENOMEM, "expected ENOMEM, got %s", e ? pc_strerror(e) : "success");
+	PC_CHECK(ctx, pc_check_fill(b, ps, 2), "the mapping changed");
+	PC_CHECK(ctx, pc_access_faults(b + ps, false, 0) > 0, "the blocking PROT_NONE page became accessible");
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+#ifdef PL_MREMAP
+/* What the grown part of a moved mapping gives: "zero", "SIGBUS" (past the end of the object) ... */
+static const char *grown_part(char *p, size_t len)
+{
+	int sig = pc_access_faults(p, false, 0);
+	if (sig == SIGBUS)
+		return "SIGBUS";
+	if (sig)
+		return "SIGSEGV";
+	return pc_all_bytes(p, len, 0) ? "zero" : "nonzero";
+}
+#endif
+
+PC_PROBE_KINDS(maymove_grow, "mremap.maymove.grow_moves", PC_ANON_KINDS | PC_FILE_KINDS | PC_THP,
+	       "growing with MREMAP_MAYMOVE when the next page is taken moves the mapping with its contents")
+{
+#ifdef PL_MREMAP
+	struct pc_map m;
+	pc_map_or_skip(ctx, 2 * pl_page_size(), &m);
+	pc_fill(m.addr, m.len, 3);
+	block_after(ctx, m.addr, m.len);
+	void *p;
+	int e = try_mremap(m.addr, m.len, 2 * m.len, MREMAP_MAYMOVE, NULL, &p);
+	PC_CHECK(ctx, e == 0, "mremap with MREMAP_MAYMOVE failed: %s", pc_strerror(e));
+	pc_observe(ctx, "moved", "%s", p == m.addr ? "no" : "yes");
+	PC_CHECK(ctx, p != m.addr, "grew in place over a mapped page");
+	PC_CHECK(ctx, pc_check_fill(p, m.len, 3), "contents lost in the move");
+	PC_CHECK(ctx, pc_access_faults(m.addr, false, 0) > 0, "the old address is still mapped");
+	const char *tail = grown_part((char *)p + m.len, m.len);
+	pc_observe(ctx, "grown_part", "%s", tail);
+	bool private_anon = m.kind == PC_PRIVATE_ANON || m.kind == PC_THP;
+	/* Shared and file objects keep their size: past the end is SIGBUS or zero. */
+	PC_CHECK(ctx, strcmp(tail, "zero") == 0 || (!private_anon && strcmp(tail, "SIGBUS") == 0),
+		 "grown part of %s memory: %s", pc_kind_name(m.kind), tail);
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+PC_PROBE(shrink, "mremap.shrink.in_place",
+	 "shrinking keeps the address and the contents of what remains; the cut-off pages fault")
+{
+#ifdef PL_MREMAP
+	size_t ps = pl_page_size();
+	char *b;
+	PC_SETUP(ctx, pl_map_anon(4 * ps, (void **)&b));
+	pc_fill(b, 2 * ps, 4);
+	void *p;
+	int e = try_mremap(b, 4 * ps, 2 * ps, 0, NULL, &p);
+	PC_CHECK(ctx, e == 0, "shrinking failed: %s", pc_strerror(e));
+	PC_CHECK(ctx, p == b, "shrinking moved the mapping");
+	PC_CHECK(ctx, pc_check_fill(b, 2 * ps, 4), "contents lost while shrinking");
+	int sig = pc_access_faults(b + 2 * ps, false, 0);
+	pc_observe(ctx, "cut_pages", "%s", sig ? "fault" : "accessible");
+	PC_CHECK(ctx, sig > 0, "a page cut off by shrinking is still accessible");
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+PC_PROBE(fixed_target, "mremap.fixed.moves_to_target",
+	 "MREMAP_FIXED moves the pages to the target, replacing what was there; the source faults")
+{
+#ifdef PL_MREMAP
+	size_t ps = pl_page_size();
+	char *src, *dst;
+	PC_SETUP(ctx, pl_map_anon(2 * ps, (void **)&src));
+	PC_SETUP(ctx, pl_map_anon(2 * ps, (void **)&dst));
+	pc_fill(src, 2 * ps, 5);
+	pc_fill(dst, 2 * ps, 6);
+	void *p;
+	int e = try_mremap(src, 2 * ps, 2 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, dst, &p);
+	PC_CHECK(ctx, e == 0, "MREMAP_FIXED failed: %s", pc_strerror(e));
+	pc_observe(ctx, "address", "%s", p == dst ? "target" : "other");
+	PC_CHECK(ctx, p == dst, "moved to %p, asked for %p", p, (void *)dst);
+	const char *at_target = pc_contents(dst, 2 * ps, 5);
+	pc_observe(ctx, "target_contents", "%s", at_target);
+	PC_CHECK(ctx, strcmp(at_target, "old") == 0, "target holds %s, expected the moved contents", at_target);
+	PC_CHECK(ctx, pc_access_faults(src, false, 0) > 0, "the source is still mapped");
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+#ifdef PL_MREMAP
+/* One mremap call on a fresh 2-page mapping that must fail with EINVAL. */
+static void expect_einval(struct pc_ctx *ctx, size_t off, int flags, size_t target_off)
+{
+	size_t ps = pl_page_size();
+	char *b;
+	PC_SETUP(ctx, pl_map_anon(4 * ps, (void **)&b));
+	pc_fill(b, 2 * ps, 7);
+	void *p;
+	int e = try_mremap(b + off, 2 * ps, 2 * ps, flags, b + target_off, &p);
+	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
+	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
+	PC_CHECK(ctx, pc_check_fill(b, 2 * ps, 7), "the mapping changed after a refused mremap");
+	pc_pass(ctx);
+}
+#endif
+
+PC_PROBE(einval_overlap, "mremap.fixed.einval_overlapping_target",
+	 "MREMAP_FIXED to a target that overlaps the source fails with EINVAL")
+{
+#ifdef PL_MREMAP
+	expect_einval(ctx, 0, MREMAP_MAYMOVE | MREMAP_FIXED, pl_page_size());
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+PC_PROBE(einval_fixed_alone, "mremap.fixed.einval_without_maymove",
+	 "MREMAP_FIXED without MREMAP_MAYMOVE fails with EINVAL")
+{
+#ifdef PL_MREMAP
+	expect_einval(ctx, 0, MREMAP_FIXED, 2 * pl_page_size());
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+PC_PROBE(einval_unaligned, "mremap.einval.unaligned_addr",
+	 "mremap of an address that is not page-aligned fails with EINVAL")
+{
+#ifdef PL_MREMAP
+	expect_einval(ctx, 1, MREMAP_MAYMOVE, 0);
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
+
+#ifdef PL_MREMAP
+/* What the old range must read after MREMAP_DONTUNMAP: private anonymous memory
+ * is demand-zero; a private file mapping re-reads the file (zeros here); a
+ * shared mapping still shows the shared object, which holds the data. */
+static const char *dontunmap_expected(enum pc_kind kind)
+{
+	switch (kind) {
+	case PC_SHARED_ANON:
+	case PC_SHARED_FILE: return "old";
+	default: return "zero";
+	}
+}
+#endif
+
+PC_PROBE_KINDS(dontunmap, "mremap.dontunmap.old_range", PC_ANON_KINDS | PC_FILE_KINDS | PC_THP,
+	       "MREMAP_DONTUNMAP moves the pages and leaves the old range mapped (demand-zero for private anon)")
+{
+#ifdef PL_MREMAP
+	struct pc_map m;
+	pc_map_or_skip(ctx, 4 * pl_page_size(), &m);
+	pc_fill(m.addr, m.len, 8);
+	void *p;
+	int e = try_mremap(m.addr, m.len, m.len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL, &p);
+	if (e == EINVAL)
+		pc_skip(ctx, "MREMAP_DONTUNMAP: EINVAL from this kernel for %s memory "
+			"(before 5.7; non-private-anon before 5.13)", pc_kind_name(m.kind));
+	PC_CHECK(ctx, e == 0, "MREMAP_DONTUNMAP failed: %s", pc_strerror(e));
+	const char *moved = pc_contents(p, m.len, 8);
+	int sig = pc_access_faults(m.addr, false, 0);
+	const char *old = sig ? "faults" : pc_contents(m.addr, m.len, 8);
+	pc_observe(ctx, "new_range", "%s", moved);
+	pc_observe(ctx, "old_range", "%s", old);
+	PC_CHECK(ctx, strcmp(moved, "old") == 0, "the new range holds %s, expected the old contents", moved);
+	PC_CHECK(ctx, strcmp(old, dontunmap_expected(m.kind)) == 0, "the old range reads %s, expected %s",
+		 old, dontunmap_expected(m.kind));
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, NO_MREMAP_REASON);
+#endif
+}
