@@ -185,7 +185,7 @@ deps-check:
 	@sh tools/install-deps.sh check
 
 run: deps all
-	$(PYTHON) runners/pagelab run
+	$(PYTHON) runners/pagelab run --build $(BUILD)
 
 check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest
 	@mkdir -p $(BUILD)/check
