@@ -163,38 +163,46 @@ def _cost_vs_size_area(data, out_dir, formats, area, ops):
 
 
 def fork_latency(data, out_dir, formats):
-    """fork latency against the parent's RSS, one line per run and variant."""
-    ops = _ops(data.benches, "fork", lambda b: b.arg)
-    if not ops:
+    """fork latency against the parent's memory size: a panel per area (fork, fork_wait), a line per run and variant."""
+    areas = [a for a in ("fork", "fork_wait") if _ops(data.benches, a, lambda b: b.arg)]
+    if not areas:
         return []
     style.use()
-    fig, ax = plt.subplots(figsize=(style.COLUMN_IN, 2.6))
+    fig, axes = plt.subplots(1, len(areas), figsize=(style.COLUMN_IN * len(areas), 2.6), squeeze=False)
+    for ax, area in zip(axes[0], areas):
+        ops = _ops(data.benches, area, lambda b: b.arg)
+        _fork_panel(ax, data, area, ops)
+    cap = ("Latency of fork%s against the parent's memory size (median, interquartile range): clean = mapped but "
+           "untouched, dirty = written, thp = huge pages; one colour per run." % (
+               " and of fork+wait" if len(areas) > 1 else ""))
+    return [Figure("fork_latency", "fork latency against memory size", cap,
+                   style.save(fig, out_dir, "fork_latency", formats))]
+
+
+def _fork_panel(ax, data, area, ops):
+    from matplotlib.lines import Line2D
     sizes = set()
     for i, benches in enumerate(data.benches):
         for j, op in enumerate(ops):
             pts = sorted((b.arg, _spread([t / 1e6 for t in b.times])) for b in benches.values()
-                         if b.area == "fork" and b.op == op and b.arg and b.times and not b.skipped)
+                         if b.area == area and b.op == op and b.arg and b.times and not b.skipped)
             if not pts:
                 continue
             sizes.update(p[0] for p in pts)
             ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts],
                         yerr=np.array([[p[1][1][0] for p in pts], [p[1][1][1] for p in pts]]),
                         color=style.colour(i), marker=style.marker(j),
-                        linestyle=style.LINESTYLES[j % len(style.LINESTYLES)], elinewidth=0.6,
-                        label=None)
+                        linestyle=style.LINESTYLES[j % len(style.LINESTYLES)], elinewidth=0.6)
     _size_axes(ax, sizes)
-    ax.set_xlabel("parent RSS (bytes)")
-    ax.set_ylabel("fork latency (ms)")
-    from matplotlib.lines import Line2D
+    ax.set_title(area)
+    ax.set_xlabel("parent memory (bytes)")
+    ax.set_ylabel("latency (ms)")
     variants = [Line2D([], [], color="black", marker=style.marker(j), linestyle=style.LINESTYLES[j % 4], label=op)
                 for j, op in enumerate(ops)]
-    leg = ax.legend(handles=variants, loc="upper left", title="variant", title_fontsize=7)
+    leg = ax.legend(handles=variants, loc="upper left")
     if len(data.labels) > 1:
         ax.add_artist(leg)
         _legend_runs(ax, data.labels, loc="lower right")
-    cap = "fork latency against the parent's resident set (median, interquartile range), per variant and run."
-    return [Figure("fork_latency", "fork latency against RSS", cap,
-                   style.save(fig, out_dir, "fork_latency", formats))]
 
 
 def _tlb_counter(bpr):

@@ -7,7 +7,7 @@ from .errors import warn
 
 ENV_ORDER = ("os", "kernel", "kernel_version", "arch", "hostname", "platform", "page_size", "thp", "thp_defrag",
              "libc", "compiler", "virtualization", "cpu", "cpu_model", "governor", "aslr", "perf_event_paranoid",
-             "pagelab_backend", "counters_unavailable")
+             "pagelab_backend", "backend", "counters", "counters_unavailable", "counter_source")
 
 
 class Row:

@@ -52,7 +52,7 @@ def build_parser():
                         description="Draw every figure the runs allow, one line or bar per run.")
     pl.add_argument("runs", nargs="+", metavar="RUN")
     pl.add_argument("--format", choices=FORMATS, action="append", help="formats (default: pdf and png)")
-    pl.add_argument("--out", help="output directory (default: the run's figures/, or RESULTS/plot-<time>)")
+    pl.add_argument("--out", help="directory for the figures (default: RUN/figures, or RESULTS/plot-<time> for several runs)")
     ls = sub.add_parser("list", help="list runs, or what one run holds",
                         description="Without RUN: the runs under the results directory. With RUN: its parts and files.")
     ls.add_argument("run", nargs="?", metavar="RUN")
@@ -113,7 +113,8 @@ def cmd_plot(a):
     from .analysis import Data
     from .report import make_figures
     runs = _load_many(a.runs, a.results)
-    out = a.out or (runs[0].path if len(runs) == 1 else os.path.join(a.results, "plot-%s" % _stamp()))
+    out = a.out or (os.path.join(runs[0].path, "figures") if len(runs) == 1
+                    else os.path.join(a.results, "plot-%s" % _stamp()))
     figs = make_figures(Data(runs), out, tuple(a.format or ("pdf", "png")))
     if not figs:
         warn("the runs hold nothing to plot")

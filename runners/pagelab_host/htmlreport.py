@@ -2,7 +2,7 @@
 import os
 
 from . import stats
-from .report import _cost_cell_text, embed_png, esc, run_state
+from .report import cost_cell_parts, embed_png, esc, run_state
 
 CSS = """
 body{font-family:system-ui,sans-serif;font-size:14px;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -14,7 +14,8 @@ td.pass{color:#006b4f}td.fail,td.error,td.timeout{color:#b03000;font-weight:bold
 td.skip{color:#777}td.xfail{color:#2c6e9b}td.absent{color:#aaa}
 .sem{display:block;color:#444;font-size:11px}.sig{color:#b03000;font-weight:bold}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:12px;color:#444}
-.problems{color:#b03000}.note{color:#555}
+.ratio{display:block}.ratio.slower{color:#b03000;font-weight:bold}.ratio.faster{color:#006b4f;font-weight:bold}
+tr.area th{background:#e4e9f2;text-align:left}.problems{color:#b03000}.note{color:#555}
 """
 # Lets a test (or a reader) see that every embedded figure decoded.
 CHECK_JS = """
@@ -75,11 +76,14 @@ def _costs(data):
         out.append("<p>Median time per iteration, cv and n; ratio against <b>%s</b> with a 95%% bootstrap interval; "
                    "<span class=sig>*</span> p&lt;0.05, <span class=sig>**</span> p&lt;0.01 (%s).</p>"
                    % (esc(data.labels[data.baseline]), esc(stats.test_name())))
-    rows = []
+    rows, area = [], None
     for row in data.costs:
+        if row.area != area:
+            area = row.area
+            rows.append("<tr class=area><th colspan=%d>%s</th></tr>" % (len(data.labels) + 1, esc(area)))
         sig = any(stats.mark(c.p) for c in row.cells)
         rows.append("<tr class='%s'><th>%s</th>%s</tr>" % (
-            "differs" if sig else "", esc(row.key), "".join("<td>%s</td>" % esc(_cost_cell_text(c)) for c in row.cells)))
+            "differs" if sig else "", esc(row.key), "".join(_cost_td(c) for c in row.cells)))
     out.append(_table(["benchmark"] + data.labels, rows))
     if len(data.runs) > 1:
         gm_rows = ["<tr><th>%s</th>%s</tr>" % (esc(a), "".join(
@@ -87,6 +91,14 @@ def _costs(data):
             for a, gm in sorted(data.geomeans.items())]
         out += ["<p>Geometric mean of the ratios per area:</p>", _table(["area"] + data.labels, gm_rows)]
     return out
+
+
+def _cost_td(c):
+    base, ratio = cost_cell_parts(c)
+    if not ratio:
+        return "<td>%s</td>" % esc(base)
+    cls = ("slower" if c.ratio > 1 else "faster") if stats.mark(c.p) else "same"
+    return "<td>%s<span class='ratio %s'>%s</span></td>" % (esc(base), cls, esc(ratio))
 
 
 def _env(data):

@@ -89,6 +89,8 @@ class Run:
         if self.perf:
             ctx = self.perf.get("context", {})
             env.update({k: v for k, v in ctx.items() if isinstance(v, (str, int, float, bool))})
+            env.update({k: ", ".join(map(str, v)) for k, v in ctx.items()
+                        if isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v)})
             if isinstance(ctx.get("counters_unavailable"), dict):
                 env["counters_unavailable"] = ", ".join(sorted(ctx["counters_unavailable"])) or "none"
         if self.conformance:

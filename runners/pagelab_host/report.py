@@ -36,10 +36,9 @@ def run_state(run):
     return "%s (%s)" % ("complete" if m.get("complete") else "incomplete: " + str(m.get("state")), parts)
 
 
-def make_figures(data, out_dir, formats=FIGURE_FORMATS):
-    """Every figure the runs allow; a figure that fails is reported and skipped."""
+def make_figures(data, fig_dir, formats=FIGURE_FORMATS):
+    """Every figure the runs allow, into fig_dir; a figure that fails is reported and skipped."""
     from plots import figures
-    fig_dir = os.path.join(out_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     out = []
     for fn in figures.ALL:
@@ -113,6 +112,16 @@ def _costs_md(data):
 
 
 def _cost_cell_text(c):
+    base, ratio = cost_cell_parts(c)
+    return base + ("; " + ratio if ratio else "")
+
+
+def cost_cell_parts(c):
+    """(median, cv, n and per-page text; ratio text) of one cost cell."""
+    return _cost_base_text(c), fmt_ratio(c)
+
+
+def _cost_base_text(c):
     if c.bench is None:
         return "missing"
     if c.bench.skipped:
@@ -122,8 +131,7 @@ def _cost_cell_text(c):
     s = "%s (cv %s, n=%d)" % (fmt_ns(c.median), "%.1f%%" % (100 * c.cv) if c.cv is not None else "–", c.n)
     if c.per_page is not None:
         s += ", %s/page" % fmt_ns(c.per_page)
-    r = fmt_ratio(c)
-    return s + ("; " + r if r else "")
+    return s
 
 
 def _env_md(data):
@@ -146,7 +154,7 @@ def write_report(runs, out_dir, title, baseline=0, formats=FIGURE_FORMATS):
     """Figures, report.md and report.html in out_dir; returns the HTML path."""
     data = Data(runs, baseline)
     formats = tuple(formats) if "png" in formats else tuple(formats) + ("png",)
-    figs = make_figures(data, out_dir, formats)
+    figs = make_figures(data, os.path.join(out_dir, "figures"), formats)
     atomic_write_text(os.path.join(out_dir, "report.md"), markdown(data, figs, title))
     from .htmlreport import render
     path = os.path.join(out_dir, "report.html")

@@ -208,6 +208,7 @@ def _new_dir(results, out):
 
 
 def main(args, repo, argv):
+    args.build = os.path.abspath(args.build)
     path, started = _new_dir(args.results, args.out)
     host_env = hostenv.capture(repo)
     rd = RunDir(path, argv, args.profile, host_env, started)
