@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+from . import kernels
 from .errors import UserError, warn
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,6 +54,7 @@ def build_parser():
     pl.add_argument("runs", nargs="+", metavar="RUN")
     pl.add_argument("--format", choices=FORMATS, action="append", help="formats (default: pdf and png)")
     pl.add_argument("--out", help="directory for the figures (default: RUN/figures, or RESULTS/plot-<time> for several runs)")
+    kernels.add_parser(sub)
     ls = sub.add_parser("list", help="list runs, or what one run holds",
                         description="Without RUN: the runs under the results directory. With RUN: its parts and files.")
     ls.add_argument("run", nargs="?", metavar="RUN")
@@ -165,6 +167,8 @@ def main(argv):
         if args.cmd == "run":
             from . import runcmd
             return runcmd.main(args, REPO, ["pagelab"] + list(argv))
+        if args.cmd == "kernels":
+            return kernels.main(args, REPO, ["pagelab"] + list(argv))
         return {"compare": cmd_compare, "report": cmd_report, "plot": cmd_plot, "list": cmd_list}[args.cmd](args)
     except UserError as e:
         sys.stderr.write("pagelab: error: %s\n" % e)
