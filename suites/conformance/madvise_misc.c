@@ -1,0 +1,255 @@
+/* madvise: WILLNEED (a hint that keeps contents), REMOVE (frees the backing
+ * store of shared memory: reads zero), an unknown advice value (EINVAL), and
+ * the transparent-huge-page advice HUGEPAGE / NOHUGEPAGE / COLLAPSE, checked
+ * through AnonHugePages in /proc/self/smaps. */
+#include "config.h"
+#include "pagelab/check.h"
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include "../../lib/platform/linux_abi.h"
+#endif
+
+#define LEN_PAGES 64
+#define SEED 5
+
+PC_PROBE_KINDS(willneed_contents, "madvise.willneed.contents_kept", PC_ALL_KINDS,
+	       "MADV_WILLNEED keeps every byte, also after the pages were dropped from the mapping")
+{
+#if defined(MADV_WILLNEED) && defined(MADV_DONTNEED)
+	struct pc_map m;
+	size_t resident;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	pc_fill(m.addr, m.len, SEED);
+	int e = pc_madvise(m.addr, m.len, MADV_WILLNEED);
+	PC_CHECK(ctx, e == 0, "madvise(MADV_WILLNEED) returned %s", pc_strerror(e));
+	PC_CHECK(ctx, pc_check_fill(m.addr, m.len, SEED), "contents changed after MADV_WILLNEED");
+	/* Shared memory outlives DONTNEED; WILLNEED must bring back the same data. */
+	if (m.kind == PC_SHARED_ANON || m.kind == PC_SHARED_FILE) {
+		PC_SETUP(ctx, pc_madvise(m.addr, m.len, MADV_DONTNEED));
+		PC_SETUP(ctx, pc_madvise(m.addr, m.len, MADV_WILLNEED));
+	}
+	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
+	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
+	const char *got = pc_contents(m.addr, m.len, SEED);
+	pc_observe(ctx, "contents_after", "%s", got);
+	PC_CHECK(ctx, strcmp(got, "old") == 0, "contents after MADV_WILLNEED: %s", got);
+	pc_unmap(&m);
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "no MADV_WILLNEED on this system");
+#endif
+}
+
+/* REMOVE applies to shared writable mappings only; the refusals are documented. */
+static void remove_or_skip(struct pc_ctx *ctx, void *p, size_t len)
+{
+#ifdef MADV_REMOVE
+	int e = pc_madvise(p, len, MADV_REMOVE);
+	if ((e == EINVAL || e == EACCES) && pc_kind(ctx) != PC_SHARED_ANON && pc_kind(ctx) != PC_SHARED_FILE)
+		pc_skip(ctx, "MADV_REMOVE refused on %s mappings (%s): shared writable mappings only",
+			pc_kind_name(pc_kind(ctx)), pl_errno_name(e));
+	if (e == ENOSYS || e == EOPNOTSUPP)
+		pc_skip(ctx, "MADV_REMOVE: %s from this file system", pl_errno_name(e));
+	PC_CHECK(ctx, e == 0, "madvise(MADV_REMOVE) returned %s", pc_strerror(e));
+#else
+	(void)p; (void)len;
+	pc_skip(ctx, "no MADV_REMOVE on this system");
+#endif
+}
+
+PC_PROBE_KINDS(remove_zero, "madvise.remove.reads_zero", PC_ALL_KINDS,
+	       "MADV_REMOVE on shared memory frees the backing store: mapping and file read zero")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	pc_fill(m.addr, m.len, SEED);
+	remove_or_skip(ctx, m.addr, m.len);
+	const char *got = pc_contents(m.addr, m.len, SEED);
+	pc_observe(ctx, "contents_after", "%s", got);
+	PC_CHECK(ctx, strcmp(got, "zero") == 0, "contents after MADV_REMOVE: expected zero, observed %s", got);
+	if (m.fd >= 0) {
+		unsigned char *buf = malloc(m.len);
+		if (!buf)
+			pc_error(ctx, "malloc of %zu bytes failed", m.len);
+		ssize_t n = pread(m.fd, buf, m.len, 0);
+		PC_CHECK(ctx, n == (ssize_t)m.len, "pread of the file: %zd bytes", n);
+		bool zero = pc_all_bytes(buf, m.len, 0);
+		pc_observe(ctx, "file_after", "%s", zero ? "zero" : "not zero");
+		/* The mapping reading zero while the file keeps data would be a stale view. */
+		PC_CHECK(ctx, zero, "the file still holds data after MADV_REMOVE");
+		free(buf);
+	}
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+/* Advice values no system defines: each must be refused with EINVAL. */
+static const int unknown_advice[] = {12345, 0x7fffffff, -1, -100};
+
+PC_PROBE(unknown_einval, "madvise.unknown_advice.einval",
+	 "madvise with an advice value the system does not define fails with EINVAL")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, 4 * pl_page_size(), &m);
+	memset(m.addr, 1, m.len);
+	for (size_t i = 0; i < sizeof(unknown_advice) / sizeof(unknown_advice[0]); i++) {
+		int e = pc_madvise(m.addr, m.len, unknown_advice[i]);
+		pc_observe(ctx, pc_fmt("errno_%d", unknown_advice[i]), "%s", e ? pl_errno_name(e) : "none");
+		PC_CHECK(ctx, e == EINVAL, "advice %d: expected EINVAL, got %s", unknown_advice[i],
+			 e ? pc_strerror(e) : "success");
+	}
+	PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 1), "refused advice changed the contents");
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+#ifdef __linux__
+/* Sum of AnonHugePages (kB) over the smaps entries inside [p, p+len). */
+static int anon_huge_kb(const void *p, size_t len, long *kb)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return errno;
+	char line[512];
+	bool inside = false;
+	uintptr_t lo = (uintptr_t)p, hi = lo + len;
+	*kb = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long start, end, val;
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) /* a mapping's header line */
+			inside = start < hi && end > lo;
+		else if (inside && sscanf(line, "AnonHugePages: %lu kB", &val) == 1)
+			*kb += (long)val;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* One huge page of private anonymous memory, aligned, no THP advice yet. */
+static void *map_huge_aligned(struct pc_ctx *ctx, size_t *len)
+{
+	const char *why;
+	if (!pc_thp_available(&why))
+		pc_skip(ctx, "%s", why);
+	void *p;
+	*len = pl_caps()->huge_page_size;
+	PC_SETUP(ctx, pl_reserve(*len, *len, &p));
+	PC_SETUP(ctx, pl_commit(p, *len));
+	return p;
+}
+#endif
+
+PC_PROBE(hugepage_huge, "madvise.hugepage.anon_huge",
+	 "MADV_HUGEPAGE on an aligned range: touched memory reads zero; AnonHugePages observed")
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+	size_t len;
+	long kb;
+	char *p = map_huge_aligned(ctx, &len);
+	int e = pc_madvise(p, len, MADV_HUGEPAGE);
+	PC_CHECK(ctx, e == 0, "madvise(MADV_HUGEPAGE) returned %s", pc_strerror(e));
+	p[0] = 1;
+	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
+	pc_observe(ctx, "anon_huge_kb", "%ld", kb);
+	pc_observe(ctx, "huge_after_first_touch", "%s", kb * 1024 >= (long)len ? "yes" : "no");
+	PC_CHECK(ctx, pc_all_bytes(p + 1, len - 1, 0), "fresh huge-page memory does not read zero");
+	PC_SETUP(ctx, pl_unmap(p, len));
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "no MADV_HUGEPAGE on this system");
+#endif
+}
+
+PC_PROBE(nohugepage_small, "madvise.nohugepage.no_huge",
+	 "after MADV_HUGEPAGE then MADV_NOHUGEPAGE a fully touched aligned range holds no huge page")
+{
+#if defined(__linux__) && defined(MADV_NOHUGEPAGE)
+	size_t len;
+	long kb;
+	char *p = map_huge_aligned(ctx, &len);
+	/* The later advice must win: HUGEPAGE first makes the check bite where THP is "madvise". */
+	PC_SETUP(ctx, pc_madvise(p, len, MADV_HUGEPAGE));
+	int e = pc_madvise(p, len, MADV_NOHUGEPAGE);
+	PC_CHECK(ctx, e == 0, "madvise(MADV_NOHUGEPAGE) returned %s", pc_strerror(e));
+	memset(p, 1, len);
+	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
+	pc_observe(ctx, "anon_huge_kb", "%ld", kb);
+	PC_CHECK(ctx, kb == 0, "%ld kB of huge pages despite MADV_NOHUGEPAGE", kb);
+	PC_SETUP(ctx, pl_unmap(p, len));
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "no MADV_NOHUGEPAGE on this system");
+#endif
+}
+
+#ifdef __linux__
+/* MADV_COLLAPSE with a bounded retry on EAGAIN (a transient failure per madvise(2)). */
+static int collapse(void *p, size_t len)
+{
+	int e = EAGAIN;
+	for (int tries = 0; tries < 3 && e == EAGAIN; tries++)
+		e = pc_madvise(p, len, MADV_COLLAPSE);
+	return e;
+}
+#endif
+
+PC_PROBE(collapse_huge, "madvise.collapse.anon_huge",
+	 "MADV_COLLAPSE turns a filled aligned range into a huge page, keeping every byte")
+{
+#ifdef __linux__
+	size_t len;
+	long kb;
+	if (pc_madvise(NULL, 0, MADV_COLLAPSE) == EINVAL)
+		pc_skip(ctx, "MADV_COLLAPSE: EINVAL from this kernel (before 6.1)");
+	char *p = map_huge_aligned(ctx, &len);
+	pc_fill(p, len, SEED);
+	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
+	pc_observe(ctx, "anon_huge_kb_before", "%ld", kb);
+	int e = collapse(p, len);
+	if (e == ENOMEM || e == EAGAIN || e == EBUSY)
+		pc_skip(ctx, "MADV_COLLAPSE: %s: no huge page could be had now", pl_errno_name(e));
+	PC_CHECK(ctx, e == 0, "madvise(MADV_COLLAPSE) returned %s", pc_strerror(e));
+	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
+	pc_observe(ctx, "anon_huge_kb_after", "%ld", kb);
+	/* Success with no huge page is a claim not honoured; lost bytes are data loss. */
+	PC_CHECK(ctx, kb * 1024 >= (long)len, "MADV_COLLAPSE succeeded but AnonHugePages is %ld kB", kb);
+	PC_CHECK(ctx, pc_check_fill(p, len, SEED), "contents changed by MADV_COLLAPSE");
+	PC_SETUP(ctx, pl_unmap(p, len));
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "MADV_COLLAPSE is Linux-only");
+#endif
+}
+
+PC_PROBE(collapse_nohuge, "madvise.collapse.nohugepage_einval",
+	 "MADV_COLLAPSE of a range marked MADV_NOHUGEPAGE fails with EINVAL and keeps it small")
+{
+#ifdef __linux__
+	size_t len;
+	long kb;
+	if (pc_madvise(NULL, 0, MADV_COLLAPSE) == EINVAL)
+		pc_skip(ctx, "MADV_COLLAPSE: EINVAL from this kernel (before 6.1)");
+	char *p = map_huge_aligned(ctx, &len);
+	PC_SETUP(ctx, pc_madvise(p, len, MADV_NOHUGEPAGE));
+	pc_fill(p, len, SEED);
+	int e = collapse(p, len);
+	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
+	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
+	pc_observe(ctx, "anon_huge_kb_after", "%ld", kb);
+	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
+	PC_CHECK(ctx, kb == 0, "%ld kB of huge pages despite MADV_NOHUGEPAGE", kb);
+	PC_SETUP(ctx, pl_unmap(p, len));
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "MADV_COLLAPSE is Linux-only");
+#endif
+}
