@@ -93,6 +93,12 @@ static int add_instance(const struct pb_bench *b, int family, int *per_family, b
 int pb_select(char *msg, size_t msglen)
 {
 	main_thread = pthread_self();
+	/* A new selection starts afresh (counters may have been reconfigured). */
+	pl_counters_close(main_ctr);
+	main_ctr = NULL;
+	free(instances);
+	instances = NULL;
+	ninstances = 0;
 	if (registry_overflow) {
 		snprintf(msg, msglen, "more than %d benchmarks registered", PB_MAX_BENCHES);
 		return E2BIG;

@@ -123,6 +123,8 @@ double pb_now(clockid_t clk);
 /* ---- bench_report.c ---- */
 void pb_report_begin(void);
 int pb_report_run(const struct pb_run *r);
+/* The runs reported so far (for the self-test). */
+int pb_report_runs(const struct pb_run **out);
 /* Compute aggregates and write the JSON file (when --benchmark_out); 0 or errno. */
 int pb_report_end(const char *backend_name);
 /* Statistics of n values: mean, median, sample stddev, cv (stddev/mean). */

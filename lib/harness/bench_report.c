@@ -51,6 +51,12 @@ int pb_report_run(const struct pb_run *r)
 	return 0;
 }
 
+int pb_report_runs(const struct pb_run **out)
+{
+	*out = runs;
+	return nruns;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;

@@ -121,11 +121,10 @@ void register_instance(const pb_instance *in)
 	benchmark::internal::Benchmark *b =
 		benchmark::RegisterBenchmark(in->name, [in](benchmark::State &st) { run_instance(in, st); });
 	b->Unit(benchmark::kNanosecond)->Repetitions(in->repetitions);
+	// The library refuses a warm-up time with a fixed iteration count.
 	if (in->fixed_iterations > 0)
 		b->Iterations(in->fixed_iterations);
-	else
-		b->MinTime(in->min_time);
-	if (in->min_warmup > 0)
+	else if (b->MinTime(in->min_time) && in->min_warmup > 0)
 		b->MinWarmUpTime(in->min_warmup);
 	if (in->b->manual_time)
 		b->UseManualTime();
