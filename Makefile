@@ -112,12 +112,6 @@ BENCH_TEST_OBJ := $(call obj,$(filter-out lib/harness/bench_main.c,$(BENCH_LIB))
 ifneq ($(BENCH_TEST_SRC),)
 CTESTS += $(BUILD)/tests/bench-selftest
 endif
-# The benchmark harness self-test: tests/bench/*.c with the harness library (not its main).
-BENCH_TEST_SRC := $(wildcard tests/bench/*.c)
-BENCH_TEST_OBJ := $(call obj,$(filter-out lib/harness/bench_main.c,$(BENCH_LIB)) $(BENCH_TEST_SRC))
-ifneq ($(BENCH_TEST_SRC),)
-CTESTS += $(BUILD)/tests/bench-selftest
-endif
 
 .PHONY: all deps deps-check run check check-c check-py check-conform bench clean distclean deps help
 all: $(BINARIES)
@@ -168,14 +162,6 @@ $(BUILD)/pagelab-selftest: $(call obj,$(CONFORM_LIB) $(SELFTEST_SRC)) $(BUILD)/l
 $(BUILD)/pagelab-init: tools/guest-init.c
 	@[ "$(V)" = 1 ] || echo "  CC        $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $<
-
-$(BUILD)/tests/bench-selftest: $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a
-	@mkdir -p $(dir $@)
-	@[ "$(V)" = 1 ] || echo "  LD        $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a $(filter-out -lbenchmark,$(BENCH_LIBS)) $(LDLIBS)
-
-# The environment record names the compiler and flags the suite was built with.
-$(BUILD)/obj/lib/harness/env.o: private CPPFLAGS += -DPL_BUILD_CFLAGS='"$(CC) $(CFLAGS)"'
 
 $(BUILD)/tests/bench-selftest: $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a
 	@mkdir -p $(dir $@)
