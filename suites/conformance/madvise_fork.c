@@ -1,0 +1,127 @@
+/* madvise advice that changes what a fork() child inherits:
+ * WIPEONFORK (child sees zero) / KEEPONFORK (undoes it), and
+ * DONTFORK (range absent in the child: access faults) / DOFORK (undoes it). */
+#include "config.h"
+#include "pagelab/check.h"
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define LEN_PAGES 16
+#define SEED 9
+
+/* What the child saw, as its exit status. */
+enum seen { SEEN_OLD, SEEN_ZERO, SEEN_MIXED, SEEN_OTHER, SEEN_SEGV, SEEN_BUS, SEEN_COUNT };
+static const char *const seen_name[SEEN_COUNT] = {"old", "zero", "mixed", "other", "SIGSEGV", "SIGBUS"};
+
+static const struct pc_map *child_map;
+
+static int child_look(void *arg)
+{
+	(void)arg;
+	int sig = pc_access_faults(child_map->addr, false, 0);
+	if (sig)
+		return sig == SIGSEGV ? SEEN_SEGV : SEEN_BUS;
+	const char *c = pc_contents(child_map->addr, child_map->len, SEED);
+	for (int i = 0; i <= SEEN_OTHER; i++)
+		if (strcmp(c, seen_name[i]) == 0)
+			return i;
+	return SEEN_OTHER;
+}
+
+/* Fork; the child reports what it saw in the range; the parent must keep its data. */
+static const char *child_sees(struct pc_ctx *ctx, const struct pc_map *m)
+{
+	child_map = m;
+	int st = pc_in_child(child_look, NULL);
+	if (st < 0)
+		pc_error(ctx, "fork: %s", pc_strerror(errno));
+	if (st >= SEEN_COUNT)
+		pc_error(ctx, "child ended with status %d", st);
+	PC_CHECK(ctx, pc_check_fill(m->addr, m->len, SEED), "the parent's data changed after fork");
+	return seen_name[st];
+}
+
+/* Map, fill, apply advice in order; EINVAL on the first means the system lacks it. */
+static void map_advised(struct pc_ctx *ctx, struct pc_map *m, int first, int second, const char *name)
+{
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), m);
+	pc_fill(m->addr, m->len, SEED);
+	if (pc_madvise(NULL, 0, first) == EINVAL)
+		pc_skip(ctx, "%s: EINVAL from this kernel", name);
+	int e = pc_madvise(m->addr, m->len, first);
+	PC_CHECK(ctx, e == 0, "madvise(%s) returned %s", name, pc_strerror(e));
+	if (second >= 0)
+		PC_SETUP(ctx, pc_madvise(m->addr, m->len, second));
+}
+
+static void expect_child(struct pc_ctx *ctx, const struct pc_map *m, const char *want, const char *what)
+{
+	const char *got = child_sees(ctx, m);
+	pc_observe(ctx, "child_sees", "%s", got);
+	PC_CHECK(ctx, strcmp(got, want) == 0, "%s: child expected %s, observed %s", what, want, got);
+	pc_pass(ctx);
+}
+
+#if defined(MADV_WIPEONFORK) && defined(MADV_KEEPONFORK)
+PC_PROBE_KINDS(wipe_zero, "madvise.wipeonfork.child_sees_zero", PC_PRIVATE_ANON | PC_THP,
+	       "after MADV_WIPEONFORK a fork child reads zero; the parent keeps its data")
+{
+	struct pc_map m;
+	map_advised(ctx, &m, MADV_WIPEONFORK, -1, "MADV_WIPEONFORK");
+	expect_child(ctx, &m, "zero", "MADV_WIPEONFORK");
+}
+
+PC_PROBE_KINDS(wipe_einval, "madvise.wipeonfork.shared_or_file_einval", PC_SHARED_ANON | PC_FILE_KINDS,
+	       "MADV_WIPEONFORK on shared or file mappings fails with EINVAL (madvise(2))")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	if (pc_madvise(NULL, 0, MADV_WIPEONFORK) == EINVAL)
+		pc_skip(ctx, "MADV_WIPEONFORK: EINVAL from this kernel (before 4.14)");
+	int e = pc_madvise(m.addr, m.len, MADV_WIPEONFORK);
+	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
+	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+PC_PROBE_KINDS(keep_data, "madvise.keeponfork.child_sees_data", PC_PRIVATE_ANON | PC_THP,
+	       "MADV_KEEPONFORK after MADV_WIPEONFORK: a fork child reads the data again")
+{
+	struct pc_map m;
+	map_advised(ctx, &m, MADV_WIPEONFORK, MADV_KEEPONFORK, "MADV_WIPEONFORK");
+	expect_child(ctx, &m, "old", "MADV_KEEPONFORK");
+}
+#else
+PC_PROBE(wipe_none, "madvise.wipeonfork.child_sees_zero", "MADV_WIPEONFORK: child reads zero")
+{
+	pc_skip(ctx, "no MADV_WIPEONFORK on this system");
+}
+#endif
+
+#if defined(MADV_DONTFORK) && defined(MADV_DOFORK)
+PC_PROBE_KINDS(dontfork_faults, "madvise.dontfork.child_faults", PC_ALL_KINDS,
+	       "after MADV_DONTFORK the range is absent in a fork child: access raises SIGSEGV")
+{
+	struct pc_map m;
+	map_advised(ctx, &m, MADV_DONTFORK, -1, "MADV_DONTFORK");
+	expect_child(ctx, &m, "SIGSEGV", "MADV_DONTFORK");
+}
+
+PC_PROBE_KINDS(dofork_data, "madvise.dofork.child_sees_data", PC_ALL_KINDS,
+	       "MADV_DOFORK after MADV_DONTFORK: a fork child inherits the range and its data")
+{
+	struct pc_map m;
+	map_advised(ctx, &m, MADV_DONTFORK, MADV_DOFORK, "MADV_DONTFORK");
+	expect_child(ctx, &m, "old", "MADV_DOFORK");
+}
+#else
+PC_PROBE(dontfork_none, "madvise.dontfork.child_faults", "MADV_DONTFORK: child faults")
+{
+	pc_skip(ctx, "no MADV_DONTFORK on this system");
+}
+#endif
