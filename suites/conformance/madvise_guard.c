@@ -1,0 +1,195 @@
+/* madvise(MADV_GUARD_INSTALL / MADV_GUARD_REMOVE), Linux 6.13: lightweight
+ * guard pages inside a mapping. Any access faults with SIGSEGV; removing
+ * the guard gives back demand-zero (or the shared object's) contents. */
+#include "config.h"
+#include "pagelab/check.h"
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifdef __linux__
+#include "../../lib/platform/linux_abi.h"
+#endif
+
+#define LEN_PAGES 8
+#define GUARD_AT 2 /* first guarded page */
+#define GUARD_PAGES 2
+#define SEED 13
+
+#ifdef __linux__
+struct guarded {
+	struct pc_map m;
+	char *guard; /* first guarded byte */
+	size_t glen;
+};
+
+/* Map LEN_PAGES of the probe's kind, fill them, guard the middle pages. */
+static void map_guarded(struct pc_ctx *ctx, struct guarded *g)
+{
+	size_t ps = pl_page_size();
+	if (pc_madvise(NULL, 0, MADV_GUARD_INSTALL) == EINVAL)
+		pc_skip(ctx, "MADV_GUARD_INSTALL: EINVAL from this kernel (before 6.13)");
+	pc_map_or_skip(ctx, LEN_PAGES * ps, &g->m);
+	pc_fill(g->m.addr, g->m.len, SEED);
+	g->guard = (char *)g->m.addr + GUARD_AT * ps;
+	g->glen = GUARD_PAGES * ps;
+	int e = pc_madvise(g->guard, g->glen, MADV_GUARD_INSTALL);
+	if (e == EINVAL)
+		pc_skip(ctx, "MADV_GUARD_INSTALL refused on %s mappings (EINVAL; file-backed since 6.15)",
+			pc_kind_name(pc_kind(ctx)));
+	PC_CHECK(ctx, e == 0, "madvise(MADV_GUARD_INSTALL) returned %s", pc_strerror(e));
+}
+
+/* The signal a read and a write of each guarded page raise; 0 if any access worked. */
+static int guard_signal(const struct guarded *g)
+{
+	int sig = -1;
+	for (size_t off = 0; off < g->glen; off += pl_page_size()) {
+		int r = pc_access_faults(g->guard + off, false, 0);
+		int w = pc_access_faults(g->guard + off + 1, true, 1);
+		if (r == 0 || w == 0)
+			return 0;
+		sig = r;
+	}
+	return sig;
+}
+
+/* The pages around the guard still hold their data. */
+static bool neighbours_kept(const struct guarded *g, const unsigned char *copy)
+{
+	size_t before = (size_t)(g->guard - (char *)g->m.addr);
+	size_t after = before + g->glen;
+	return memcmp(g->m.addr, copy, before) == 0 &&
+	       memcmp((char *)g->m.addr + after, copy + after, g->m.len - after) == 0;
+}
+
+static const char *sig_label(int sig)
+{
+	return sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig ? "other signal" : "none";
+}
+#define GUARD_SKIP_OTHER_OS
+#else
+#define GUARD_SKIP_OTHER_OS pc_skip(ctx, "MADV_GUARD_INSTALL is Linux-only (6.13)")
+#endif
+
+PC_PROBE_KINDS(guard_faults, "madvise.guard_install.access_faults", PC_ALL_KINDS,
+	       "reads and writes of guard pages raise SIGSEGV; neighbouring pages keep their data")
+{
+	GUARD_SKIP_OTHER_OS;
+#ifdef __linux__
+	struct guarded g;
+	map_guarded(ctx, &g);
+	unsigned char *copy = malloc(g.m.len);
+	if (!copy)
+		pc_error(ctx, "malloc of %zu bytes failed", g.m.len);
+	pc_fill(copy, g.m.len, SEED);
+	int sig = guard_signal(&g);
+	pc_observe(ctx, "signal", "%s", sig_label(sig));
+	PC_CHECK(ctx, sig == SIGSEGV, "access to a guard page: expected SIGSEGV, observed %s", sig_label(sig));
+	PC_CHECK(ctx, neighbours_kept(&g, copy), "pages around the guard lost data");
+	free(copy);
+	pc_unmap(&g.m);
+	pc_pass(ctx);
+#endif
+}
+
+/* After GUARD_REMOVE: private memory is demand-zero again; shared objects keep their data. */
+PC_PROBE_KINDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS,
+	       "MADV_GUARD_REMOVE makes the pages accessible: private reads zero, shared reads the object")
+{
+	GUARD_SKIP_OTHER_OS;
+#ifdef __linux__
+	struct guarded g;
+	map_guarded(ctx, &g);
+	int e = pc_madvise(g.guard, g.glen, MADV_GUARD_REMOVE);
+	PC_CHECK(ctx, e == 0, "madvise(MADV_GUARD_REMOVE) returned %s", pc_strerror(e));
+	int sig = pc_access_faults(g.guard, false, 0);
+	PC_CHECK(ctx, sig == 0, "guard page still faults (%s) after MADV_GUARD_REMOVE", sig_label(sig));
+	bool shared = g.m.kind == PC_SHARED_ANON || g.m.kind == PC_SHARED_FILE;
+	bool zero = pc_all_bytes(g.guard, g.glen, 0);
+	bool old = pc_check_fill(g.m.addr, g.m.len, SEED); /* the whole mapping as written */
+	pc_observe(ctx, "contents_after", "%s", zero ? "zero" : old ? "old" : "other");
+	PC_CHECK(ctx, shared ? old : zero, "contents after MADV_GUARD_REMOVE: expected %s",
+		 shared ? "old (the shared object)" : "zero");
+	pc_unmap(&g.m);
+	pc_pass(ctx);
+#endif
+}
+
+#ifdef __linux__
+static const struct guarded *child_guard;
+
+static int child_touches_guard(void *arg)
+{
+	(void)arg;
+	return guard_signal(child_guard);
+}
+#endif
+
+PC_PROBE_KINDS(guard_fork, "madvise.guard_install.fork_inherited", PC_ALL_KINDS,
+	       "a fork child inherits guard pages: its accesses raise SIGSEGV too")
+{
+	GUARD_SKIP_OTHER_OS;
+#ifdef __linux__
+	struct guarded g;
+	map_guarded(ctx, &g);
+	child_guard = &g;
+	int st = pc_in_child(child_touches_guard, NULL);
+	if (st < 0)
+		pc_error(ctx, "fork: %s", pc_strerror(errno));
+	pc_observe(ctx, "child_signal", "%s", sig_label(st));
+	/* A child that reads through the guard gets memory its parent fenced off. */
+	PC_CHECK(ctx, st == SIGSEGV, "child access to the guard: expected SIGSEGV, observed %s", sig_label(st));
+	PC_CHECK(ctx, guard_signal(&g) == SIGSEGV, "the parent's guard is gone after fork");
+	pc_unmap(&g.m);
+	pc_pass(ctx);
+#endif
+}
+
+/* Zapping and protection changes must not drop guard markers, as MADV_GUARD_INSTALL documents. */
+PC_PROBE(guard_survives, "madvise.guard_install.survives_dontneed_mprotect",
+	 "MADV_DONTNEED and mprotect over a guarded range leave the guard in place")
+{
+	GUARD_SKIP_OTHER_OS;
+#ifdef __linux__
+	struct guarded g;
+	map_guarded(ctx, &g);
+	PC_SETUP(ctx, pc_madvise(g.m.addr, g.m.len, MADV_DONTNEED));
+	int after_dontneed = guard_signal(&g);
+	pc_observe(ctx, "after_dontneed", "%s", sig_label(after_dontneed));
+	PC_SETUP(ctx, pl_protect(g.m.addr, g.m.len, PL_PROT_READ));
+	PC_SETUP(ctx, pl_protect(g.m.addr, g.m.len, PL_PROT_RW));
+	int after_mprotect = guard_signal(&g);
+	pc_observe(ctx, "after_mprotect", "%s", sig_label(after_mprotect));
+	PC_CHECK(ctx, after_dontneed == SIGSEGV, "guard lost after MADV_DONTNEED (%s)", sig_label(after_dontneed));
+	PC_CHECK(ctx, after_mprotect == SIGSEGV, "guard lost after mprotect (%s)", sig_label(after_mprotect));
+	pc_unmap(&g.m);
+	pc_pass(ctx);
+#endif
+}
+
+PC_PROBE(guard_category, "madvise.guard_install.pagemap_scan_category",
+	 "PAGEMAP_SCAN reports PAGE_IS_GUARD for guard pages and not for their neighbours")
+{
+	GUARD_SKIP_OTHER_OS;
+#ifdef __linux__
+	struct guarded g;
+	uint64_t cat_guard, cat_next;
+	map_guarded(ctx, &g);
+	int e = pl_linux_page_categories(g.guard, &cat_guard);
+	if (e == ENOTTY || e == EINVAL)
+		pc_skip(ctx, "PAGEMAP_SCAN with PAGE_IS_GUARD: %s (before 6.14)", pl_errno_name(e));
+	PC_SETUP(ctx, e);
+	PC_SETUP(ctx, pl_linux_page_categories(g.guard + g.glen, &cat_next));
+	pc_observe(ctx, "guard_categories", "0x%llx", (unsigned long long)cat_guard);
+	PC_CHECK(ctx, cat_guard & PL_PAGE_IS_GUARD, "guard page lacks PAGE_IS_GUARD");
+	PC_CHECK(ctx, !(cat_next & PL_PAGE_IS_GUARD), "the page after the guard has PAGE_IS_GUARD");
+	pc_unmap(&g.m);
+	pc_pass(ctx);
+#endif
+}
