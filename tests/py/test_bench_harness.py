@@ -1,0 +1,127 @@
+"""The benchmark harness end to end: both back-ends write Google Benchmark's
+JSON, compare.py reads it, flags are checked, and a build without any optional
+library (make PORTABLE=1) builds and runs."""
+import json
+import os
+import subprocess
+
+import pytest
+
+COMPARE = "/usr/share/benchmark/compare.py"
+ITERATION_KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "run_type",
+                  "repetitions", "repetition_index", "threads", "iterations", "real_time",
+                  "cpu_time", "time_unit"}
+AGGREGATE_KEYS = ITERATION_KEYS - {"repetition_index"} | {"aggregate_name", "aggregate_unit"}
+
+
+def bench(build_dir):
+    path = os.path.join(build_dir, "pagelab-bench")
+    if not os.access(path, os.X_OK):
+        pytest.skip("pagelab-bench not built")
+    return path
+
+
+def backends(exe):
+    """The back-ends this binary was built with."""
+    r = subprocess.run([exe, "--backend=gbench", "--benchmark_list_tests"], capture_output=True, text=True)
+    return ["gbench", "portable"] if r.returncode == 0 else ["portable"]
+
+
+def run_json(exe, out, *flags):
+    r = subprocess.run([exe, "--benchmark_filter=^harness/", "--benchmark_repetitions=3",
+                        "--benchmark_min_time=0.01", "--pin=none", "--benchmark_out=" + str(out), *flags],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        return json.load(f)
+
+
+def check_schema(doc, backend):
+    ctx = doc["context"]
+    for key in ("date", "host_name", "num_cpus", "caches", "os", "kernel", "arch", "page_size",
+                "counters", "counters_unavailable", "topology", "pinning"):
+        assert key in ctx, key
+    assert ctx["backend"] == backend
+    runs = doc["benchmarks"]
+    names = {b["run_name"] for b in runs}
+    assert names == {"harness/empty", "harness/clock"}
+    for b in runs:
+        if b["run_type"] == "iteration":
+            assert ITERATION_KEYS <= set(b)
+            assert b["iterations"] > 0 and b["real_time"] > 0 and b["time_unit"] == "ns"
+            for c in ctx["counters"]:
+                assert isinstance(b[c], (int, float)), c
+        else:
+            assert b["run_type"] == "aggregate" and AGGREGATE_KEYS <= set(b)
+    aggs = sorted(b["aggregate_name"] for b in runs if b["run_name"] == "harness/empty" and b["run_type"] == "aggregate")
+    assert aggs == ["cv", "mean", "median", "stddev"]
+
+
+@pytest.mark.parametrize("backend", ["gbench", "portable"])
+def test_json_schema(build_dir, tmp_path, backend):
+    exe = bench(build_dir)
+    if backend not in backends(exe):
+        pytest.skip("built without Google Benchmark")
+    check_schema(run_json(exe, tmp_path / "out.json", "--backend=" + backend), backend)
+
+
+def test_backends_agree_and_compare_py_reads_both(build_dir, tmp_path, python_exe):
+    exe = bench(build_dir)
+    bes = backends(exe)
+    docs = {be: run_json(exe, tmp_path / (be + ".json"), "--backend=" + be) for be in bes}
+    shapes = {be: [(b["name"], b["run_type"], sorted(b)) for b in d["benchmarks"]] for be, d in docs.items()}
+    assert len({json.dumps(s) for s in shapes.values()}) == 1, "back-ends wrote different entries"
+    if not os.path.exists(COMPARE):
+        pytest.skip("compare.py (libbenchmark-tools) not installed")
+    a, b = (tmp_path / (be + ".json") for be in (bes * 2)[:2])
+    r = subprocess.run([python_exe, COMPARE, "--no-color", "benchmarks", str(a), str(b)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "harness/empty_mean" in r.stdout and "OVERALL_GEOMEAN" in r.stdout
+
+
+@pytest.mark.parametrize("flag", ["--no-such-flag", "--counters=page-faults,bogus-event",
+                                  "--profile=slow", "--benchmark_out_format=csv", "--pin=9999",
+                                  "--benchmark_min_time=soon", "--backend=other"])
+def test_bad_input_is_one_line_exit_2(build_dir, flag):
+    r = subprocess.run([bench(build_dir), flag, "--benchmark_filter=^harness/empty$"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("pagelab-bench: ")
+
+
+def test_list_and_profile_quick(build_dir):
+    exe = bench(build_dir)
+    r = subprocess.run([exe, "--benchmark_list_tests", "--profile=quick"], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert {"harness/empty", "harness/clock"} <= set(r.stdout.split())
+
+
+def test_topology_xml_and_counter_reasons(build_dir, tmp_path):
+    exe = bench(build_dir)
+    xml = tmp_path / "topo.xml"
+    doc = run_json(exe, tmp_path / "o.json", "--topology_out=" + str(xml), "--benchmark_filter=^harness/empty$")
+    ctx = doc["context"]
+    if ctx["topology"]["source"].startswith("hwloc"):
+        assert xml.read_text().lstrip().startswith("<?xml")
+    for name, reason in ctx["counters_unavailable"].items():
+        assert reason and name not in ctx["counters"]
+
+
+def test_rusage_fallback_counts_faults(build_dir, tmp_path):
+    doc = run_json(bench(build_dir), tmp_path / "r.json", "--counter_source=rusage", "--backend=portable")
+    ctx = doc["context"]
+    assert ctx["counter_source"] == "getrusage"
+    assert {"page-faults", "minor-faults", "major-faults", "context-switches"} <= set(ctx["counters"])
+    assert "cpu-migrations" in ctx["counters_unavailable"]
+
+
+def test_portable_build_without_optional_libraries(repo_root, tmp_path):
+    build = tmp_path / "build-portable"
+    r = subprocess.run(["make", "-s", "-j2", "PORTABLE=1", "BUILD=" + str(build), str(build / "pagelab-bench")],
+                       cwd=repo_root, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    config = (build / "config.mk").read_text()
+    assert "GBENCH := 0" in config and "HWLOC := 0" in config and "LIBPFM := 0" in config
+    doc = run_json(str(build / "pagelab-bench"), tmp_path / "p.json")
+    check_schema(doc, "portable")
