@@ -1,0 +1,350 @@
+/* brk: the program break, both through libc (brk/sbrk) and through the raw
+ * system call, since libc may cache the break or refuse to move it (musl's brk
+ * always fails) while the kernel would. Each probe puts the break back where it
+ * found it: libc's malloc may own the memory below it. No malloc between
+ * measurements. */
+#include "config.h"
+#include "pagelab/check.h"
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_SYSCALL_H
+#include <sys/syscall.h>
+#endif
+
+#if defined(__linux__) && defined(HAVE_SYS_brk)
+#define PL_RAW_BRK 1
+#endif
+
+/* One way of moving the break: get it, or set it to exactly `want` (0 or errno). */
+struct brk_way {
+	const char *name;
+	bool libc;
+	int (*get)(char **cur);
+	int (*set)(char *want);
+};
+
+#ifdef HAVE_SBRK
+static int libc_get(char **cur)
+{
+	void *p = sbrk(0);
+	if (p == (void *)-1)
+		return errno;
+	*cur = p;
+	return 0;
+}
+
+static int libc_set(char *want)
+{
+	return brk(want) == 0 ? 0 : errno;
+}
+static const struct brk_way libc_way = {"libc", true, libc_get, libc_set};
+#endif
+
+#ifdef PL_RAW_BRK
+static int raw_get(char **cur)
+{
+	*cur = (char *)syscall(SYS_brk, 0);
+	return 0;
+}
+
+/* The kernel returns the new break on success and the old one on failure. */
+static int raw_set(char *want)
+{
+	return (char *)syscall(SYS_brk, want) == want ? 0 : ENOMEM;
+}
+static const struct brk_way raw_way = {"syscall", false, raw_get, raw_set};
+#endif
+
+/* Could the kernel grow the break by a page when libc would not? Puts it back. */
+static bool kernel_would_grow(void)
+{
+#ifdef PL_RAW_BRK
+	char *cur;
+	raw_get(&cur);
+	if (raw_set(cur + pl_page_size()) != 0)
+		return false;
+	return raw_set(cur) == 0;
+#else
+	return false;
+#endif
+}
+
+static char *page_up(char *p)
+{
+	size_t ps = pl_page_size();
+	return (char *)(((uintptr_t)p + ps - 1) & ~(uintptr_t)(ps - 1));
+}
+
+/* Where a probe started: the break found, and the next page boundary above it. */
+struct brk_start {
+	char *orig;
+	char *base;
+};
+
+/* Move the break to base + pages (up or down); skip when libc refuses what the kernel allows. */
+static void move_to(struct pc_ctx *ctx, const struct brk_way *w, const struct brk_start *s, size_t pages)
+{
+	char *want = s->base + pages * pl_page_size(), *now;
+	int e = w->set(want);
+	if (e == ENOMEM && w->libc && kernel_would_grow())
+		pc_skip(ctx, "libc's brk() refuses to move the break (ENOMEM) while the kernel's brk would: "
+			"this libc disables brk (musl does)");
+	PC_CHECK(ctx, e == 0, "%s brk to %zu pages above the start failed: %s", w->name, pages, pc_strerror(e));
+	PC_SETUP(ctx, w->get(&now));
+	PC_CHECK(ctx, now == want, "the break is %p after setting it to %p", (void *)now, (void *)want);
+}
+
+static const struct brk_way *way_or_skip(struct pc_ctx *ctx, bool libc)
+{
+	if (libc) {
+#ifdef HAVE_SBRK
+		return &libc_way;
+#else
+		pc_skip(ctx, "no sbrk/brk in this libc");
+#endif
+	}
+#ifdef PL_RAW_BRK
+	return &raw_way;
+#else
+	pc_skip(ctx, "no raw brk system call here (probed on Linux only)");
+#endif
+}
+
+/* Record the break and move it up to the next page boundary. */
+static void begin(struct pc_ctx *ctx, const struct brk_way *w, struct brk_start *s)
+{
+	PC_SETUP(ctx, w->get(&s->orig));
+	s->base = page_up(s->orig);
+	move_to(ctx, w, s, 0);
+}
+
+/* Put the break back where the probe found it, then pass. */
+static PC_NORETURN void restore_and_pass(struct pc_ctx *ctx, const struct brk_way *w, const struct brk_start *s)
+{
+	PC_SETUP(ctx, w->set(s->orig));
+	pc_pass(ctx);
+}
+
+/* Do writes to each of `pages` pages from p work (0) or fault? */
+static bool pages_writable(char *p, size_t pages)
+{
+	for (size_t i = 0; i < pages; i++)
+		if (pc_access_faults(p + i * pl_page_size(), true, 0x33) != 0)
+			return false;
+	return true;
+}
+
+static void probe_grow(struct pc_ctx *ctx, bool libc)
+{
+	const struct brk_way *w = way_or_skip(ctx, libc);
+	struct brk_start s;
+	begin(ctx, w, &s);
+	move_to(ctx, w, &s, 4);
+	bool zero = pc_all_bytes(s.base, 4 * pl_page_size(), 0);
+	bool writable = pages_writable(s.base, 4);
+	pc_observe(ctx, "new_pages", "%s", zero ? "zero" : "nonzero");
+	PC_CHECK(ctx, zero, "memory from growing the break is not zero");
+	PC_CHECK(ctx, writable, "memory from growing the break is not writable");
+	restore_and_pass(ctx, w, &s);
+}
+
+static void probe_shrink(struct pc_ctx *ctx, bool libc)
+{
+	const struct brk_way *w = way_or_skip(ctx, libc);
+	struct brk_start s;
+	size_t ps = pl_page_size();
+	begin(ctx, w, &s);
+	move_to(ctx, w, &s, 4);
+	pc_fill(s.base, ps, 1);
+	move_to(ctx, w, &s, 1);
+	int sig = pc_access_faults(s.base + ps, false, 0);
+	int last = pc_access_faults(s.base + 4 * ps - 1, false, 0);
+	pc_observe(ctx, "released_pages", "%s", sig && last ? "fault" : "accessible");
+	PC_CHECK(ctx, pc_check_fill(s.base, ps, 1), "the page still below the break lost its contents");
+	PC_CHECK(ctx, sig > 0 && last > 0, "pages above the lowered break are still accessible");
+	restore_and_pass(ctx, w, &s);
+}
+
+/* Shrink into the middle of a page, grow again: whole pages come back zero. */
+static void probe_regrow(struct pc_ctx *ctx, bool libc)
+{
+	const struct brk_way *w = way_or_skip(ctx, libc);
+	struct brk_start s;
+	size_t ps = pl_page_size(), half = ps / 2;
+	begin(ctx, w, &s);
+	move_to(ctx, w, &s, 4);
+	pc_fill(s.base, half, 2);
+	pc_fill(s.base + half, 4 * ps - half, 3);
+	int e = w->set(s.base + half);
+	PC_CHECK(ctx, e == 0, "lowering the break into a page failed: %s", pc_strerror(e));
+	move_to(ctx, w, &s, 4);
+	const char *partial = pc_contents(s.base + half, ps - half, 3);
+	bool whole_zero = pc_all_bytes(s.base + ps, 3 * ps, 0);
+	pc_observe(ctx, "pages_after_regrow", "%s", whole_zero ? "zero" : "nonzero");
+	pc_observe(ctx, "partial_page_after_regrow", "%s", partial);
+	PC_CHECK(ctx, pc_check_fill(s.base, half, 2), "bytes that stayed below the break changed");
+	PC_CHECK(ctx, whole_zero, "whole pages given back and regrown do not read zero");
+	PC_CHECK(ctx, strcmp(partial, "old") == 0 || strcmp(partial, "zero") == 0,
+		 "the rest of the partly kept page reads %s, expected old or zero", partial);
+	restore_and_pass(ctx, w, &s);
+}
+
+/* A break far beyond any user address space: every system must refuse it. */
+static char *absurd_break(void)
+{
+	size_t ps = pl_page_size();
+	return (char *)((UINTPTR_MAX & ~(uintptr_t)(ps - 1)) - 16 * ps);
+}
+
+static void probe_absurd(struct pc_ctx *ctx, bool libc)
+{
+	const struct brk_way *w = way_or_skip(ctx, libc);
+	char *before, *after;
+	PC_SETUP(ctx, w->get(&before));
+	int e = w->set(absurd_break());
+	PC_SETUP(ctx, w->get(&after));
+	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
+	pc_observe(ctx, "break_after", "%s", after == before ? "unchanged" : "moved");
+	PC_CHECK(ctx, e == ENOMEM, "brk to %p: expected ENOMEM, got %s", (void *)absurd_break(),
+		 e ? pc_strerror(e) : "success");
+	PC_CHECK(ctx, after == before, "a refused brk moved the break from %p to %p", (void *)before, (void *)after);
+	pc_pass(ctx);
+}
+
+static void probe_unaligned(struct pc_ctx *ctx, bool libc)
+{
+	const struct brk_way *w = way_or_skip(ctx, libc);
+	struct brk_start s;
+	size_t ps = pl_page_size();
+	begin(ctx, w, &s);
+	char *want = s.base + ps + 123, *now;
+	int e = w->set(want);
+	PC_CHECK(ctx, e == 0, "brk to an address inside a page failed: %s", pc_strerror(e));
+	PC_SETUP(ctx, w->get(&now));
+	int rest = pc_access_faults(want, true, 1);
+	pc_observe(ctx, "break_reported", "%s", now == want ? "exact" : now == page_up(want) ? "rounded_up" : "other");
+	pc_observe(ctx, "rest_of_last_page", "%s", rest ? "faults" : "accessible");
+	PC_CHECK(ctx, now == want, "the break reads %p after setting it to %p", (void *)now, (void *)want);
+	PC_CHECK(ctx, pages_writable(s.base, 1) && pc_access_faults(want - 1, true, 1) == 0,
+		 "memory below an unaligned break is not writable");
+	restore_and_pass(ctx, w, &s);
+}
+
+#ifdef __linux__
+/* Fields of /proc/self/stat after the command name: n = 3 is the state. */
+static int stat_field(int n, uintptr_t *out)
+{
+	char buf[2048];
+	int e = pl_read_file("/proc/self/stat", buf, sizeof(buf));
+	if (e)
+		return e;
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < n; field++)
+		p = strchr(p + 1, ' ');
+	unsigned long long v;
+	if (!p || sscanf(p + 1, "%llu", &v) != 1)
+		return ENOTSUP; /* kernels before 3.5 lack the memory-layout fields */
+	*out = (uintptr_t)v;
+	return 0;
+}
+#endif
+
+static void probe_below_start(struct pc_ctx *ctx, bool libc)
+{
+#ifdef __linux__
+	const struct brk_way *w = way_or_skip(ctx, libc);
+	uintptr_t start_brk;
+	char *before, *after;
+	int e = stat_field(47, &start_brk);
+	if (e)
+		pc_skip(ctx, "start_brk not in /proc/self/stat: %s", pc_strerror(e));
+	PC_SETUP(ctx, w->get(&before));
+	e = w->set((char *)start_brk - 16 * pl_page_size());
+	PC_SETUP(ctx, w->get(&after));
+	pc_observe(ctx, "result", "%s", e ? pl_errno_name(e) : "success");
+	pc_observe(ctx, "break_after", "%s", after == before ? "unchanged" : "moved");
+	PC_CHECK(ctx, (uintptr_t)after >= start_brk, "the break went below its start: %p < %p",
+		 (void *)after, (void *)start_brk);
+	PC_CHECK(ctx, after == before || e == 0, "a refused brk moved the break");
+	if (after != before)
+		PC_SETUP(ctx, w->set(before));
+	pc_pass(ctx);
+#else
+	(void)libc;
+	pc_skip(ctx, "the start of the break is read from /proc/self/stat (Linux only)");
+#endif
+}
+
+PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
+	 "sbrk(+n) returns the old break and moves it by n; sbrk(-n) moves it back")
+{
+#ifdef HAVE_SBRK
+	intptr_t n = (intptr_t)(4 * pl_page_size());
+	char *orig = sbrk(0);
+	char *up = sbrk(n);
+	if (up == (void *)-1 && errno == ENOMEM && kernel_would_grow())
+		pc_skip(ctx, "libc's sbrk() refuses to grow (ENOMEM) while the kernel's brk would: "
+			"this libc disables brk (musl does)");
+	PC_CHECK(ctx, up != (void *)-1, "sbrk(+%ld) failed: %s", (long)n, pc_strerror(errno));
+	char *mid = sbrk(0);
+	char *down = sbrk(-n);
+	char *end = sbrk(0);
+	pc_observe(ctx, "sbrk_plus_returns", "%s", up == orig ? "old_break" : "other");
+	pc_observe(ctx, "sbrk_minus_returns", "%s", down == mid ? "old_break" : "other");
+	PC_CHECK(ctx, up == orig && mid == orig + n, "sbrk(+n) returned %p and moved the break %p -> %p",
+		 (void *)up, (void *)orig, (void *)mid);
+	PC_CHECK(ctx, down == mid && end == orig, "sbrk(-n) returned %p and moved the break %p -> %p",
+		 (void *)down, (void *)mid, (void *)end);
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "no sbrk in this libc");
+#endif
+}
+
+#ifdef PL_RAW_BRK
+extern char end; /* the linker's symbol for the end of .bss */
+#endif
+
+PC_PROBE(start_layout, "brk.start.after_exec",
+	 "the break set up at exec starts after the end of .bss; alignment and gap are observed")
+{
+#ifdef PL_RAW_BRK
+	uintptr_t start_brk, end_data;
+	int e = stat_field(47, &start_brk);
+	if (e == 0)
+		e = stat_field(46, &end_data);
+	if (e)
+		pc_skip(ctx, "start_brk not in /proc/self/stat: %s", pc_strerror(e));
+	char *cur = (char *)syscall(SYS_brk, 0), aslr[16] = "unknown";
+	uintptr_t bss_end = (uintptr_t)&end;
+	pl_read_file("/proc/sys/kernel/randomize_va_space", aslr, sizeof(aslr));
+	pc_observe(ctx, "start_brk_page_aligned", "%s", start_brk % pl_page_size() ? "no" : "yes");
+	pc_observe(ctx, "gap_after_bss_bytes", "%llu", (unsigned long long)(start_brk - bss_end));
+	pc_observe(ctx, "randomize_va_space", "%s", aslr);
+	pc_observe(ctx, "moved_before_probe_bytes", "%llu", (unsigned long long)((uintptr_t)cur - start_brk));
+	PC_CHECK(ctx, start_brk >= bss_end, "the break starts at %p, inside .bss (ends %p)",
+		 (void *)start_brk, (void *)bss_end);
+	PC_CHECK(ctx, start_brk >= end_data, "the break starts before the end of the data segment");
+	PC_CHECK(ctx, (uintptr_t)cur >= start_brk, "the current break %p is below its start", (void *)cur);
+	pc_pass(ctx);
+#else
+	pc_skip(ctx, "the start of the break is read from /proc/self/stat (Linux only)");
+#endif
+}
+
+/* Each behaviour twice: through libc's brk/sbrk and through the raw system call. */
+#define BRK_PROBES(fn, name, text)                                               \
+	PC_PROBE(libc_##fn, "brk.libc." name, text " (libc brk/sbrk)") { fn(ctx, true); } \
+	PC_PROBE(raw_##fn, "brk.syscall." name, text " (raw system call)") { fn(ctx, false); }
+
+BRK_PROBES(probe_grow, "grow", "raising the break gives zeroed, writable memory")
+BRK_PROBES(probe_shrink, "shrink", "lowering the break keeps what stays below and unmaps the rest")
+BRK_PROBES(probe_regrow, "regrow_zero", "pages given back by lowering the break read zero when regrown")
+BRK_PROBES(probe_absurd, "failure_unchanged", "a break beyond the address space fails with ENOMEM and leaves the break alone")
+BRK_PROBES(probe_unaligned, "unaligned_break", "the break can be set inside a page and reads back exactly")
+BRK_PROBES(probe_below_start, "below_start", "the break never moves below where it started")
