@@ -1,0 +1,135 @@
+/* Darwin's MADV_FREE_REUSABLE / MADV_FREE_REUSE pair: pages handed back as
+ * reusable stay mapped; after reuse each page reads its old bytes or zero,
+ * and writes after reuse are kept. Native where the headers define the
+ * pair; elsewhere the page layer's emulation (pl_reusable / pl_reuse) is
+ * held to the same contract and the result says it was emulated. */
+#include "config.h"
+#include "pagelab/check.h"
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifdef __linux__
+#include "../../lib/platform/linux_abi.h"
+#endif
+
+#define LEN_PAGES 64
+#define SEED 17
+#define SEED_NEW 18
+
+#if defined(MADV_FREE_REUSABLE) && defined(MADV_FREE_REUSE)
+static int make_reusable(void *p, size_t len) { return pc_madvise(p, len, MADV_FREE_REUSABLE); }
+static int reuse(void *p, size_t len) { return pc_madvise(p, len, MADV_FREE_REUSE); }
+static void observe_impl(struct pc_ctx *ctx)
+{
+	pc_observe(ctx, "implementation", "native: madvise(MADV_FREE_REUSABLE/MADV_FREE_REUSE)");
+}
+#else
+static int make_reusable(void *p, size_t len) { return pl_reusable(p, len); }
+static int reuse(void *p, size_t len) { return pl_reuse(p, len); }
+static void observe_impl(struct pc_ctx *ctx)
+{
+	const struct pl_cap *c = &pl_caps()->op[PL_OP_REUSABLE];
+	if (c->impl == PL_UNAVAILABLE)
+		pc_skip(ctx, "no reusable/reuse on this system: %s", c->how ? c->how : "page layer lacks it");
+	pc_observe(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : "?");
+}
+#endif
+
+/* Hand the range back as reusable, then reuse it; refusals per kind are skips. */
+static void reusable_then_reuse(struct pc_ctx *ctx, void *p, size_t len)
+{
+	observe_impl(ctx);
+	int e = make_reusable(p, len);
+	if (e == EINVAL && pc_kind(ctx) != PC_PRIVATE_ANON)
+		pc_skip(ctx, "reusable refused on %s mappings (EINVAL)", pc_kind_name(pc_kind(ctx)));
+	PC_CHECK(ctx, e == 0, "reusable returned %s", pc_strerror(e));
+	e = reuse(p, len);
+	PC_CHECK(ctx, e == 0, "reuse returned %s", pc_strerror(e));
+}
+
+/* Ask the kernel to reclaim now, where it can be asked; whether it took the request. */
+static bool force_reclaim(void *p, size_t len)
+{
+#ifdef MADV_PAGEOUT
+	return pc_madvise(p, len, MADV_PAGEOUT) == 0;
+#else
+	(void)p; (void)len;
+	return false;
+#endif
+}
+
+/* Per page: its old bytes or all zero. */
+static bool pages_old_or_zero(const char *p, const char *old, size_t len)
+{
+	size_t ps = pl_page_size();
+	for (size_t off = 0; off < len; off += ps)
+		if (memcmp(p + off, old + off, ps) != 0 && !pc_all_bytes(p + off, ps, 0))
+			return false;
+	return true;
+}
+
+PC_PROBE_KINDS(reuse_contents, "reusable.contents_after_reuse", PC_ALL_KINDS,
+	       "after reusable then reuse each page reads its old bytes or zero, also after reclaim")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	char *old = malloc(m.len);
+	if (!old)
+		pc_error(ctx, "malloc of %zu bytes failed", m.len);
+	pc_fill(m.addr, m.len, SEED);
+	memcpy(old, m.addr, m.len);
+	reusable_then_reuse(ctx, m.addr, m.len);
+	pc_observe(ctx, "contents_after_reuse", "%s", pc_contents(m.addr, m.len, SEED));
+	PC_CHECK(ctx, pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
+	bool forced = force_reclaim(m.addr, m.len);
+	pc_observe(ctx, "contents_after_pageout", "%s", forced ? pc_contents(m.addr, m.len, SEED) : "not forced");
+	PC_CHECK(ctx, pages_old_or_zero(m.addr, old, m.len), "after reclaim a page reads neither old bytes nor zero");
+	free(old);
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+PC_PROBE_KINDS(reuse_write, "reusable.write_after_reuse_kept", PC_PRIVATE_ANON | PC_THP,
+	       "data written after reuse survives forced reclaim (reuse ends the reusable state)")
+{
+	struct pc_map m;
+	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	pc_fill(m.addr, m.len, SEED);
+	reusable_then_reuse(ctx, m.addr, m.len);
+	pc_fill(m.addr, m.len, SEED_NEW);
+	bool forced = force_reclaim(m.addr, m.len);
+	pc_observe(ctx, "reclaim_forced", "%s", forced ? "MADV_PAGEOUT" : "no");
+	const char *got = pc_contents(m.addr, m.len, SEED_NEW);
+	pc_observe(ctx, "contents_after", "%s", got);
+	/* Losing data written after reuse means the range was still treated as reusable. */
+	PC_CHECK(ctx, strcmp(got, "old") == 0, "data written after reuse: expected kept, observed %s", got);
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+PC_PROBE(reusable_rss, "reusable.rss_after_reusable",
+	 "reusable pages stay mapped (access is legal, no fault); RSS before and after reclaim observed")
+{
+	struct pc_map m;
+	size_t filled, after, after_reclaim;
+	pc_map_or_skip(ctx, LEN_PAGES * 8 * pl_page_size(), &m);
+	pc_fill(m.addr, m.len, SEED);
+	PC_SETUP(ctx, pl_rss(&filled));
+	observe_impl(ctx);
+	PC_SETUP(ctx, make_reusable(m.addr, m.len));
+	PC_SETUP(ctx, pl_rss(&after));
+	bool forced = force_reclaim(m.addr, m.len);
+	PC_SETUP(ctx, pl_rss(&after_reclaim));
+	size_t drop = filled > after ? filled - after : 0, drop2 = filled > after_reclaim ? filled - after_reclaim : 0;
+	pc_observe(ctx, "rss_after", "%s", drop >= m.len / 4 * 3 ? "dropped" : drop < m.len / 4 ? "unchanged" : "partial");
+	pc_observe(ctx, "rss_after_pageout", "%s", !forced ? "not forced" : drop2 >= m.len / 4 * 3 ? "dropped" : "not dropped");
+	int sig = pc_access_faults(m.addr, false, 0);
+	PC_CHECK(ctx, sig == 0, "reading a reusable page raised signal %d", sig);
+	PC_SETUP(ctx, reuse(m.addr, m.len));
+	pc_unmap(&m);
+	pc_pass(ctx);
+}
