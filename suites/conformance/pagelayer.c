@@ -174,3 +174,171 @@ PC_PROBE(guard_locked, "pagelayer.guard.fallback_mlocked",
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 }
+
+static void populate_check(struct pc_ctx *ctx, bool write)
+{
+	size_t len = LEN_PAGES * pl_page_size(), resident, rss0, rss1;
+	void *p;
+	observe_cap(ctx, PL_OP_POPULATE);
+	PC_SETUP(ctx, pl_map_anon(len, &p));
+	PC_SETUP(ctx, pl_rss(&rss0));
+	int e = pl_populate(p, len, write);
+	PC_CHECK(ctx, e == 0, "pl_populate returned %s", pc_strerror(e));
+	PC_SETUP(ctx, pl_rss(&rss1));
+	PC_SETUP(ctx, pl_resident_pages(p, len, &resident));
+	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, len / pl_page_size());
+	PC_CHECK(ctx, resident == len / pl_page_size(), "%zu pages resident after pl_populate", resident);
+	if (write)
+		PC_CHECK(ctx, rss1 >= rss0 + len / 4 * 3, "RSS rose by %zu of %zu bytes", rss1 - rss0, len);
+	PC_CHECK(ctx, pc_all_bytes(p, len, 0), "populated memory does not read zero");
+	PC_SETUP(ctx, pl_unmap(p, len));
+	pc_pass(ctx);
+}
+
+PC_PROBE(populate_read, "pagelayer.populate.read_resident",
+	 "pl_populate(read) makes every page resident; memory reads zero")
+{
+	populate_check(ctx, false);
+}
+
+PC_PROBE(populate_write, "pagelayer.populate.write_resident",
+	 "pl_populate(write) makes every page resident and raises RSS; memory reads zero")
+{
+	populate_check(ctx, true);
+}
+
+/* Alignments an allocator asks for: a page, 64 KiB, a PMD huge page, 1 GiB (address space only). */
+static const size_t reserve_align[] = {0, 64 << 10, 2 << 20, (size_t)1 << 30};
+
+PC_PROBE(reserve_alignment, "pagelayer.reserve.alignment",
+	 "pl_reserve returns address space aligned as asked, with no access")
+{
+	size_t len = 4 * pl_page_size();
+	observe_cap(ctx, PL_OP_RESERVE);
+	for (size_t i = 0; i < sizeof(reserve_align) / sizeof(reserve_align[0]); i++) {
+		size_t a = reserve_align[i] ? reserve_align[i] : pl_page_size();
+		void *p;
+		int e = pl_reserve(len, reserve_align[i], &p);
+		PC_CHECK(ctx, e == 0, "pl_reserve(align %zu) returned %s", a, pc_strerror(e));
+		PC_CHECK(ctx, (uintptr_t)p % a == 0, "pl_reserve(align %zu) gave %p", a, p);
+		int sig = pc_access_faults(p, false, 0);
+		PC_CHECK(ctx, sig != 0, "reserved memory (align %zu) is readable", a);
+		PC_SETUP(ctx, pl_unmap(p, len));
+	}
+	pc_observe(ctx, "alignments", "page 64K 2M 1G");
+	pc_pass(ctx);
+}
+
+PC_PROBE(reserve_einval, "pagelayer.reserve.bad_arguments_einval",
+	 "pl_reserve refuses length 0, an unaligned length and a non-power-of-two alignment with EINVAL")
+{
+	void *p;
+	size_t ps = pl_page_size();
+	PC_CHECK(ctx, pl_reserve(0, 0, &p) == EINVAL, "length 0 accepted");
+	PC_CHECK(ctx, pl_reserve(ps + 1, 0, &p) == EINVAL, "unaligned length accepted");
+	PC_CHECK(ctx, pl_reserve(ps, 3 * ps, &p) == EINVAL, "alignment 3 pages accepted");
+	pc_observe(ctx, "errno", "EINVAL");
+	pc_pass(ctx);
+}
+
+#define PATTERN 0xc3
+#define POKE_PAGE 3
+
+/* Map a pattern region of the mode, or skip when the mode is not on offer here. */
+static char *map_pattern_or_skip(struct pc_ctx *ctx, size_t len, enum pl_pattern_mode mode)
+{
+	void *p;
+	enum pl_pattern_mode used;
+	int e = pl_map_pattern(len, PATTERN, mode, &p, &used);
+	if (e == ENOTSUP)
+		pc_skip(ctx, "pattern mode %s not available on this system", pl_pattern_mode_name(mode));
+	PC_CHECK(ctx, e == 0, "pl_map_pattern(%s) returned %s", pl_pattern_mode_name(mode), pc_strerror(e));
+	pc_observe(ctx, "mode_used", "%s", pl_pattern_mode_name(used));
+	return p;
+}
+
+static void pattern_check(struct pc_ctx *ctx, enum pl_pattern_mode mode)
+{
+	size_t ps = pl_page_size(), len = 16 * ps;
+	observe_cap(ctx, PL_OP_MAP_PATTERN);
+	char *a = map_pattern_or_skip(ctx, len, mode);
+	char *b = map_pattern_or_skip(ctx, len, mode);
+	PC_CHECK(ctx, pc_all_bytes(a, len, PATTERN), "fresh pattern memory does not read the pattern");
+	a[POKE_PAGE * ps + 5] = 0x11;
+	/* The write is private: the rest of its page, other pages and other mappings keep the pattern. */
+	PC_CHECK(ctx, a[POKE_PAGE * ps + 5] == 0x11, "the write did not stick");
+	a[POKE_PAGE * ps + 5] = (char)PATTERN;
+	PC_CHECK(ctx, pc_all_bytes(a, len, PATTERN), "a write changed other bytes of the mapping");
+	PC_CHECK(ctx, pc_all_bytes(b, len, PATTERN), "a write to one pattern mapping showed in another");
+	PC_SETUP(ctx, pl_unmap_pattern(a, len));
+	PC_SETUP(ctx, pl_unmap_pattern(b, len));
+	pc_pass(ctx);
+}
+
+PC_PROBE(pattern_auto, "pagelayer.map_pattern.reads_pattern/auto",
+	 "pl_map_pattern(auto): pages read the byte until written; writes stay private")
+{
+	pattern_check(ctx, PL_PATTERN_AUTO);
+}
+
+PC_PROBE(pattern_native, "pagelayer.map_pattern.reads_pattern/native",
+	 "pl_map_pattern(native reference pages): pages read the byte; writes stay private")
+{
+	pattern_check(ctx, PL_PATTERN_NATIVE);
+}
+
+PC_PROBE(pattern_uffd, "pagelayer.map_pattern.reads_pattern/uffd",
+	 "pl_map_pattern(userfaultfd): pages read the byte; writes stay private")
+{
+	pattern_check(ctx, PL_PATTERN_UFFD);
+}
+
+PC_PROBE(pattern_memset, "pagelayer.map_pattern.reads_pattern/memset",
+	 "pl_map_pattern(memset): pages read the byte; writes stay private")
+{
+	pattern_check(ctx, PL_PATTERN_MEMSET);
+}
+
+PC_PROBE(caps_consistent, "pagelayer.caps.consistent",
+	 "every capability names its system call (native, emulated) or why it is unavailable")
+{
+	const struct pl_caps *c = pl_caps();
+	pc_observe(ctx, "platform", "%s", c->platform ? c->platform : "?");
+	PC_CHECK(ctx, c->page_size == pl_page_size(), "caps page size %zu != %zu", c->page_size, pl_page_size());
+	for (int op = 0; op < PL_OP_COUNT; op++) {
+		const struct pl_cap *k = &c->op[op];
+		pc_observe(ctx, pl_op_name((enum pl_op)op), "%s: %s", pl_impl_name(k->impl),
+			   k->via ? k->via : k->how ? k->how : "?");
+		PC_CHECK(ctx, k->impl == PL_UNAVAILABLE ? k->how != NULL : k->via != NULL,
+			 "%s: %s without %s", pl_op_name((enum pl_op)op), pl_impl_name(k->impl),
+			 k->impl == PL_UNAVAILABLE ? "a reason" : "a system call");
+	}
+	pc_pass(ctx);
+}
+
+PC_PROBE(residency_touch, "pagelayer.residency.matches_touch",
+	 "pl_residency reports exactly the pages written, pl_rss rises by about their size")
+{
+	size_t ps = pl_page_size(), len = 1024 * ps, rss0, rss1;
+	unsigned char *vec = malloc(len / ps);
+	char *p;
+	if (!vec)
+		pc_error(ctx, "malloc failed");
+	observe_cap(ctx, PL_OP_RESIDENCY);
+	PC_SETUP(ctx, pl_map_anon(len, (void **)&p));
+	PC_SETUP(ctx, pl_rss(&rss0));
+	for (size_t off = 0; off < len; off += 2 * ps)
+		p[off] = 1;
+	PC_SETUP(ctx, pl_rss(&rss1));
+	PC_SETUP(ctx, pl_residency(p, len, vec));
+	size_t wrong = 0;
+	for (size_t i = 0; i < len / ps; i++)
+		wrong += vec[i] != (i % 2 == 0);
+	size_t rise = rss1 > rss0 ? rss1 - rss0 : 0;
+	pc_observe(ctx, "rss_rise_pages", "%zu of %zu written", rise / ps, len / ps / 2);
+	PC_CHECK(ctx, wrong == 0, "%zu pages reported wrongly", wrong);
+	PC_CHECK(ctx, rise >= len / 2 / 4 * 3, "RSS rose by %zu bytes for %zu written", rise, len / 2);
+	free(vec);
+	PC_SETUP(ctx, pl_unmap(p, len));
+	pc_pass(ctx);
+}
