@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -137,7 +136,7 @@ static const char *noreplace_outcome(void *want, void *got, int e)
 	return got == want ? "replaced" : "treated_as_hint";
 }
 
-/* MAP_FIXED_NOREPLACE over [b+off, b+off+len) where b has `mapped` pages in use. */
+/* MAP_FIXED_NOREPLACE over pages [off, off+len) of four, the first two of which are mapped. */
 static void noreplace_over(struct pc_ctx *ctx, size_t off_pages, size_t len_pages)
 {
 	size_t ps = pl_page_size();

@@ -31,33 +31,32 @@ static int try_mremap(void *old, size_t old_len, size_t new_len, int flags, void
 	return 0;
 }
 
-/* A fresh anonymous mapping of `prot` at exactly addr (which must be free). */
+/* A fresh anonymous mapping of `prot` at exactly addr, over our own reservation. */
 static void map_at(struct pc_ctx *ctx, char *addr, size_t len, int prot)
 {
-	void *p = mmap(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *p = mmap(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		pc_error(ctx, "mapping at %p: %s", (void *)addr, pc_strerror(errno));
-	if (p != addr)
-		pc_error(ctx, "mapping at %p landed at %p", (void *)addr, p);
 }
 
-/* Make sure the page after [p, p+len) is mapped (PROT_NONE if it was free), so growth must move. */
+/* Make sure the page after [p, p+len) is mapped, so growth must move. A hint
+ * is honoured when the page is free, so landing elsewhere (or EEXIST from
+ * MAP_FIXED_NOREPLACE) means something already occupies it. */
 static void block_after(struct pc_ctx *ctx, char *p, size_t len)
 {
-	void *q = mmap(p + len, pl_page_size(), PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	size_t ps = pl_page_size();
+	void *q = mmap(p + len, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (q == MAP_FAILED && errno != EEXIST)
 		pc_error(ctx, "blocking the page after the mapping: %s", pc_strerror(errno));
 	if (q != MAP_FAILED && q != p + len)
-		pc_error(ctx, "MAP_FIXED_NOREPLACE ignored: blocking page landed at %p", q);
+		PC_SETUP(ctx, pl_unmap(q, ps));
 }
 
-/* A free range of `pages` pages. */
-static char *free_range(struct pc_ctx *ctx, size_t pages)
+/* An inaccessible reservation of `pages` pages to map into with MAP_FIXED. */
+static char *reserve_range(struct pc_ctx *ctx, size_t pages)
 {
 	void *p;
 	PC_SETUP(ctx, pl_reserve(pages * pl_page_size(), 0, &p));
-	PC_SETUP(ctx, pl_unmap(p, pages * pl_page_size()));
 	return p;
 }
 #endif
@@ -67,8 +66,9 @@ PC_PROBE(grow_in_place, "mremap.grow.in_place",
 {
 #ifdef PL_MREMAP
 	size_t ps = pl_page_size();
-	char *b = free_range(ctx, 4);
+	char *b = reserve_range(ctx, 4);
 	map_at(ctx, b, 2 * ps, RW);
+	PC_SETUP(ctx, pl_unmap(b + 2 * ps, 2 * ps));
 	pc_fill(b, 2 * ps, 1);
 	void *p;
 	int e = try_mremap(b, 2 * ps, 4 * ps, 0, NULL, &p);
@@ -88,9 +88,8 @@ PC_PROBE(grow_blocked, "mremap.grow.enomem_without_maymove",
 {
 #ifdef PL_MREMAP
 	size_t ps = pl_page_size();
-	char *b = free_range(ctx, 2);
-	map_at(ctx, b, ps, RW);
-	map_at(ctx, b + ps, ps, PROT_NONE);
+	char *b = reserve_range(ctx, 2);
+	map_at(ctx, b, ps, RW); /* the second page stays reserved (PROT_NONE): the obstacle */
 	pc_fill(b, ps, 2);
 	void *p;
 	int e = try_mremap(b, ps, 2 * ps, 0, NULL, &p);

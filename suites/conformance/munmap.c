@@ -6,9 +6,7 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 static const char *sig_name(int sig)
 {
