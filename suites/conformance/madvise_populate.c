@@ -43,6 +43,7 @@ static void populate_resident(struct pc_ctx *ctx, bool write)
 	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, pages);
 	pc_observe(ctx, "rss_after", "%s", rise >= m.len / 4 * 3 ? "raised" : rise < m.len / 4 ? "unchanged" : "partly raised");
 	bool zp;
+	(void)pl_caps(); /* the page layer picks its zero-page method when the set is filled */
 	int z = pl_is_zero_page(m.addr, &zp);
 	pc_observe(ctx, "zero_page", "%s", z ? "unknown" : zp ? "yes" : "no");
 	PC_CHECK(ctx, resident == pages, "%zu of %zu pages resident after %s", resident, pages, ADVICE_NAME(write));

@@ -342,3 +342,26 @@ PC_PROBE(residency_touch, "pagelayer.residency.matches_touch",
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 }
+
+/* The capability set is filled lazily; an operation called first must not
+ * run with an empty set (a different method, or ENOTSUP where one works). */
+PC_PROBE(ops_before_caps, "pagelayer.caps.ops_before_caps",
+	 "pl_is_zero_page gives the same answer before and after pl_caps() is first called")
+{
+	char *p;
+	bool before = false, after = false;
+	PC_SETUP(ctx, pl_map_anon(pl_page_size(), (void **)&p));
+	(void)*(volatile char *)p;
+	int e1 = pl_is_zero_page(p, &before);
+	const struct pl_cap *c = &pl_caps()->op[PL_OP_ZERO_PAGE];
+	int e2 = pl_is_zero_page(p, &after);
+	pc_observe(ctx, "before_caps", "%s", e1 ? pl_errno_name(e1) : before ? "zero page" : "not zero page");
+	pc_observe(ctx, "after_caps", "%s", e2 ? pl_errno_name(e2) : after ? "zero page" : "not zero page");
+	pc_observe(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : "?");
+	if (e2 == ENOTSUP)
+		pc_skip(ctx, "zero-page detection unavailable: %s", c->how ? c->how : "no method");
+	PC_CHECK(ctx, e1 == e2 && before == after, "before pl_caps(): %s; after: %s", e1 ? pl_errno_name(e1) : "ok",
+		 e2 ? pl_errno_name(e2) : "ok");
+	PC_SETUP(ctx, pl_unmap(p, pl_page_size()));
+	pc_pass(ctx);
+}

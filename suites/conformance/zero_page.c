@@ -72,9 +72,10 @@ PC_PROBE_KINDS(read_maps, "zero_page.read_fault.maps_zero_page", PC_ALL_KINDS,
 	struct pc_map m;
 	bool zp;
 	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	/* Fill the capability set first: the page layer picks its zero-page method then. */
+	const struct pl_cap *cap = &pl_caps()->op[PL_OP_ZERO_PAGE];
 	read_each_page(m.addr, m.len);
 	int e = pl_is_zero_page(m.addr, &zp);
-	const struct pl_cap *cap = &pl_caps()->op[PL_OP_ZERO_PAGE];
 	if (e == ENOTSUP || e == ENOSYS)
 		pc_skip(ctx, "cannot tell which page is mapped: %s (%s)", pl_errno_name(e), cap->how ? cap->how : "no method");
 	PC_SETUP(ctx, e);
@@ -100,6 +101,7 @@ PC_PROBE_KINDS(write_private, "zero_page.write_after_read.private_zeroed", PC_PR
 		((char *)m.addr)[off + MARK_AT] = 1;
 	PC_SETUP(ctx, pl_rss(&rss1));
 	pc_observe(ctx, "rss_after_write", "%s", rise_label(rss0, rss1, m.len));
+	(void)pl_caps(); /* the page layer picks its zero-page method when the set is filled */
 	int e = pl_is_zero_page(m.addr, &zp);
 	pc_observe(ctx, "zero_page_after_write", "%s", e ? "unknown" : zp ? "yes" : "no");
 	/* Still mapping the zero page after a write would share one process's data with all. */
