@@ -147,11 +147,11 @@ int ra_apply_release(char *p, size_t len, bool pattern, struct ra_after *after)
 	return 0;
 }
 
-/* Must be called with the heap lock held: release every dirty run of s. */
-static int release_segment(struct ra_seg *s)
+/* Must be called with the heap lock held: release dirty runs of s until at most target bytes are dirty. */
+static int release_segment(struct ra_seg *s, size_t target)
 {
 	int err = 0;
-	while (s->dirty_mask) {
+	while (s->dirty_mask && ra_g.dirty_bytes > target) {
 		unsigned first = (unsigned)__builtin_ctzll(s->dirty_mask), n = 0;
 		while (first + n < 64 && (s->dirty_mask >> (first + n)) & 1)
 			n++;
@@ -187,17 +187,18 @@ static int release_large(struct ra_seg *s)
 	return 0;
 }
 
-/* Must be called with the heap lock held. */
-int ra_release_dirty(void)
+/* Must be called with the heap lock held: release by the policy until at
+ * most target bytes of free memory are dirty; large objects first. */
+int ra_release_dirty(size_t target)
 {
 	int err = 0, e;
 	if (ra_g.cfg.release == RA_RELEASE_NONE)
 		return 0;
-	for (struct ra_seg *s = ra_g.small_segs; s; s = s->next)
-		if ((e = release_segment(s)) != 0)
-			err = e;
-	for (struct ra_seg *s = ra_g.large_cache; s; s = s->next)
+	for (struct ra_seg *s = ra_g.large_cache; s && ra_g.dirty_bytes > target; s = s->next)
 		if (s->dirty && (e = release_large(s)) != 0)
+			err = e;
+	for (struct ra_seg *s = ra_g.small_segs; s && ra_g.dirty_bytes > target; s = s->next)
+		if ((e = release_segment(s, target)) != 0)
 			err = e;
 	return err;
 }
@@ -220,14 +221,12 @@ static bool take_at(struct ra_seg *s, unsigned first, unsigned n, bool *clean)
 	return true;
 }
 
-/* Must be called with the heap lock held. NULL when no segment has n free
- * spans in a row: the caller drops its locks, calls ra_grow, and retries. */
-struct ra_span *ra_spans_take(unsigned n, bool *clean, bool *pattern)
+static struct ra_span *take_first_run(unsigned n, bool dirty_only, bool *clean, bool *pattern)
 {
 	for (struct ra_seg *s = ra_g.small_segs; s; s = s->next) {
-		uint64_t run = s->free_mask;
+		uint64_t avail = dirty_only ? s->free_mask & s->dirty_mask : s->free_mask, run = avail;
 		for (unsigned k = 1; k < n && run; k++)
-			run &= s->free_mask >> k;
+			run &= avail >> k;
 		if (!run)
 			continue;
 		unsigned first = (unsigned)__builtin_ctzll(run);
@@ -237,6 +236,16 @@ struct ra_span *ra_spans_take(unsigned n, bool *clean, bool *pattern)
 		return &s->spans[first];
 	}
 	return NULL;
+}
+
+/* Must be called with the heap lock held. Dirty spans first: they are
+ * resident already, so reusing them costs no page faults. NULL when no
+ * segment has n free spans in a row: the caller drops its locks, calls
+ * ra_grow, and retries. */
+struct ra_span *ra_spans_take(unsigned n, bool *clean, bool *pattern)
+{
+	struct ra_span *sp = ra_g.dirty_bytes ? take_first_run(n, true, clean, pattern) : NULL;
+	return sp ? sp : take_first_run(n, false, clean, pattern);
 }
 
 /* Must be called with the heap lock held. */
@@ -249,8 +258,9 @@ void ra_spans_give(struct ra_seg *s, unsigned first, unsigned n)
 	s->dirty_mask |= bits;
 	s->clean_mask &= ~bits;
 	ra_g.dirty_bytes += (size_t)n << RA_SPAN_SHIFT;
+	/* Down to half the threshold, so a steady free/alloc cycle does not release every time. */
 	if (ra_g.dirty_bytes > ra_g.cfg.retain)
-		(void)ra_release_dirty(); /* a failed release leaves memory resident, which is allowed */
+		(void)ra_release_dirty(ra_g.cfg.retain / 2); /* a failed release leaves memory resident, which is allowed */
 }
 
 void *ra_medium_alloc(size_t size, bool *clean, bool *pattern)

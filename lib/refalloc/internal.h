@@ -96,6 +96,7 @@ struct ra_tcache {
 	_Atomic uint64_t alloc_bytes, free_bytes; /* written by the owner only */
 	struct ra_tcache *next, *prev;
 	bool registered;
+	bool exited; /* its thread-exit flush ran: the thread is going away */
 };
 
 struct ra_state {
@@ -140,7 +141,7 @@ void ra_seg_unmap(char *base, size_t len, bool pattern);
 int ra_grow(void);
 struct ra_span *ra_spans_take(unsigned n, bool *clean, bool *pattern);
 void ra_spans_give(struct ra_seg *s, unsigned first, unsigned n);
-int ra_release_dirty(void);
+int ra_release_dirty(size_t target);
 void *ra_medium_alloc(size_t size, bool *clean, bool *pattern);
 void ra_medium_free(struct ra_seg *s, struct ra_span *sp, void *p);
 bool ra_medium_grow(struct ra_seg *s, struct ra_span *sp, size_t size);

@@ -163,7 +163,7 @@ void ra_large_free(struct ra_seg *s, void *p)
 	ra_g.dirty_bytes += s->cap;
 	cache_evict(&victims);
 	if (ra_g.dirty_bytes > ra_g.cfg.retain)
-		(void)ra_release_dirty(); /* a failed release leaves memory resident, which is allowed */
+		(void)ra_release_dirty(ra_g.cfg.retain / 2); /* a failed release leaves memory resident, which is allowed */
 	pthread_mutex_unlock(&ra_g.heap_lock);
 	while (victims) {
 		struct ra_seg *v = victims;

@@ -57,6 +57,17 @@ static void tcache_register(struct ra_tcache *t)
 void ra_account(size_t allocated, size_t freed)
 {
 	struct ra_tcache *t = &tc;
+	if (RA_UNLIKELY(!t->registered)) {
+		if (t->exited) {
+			/* The thread is being torn down: count straight into the totals. */
+			pthread_mutex_lock(&ra_g.tc_lock);
+			ra_g.dead_alloc_bytes += allocated;
+			ra_g.dead_free_bytes += freed;
+			pthread_mutex_unlock(&ra_g.tc_lock);
+			return;
+		}
+		tcache_register(t);
+	}
 	if (allocated)
 		atomic_store_explicit(&t->alloc_bytes, atomic_load_explicit(&t->alloc_bytes, memory_order_relaxed) + allocated, memory_order_relaxed);
 	if (freed)
@@ -143,7 +154,7 @@ static unsigned take_blocks(struct ra_tcache *t, unsigned cls, struct ra_span *s
 static bool refill(struct ra_tcache *t, unsigned cls)
 {
 	unsigned want = ra_class_limit[cls] / 2, got = 0;
-	if (!t->registered)
+	if (!t->registered && !t->exited)
 		tcache_register(t);
 	pthread_mutex_lock(&ra_g.class_lock[cls]);
 	while (got < want) {
@@ -219,6 +230,7 @@ static void tcache_exit(void *arg)
 	if (t->next)
 		t->next->prev = t->prev;
 	t->registered = false;
+	t->exited = true;
 	pthread_mutex_unlock(&ra_g.tc_lock);
 }
 
@@ -231,10 +243,7 @@ int ra_trim_small(void)
 {
 	ra_tcache_flush_all(&tc);
 	pthread_mutex_lock(&ra_g.heap_lock);
-	size_t retain = ra_g.cfg.retain;
-	ra_g.cfg.retain = 0;
-	int e = ra_release_dirty();
-	ra_g.cfg.retain = retain;
+	int e = ra_release_dirty(0);
 	pthread_mutex_unlock(&ra_g.heap_lock);
 	return e;
 }
@@ -278,10 +287,8 @@ void ra_small_free(struct ra_seg *s, void *p)
 	ra_account(0, sp->block_size);
 	*(void **)p = t->head[cls];
 	t->head[cls] = p;
-	if (RA_UNLIKELY(++t->count[cls] > ra_class_limit[cls])) {
-		if (!t->registered)
-			tcache_register(t);
-		flush(t, cls, ra_class_limit[cls] / 2);
+	if (RA_UNLIKELY(++t->count[cls] > ra_class_limit[cls] || t->exited)) {
+		flush(t, cls, t->exited ? 0 : ra_class_limit[cls] / 2);
 	}
 }
 
