@@ -55,7 +55,7 @@ static void settle(struct pb_instance *in)
 {
 	const struct pb_bench *b = in->b;
 	bool quick = pb_opts.profile == PB_QUICK;
-	double def = quick ? 0.03 : 0.25;
+	double def = quick ? 0.01 : 0.25;
 	in->min_time = b->min_time > 0 && (!quick || b->min_time < def) ? b->min_time : def;
 	if (pb_opts.min_time > 0)
 		in->min_time = pb_opts.min_time;

@@ -210,14 +210,20 @@ static void make_run(const struct pb_instance *in, struct worker *w, int64_t ite
 static int calibrate(const struct pb_instance *in, double min_time, int64_t *iters, struct worker *w, struct pb_run *r)
 {
 	int64_t cap = in->b->max_iterations > 0 ? in->b->max_iterations : MAX_ITERATIONS;
+	/* Untimed set-up can dwarf the timed part: bound a run's wall time too. */
+	double budget = pb_opts.profile == PB_QUICK ? 0.25 : 2.5;
 	for (;;) {
+		double wall = pb_now(CLOCK_MONOTONIC);
 		int e = run_once(in, *iters, w);
 		if (e)
 			return e;
+		wall = pb_now(CLOCK_MONOTONIC) - wall;
 		make_run(in, w, *iters, r);
 		double t = r->real_ns * 1e-9 * (double)*iters;
-		if (r->error || in->fixed_iterations || t >= min_time || *iters >= cap)
+		if (r->error || in->fixed_iterations || t >= min_time || *iters >= cap || wall >= budget)
 			return 0;
+		if (wall > t && wall * 10 > budget) /* Grow no further than the budget allows. */
+			cap = *iters * (int64_t)(budget / wall) + 1 < cap ? *iters * (int64_t)(budget / wall) + 1 : cap;
 		double mult = t / min_time > 0.1 ? min_time * 1.4 / (t > 1e-9 ? t : 1e-9) : 10;
 		double next = (double)*iters * mult;
 		*iters = next > (double)cap ? cap : next > (double)(*iters + 1) ? (int64_t)next : *iters + 1;
