@@ -126,7 +126,8 @@ PC_PROBE_KINDS(pageout_resident, "madvise.pageout.resident_after", PC_ALL_KINDS,
 		pc_map_or_skip(ctx, len, &m);
 		pc_fill(m.addr, m.len, SEED);
 	}
-	PC_SETUP(ctx, pl_rss(&before));
+	if (pl_rss(&before) != 0)
+		pc_skip(ctx, "no RSS measure in this page layer");
 	advise(ctx, m.addr, m.len, MADV_PAGEOUT, "MADV_PAGEOUT");
 	PC_SETUP(ctx, pl_rss(&after));
 	size_t drop = before > after ? before - after : 0;

@@ -14,6 +14,8 @@
 
 #ifdef __linux__
 #include "../../lib/platform/linux_abi.h"
+/* Weak: a PLATFORM=generic build has no linux.c, and the probe then skips. */
+#pragma weak pl_linux_page_categories
 #endif
 
 #define LEN_PAGES 8
@@ -181,6 +183,8 @@ PC_PROBE(guard_category, "madvise.guard_install.pagemap_scan_category",
 	struct guarded g;
 	uint64_t cat_guard, cat_next;
 	map_guarded(ctx, &g);
+	if (!pl_linux_page_categories)
+		pc_skip(ctx, "page layer built without lib/platform/linux.c (PLATFORM=generic): no PAGEMAP_SCAN");
 	int e = pl_linux_page_categories(g.guard, &cat_guard);
 	if (e == ENOTTY || e == EINVAL)
 		pc_skip(ctx, "PAGEMAP_SCAN with PAGE_IS_GUARD: %s (before 6.14)", pl_errno_name(e));
