@@ -14,7 +14,9 @@
 
 #ifdef __linux__
 #include <sys/vfs.h>
-#include <linux/magic.h>
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994 /* include/uapi/linux/magic.h; musl's headers lack it */
+#endif
 #include "../../lib/platform/linux_abi.h"
 #endif
 
