@@ -21,6 +21,7 @@
 #endif
 
 #define LEN_PAGES 128
+#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 11
 
 #if defined(MADV_COLD) && defined(MADV_PAGEOUT)
@@ -118,7 +119,7 @@ PC_PROBE_KINDS(pageout_resident, "madvise.pageout.resident_after", PC_ALL_KINDS,
 {
 #if defined(__linux__)
 	struct pc_map m;
-	size_t len = LEN_PAGES * pl_page_size(), before, after;
+	size_t len = RSS_PAGES * pl_page_size(), before, after;
 	bool file = pc_kind(ctx) == PC_PRIVATE_FILE || pc_kind(ctx) == PC_SHARED_FILE;
 	if (!file && !pc_swap_available())
 		pc_skip(ctx, "MADV_PAGEOUT of anonymous or shmem memory needs swap: none configured");

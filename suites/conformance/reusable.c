@@ -17,6 +17,7 @@
 #endif
 
 #define LEN_PAGES 64
+#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 17
 #define SEED_NEW 18
 
@@ -116,7 +117,7 @@ PC_PROBE(reusable_rss, "reusable.rss_after_reusable",
 {
 	struct pc_map m;
 	size_t filled, after, after_reclaim;
-	pc_map_or_skip(ctx, LEN_PAGES * 8 * pl_page_size(), &m);
+	pc_map_or_skip(ctx, RSS_PAGES * pl_page_size(), &m);
 	pc_fill(m.addr, m.len, SEED);
 	if (pl_rss(&filled) != 0)
 		pc_skip(ctx, "no RSS measure on this system");

@@ -16,7 +16,7 @@
 #pragma weak pl_linux_page_categories
 #endif
 
-#define LEN_PAGES 256
+#define LEN_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define MARK_AT 7
 
 static void read_each_page(const void *p, size_t len)
