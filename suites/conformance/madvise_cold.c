@@ -58,6 +58,7 @@ static void contents_kept(struct pc_ctx *ctx, int advice, const char *name)
 	(void)advice;
 	pc_skip(ctx, "no %s on this system", name);
 }
+/* Placeholders: the stub above skips before any advice is used. */
 #define MADV_COLD 0
 #define MADV_PAGEOUT 0
 #endif
