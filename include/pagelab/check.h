@@ -84,7 +84,7 @@ PC_FMT(3, 4) void pc_observe(struct pc_ctx *ctx, const char *key, const char *fm
 #define PC_CHECK(ctx, cond, ...)                                                 \
 	do {                                                                     \
 		if (!(cond))                                                     \
-			pc_fail((ctx), "%s:%d: " #cond ": %s", __FILE__, __LINE__, \
+			pc_fail((ctx), "%s:%d: %s: %s", __FILE__, __LINE__, #cond, \
 				pc_fmt(__VA_ARGS__));                            \
 	} while (0)
 /* Error (set-up failure) unless an OS call returned 0; e is an errno value. */

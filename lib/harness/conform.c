@@ -136,6 +136,8 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 	size_t n = strlen(name);
 	if (strncmp(a, name, n) == 0 && a[n] == '=')
 		return a + n + 1;
+	if (n == 2 && strncmp(a, name, 2) == 0 && a[2]) /* -j2, -fGLOB */
+		return a + 2;
 	if (*i + 1 >= argc)
 		usage_error("option %s needs a value", name);
 	return argv[++*i];
@@ -144,7 +146,9 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 static bool is_opt(const char *a, const char *shortname, const char *longname)
 {
 	size_t n = strlen(longname);
-	return (shortname && strcmp(a, shortname) == 0) || strcmp(a, longname) == 0 ||
+	bool short_joined = shortname && shortname[1] != 'h' && shortname[1] != 'l' && shortname[1] != 'q' &&
+			    strncmp(a, shortname, 2) == 0 && a[2] && a[1] != '-';
+	return (shortname && strcmp(a, shortname) == 0) || short_joined || strcmp(a, longname) == 0 ||
 	       (strncmp(a, longname, n) == 0 && a[n] == '=');
 }
 
@@ -162,14 +166,14 @@ static void parse_args(int argc, char **argv, struct pc_options *o)
 		} else if (is_opt(a, NULL, "--tap")) {
 			o->quiet = false;
 		} else if (is_opt(a, "-f", "--filter") || is_opt(a, "-x", "--exclude")) {
-			bool inc = a[1] == 'f' || a[2] == 'f';
+			bool inc = a[1] == 'f' || strncmp(a, "--filter", 8) == 0;
+			const char *name = a[1] == '-' ? (inc ? "--filter" : "--exclude") : (inc ? "-f" : "-x");
 			if (o->nglobs == PC_MAX_GLOBS)
 				usage_error("too many filters (at most %s)", "64");
 			o->globs[o->nglobs].include = inc;
-			o->globs[o->nglobs++].pattern = opt_value(argc, argv, &i, inc ? (a[1] == 'f' ? "-f" : "--filter")
-										       : (a[1] == 'x' ? "-x" : "--exclude"));
+			o->globs[o->nglobs++].pattern = opt_value(argc, argv, &i, name);
 		} else if (is_opt(a, "-j", "--jobs")) {
-			o->jobs = (int)parse_number("--jobs", opt_value(argc, argv, &i, a[1] == 'j' ? "-j" : "--jobs"), 1, PC_MAX_JOBS);
+			o->jobs = (int)parse_number("--jobs", opt_value(argc, argv, &i, a[1] == '-' ? "--jobs" : "-j"), 1, PC_MAX_JOBS);
 		} else if (is_opt(a, NULL, "--timeout")) {
 			o->timeout_s = (int)parse_number("--timeout", opt_value(argc, argv, &i, "--timeout"), 1, 86400);
 		} else if (is_opt(a, NULL, "--mem-limit")) {

@@ -35,7 +35,13 @@ void pl_os_fill_caps(struct pl_caps *c)
 int pl_release(void *p, size_t len)
 {
 #if defined(HAVE_MADV_FREE)
-	return pl_posix_madvise(p, len, MADV_FREE);
+	int e = pl_posix_madvise(p, len, MADV_FREE);
+#ifdef HAVE_MADV_DONTNEED
+	/* Systems refuse MADV_FREE on shared and file mappings: DONTNEED keeps their contents. */
+	if (e == EINVAL)
+		e = pl_posix_madvise(p, len, MADV_DONTNEED);
+#endif
+	return e;
 #elif defined(HAVE_MADV_DONTNEED)
 	return pl_posix_madvise(p, len, MADV_DONTNEED);
 #else

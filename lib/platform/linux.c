@@ -17,6 +17,15 @@
 #include "pagelab/env.h"
 
 static bool have_free, have_guard, have_populate, have_pagemap_scan;
+/* PAGEMAP_SCAN category bits this kernel accepts: PAGE_IS_GUARD only since 6.14,
+ * and earlier kernels refuse unknown bits with EINVAL. */
+static uint64_t scan_categories = (PL_PAGE_IS_GUARD << 1) - 1;
+
+/* The have_* flags are filled by the capability probe: run it before any verb uses them. */
+static void need_caps(void)
+{
+	(void)pl_caps();
+}
 
 static bool kernel_accepts(int advice)
 {
@@ -48,9 +57,14 @@ int pl_linux_page_categories(const void *p, uint64_t *categories)
 		.end = start + pl_page_size(),
 		.vec = (uintptr_t)&region,
 		.vec_len = 1,
-		.return_mask = ~0ULL >> (64 - 9),
+		.return_mask = scan_categories,
 	};
 	int n = ioctl(fd, PL_PAGEMAP_SCAN, &arg);
+	if (n < 0 && errno == EINVAL && scan_categories & PL_PAGE_IS_GUARD) {
+		scan_categories = (PL_PAGE_IS_GUARD - 1);
+		arg.return_mask = scan_categories;
+		n = ioctl(fd, PL_PAGEMAP_SCAN, &arg);
+	}
 	int e = n < 0 ? errno : 0;
 	close(fd);
 	if (e)
@@ -136,6 +150,7 @@ void pl_os_fill_caps(struct pl_caps *c)
 
 int pl_release(void *p, size_t len)
 {
+	need_caps();
 	int e = EINVAL;
 	if (have_free)
 		e = pl_posix_madvise(p, len, MADV_FREE);
@@ -170,6 +185,7 @@ int pl_reuse(void *p, size_t len)
 
 int pl_guard(void *p, size_t len)
 {
+	need_caps();
 	if (have_guard) {
 		int e = pl_posix_madvise(p, len, MADV_GUARD_INSTALL);
 		if (e != EINVAL)
@@ -181,6 +197,7 @@ int pl_guard(void *p, size_t len)
 
 int pl_unguard(void *p, size_t len)
 {
+	need_caps();
 	if (have_guard) {
 		int e = pl_posix_madvise(p, len, MADV_GUARD_REMOVE);
 		if (e != 0 && e != EINVAL)
@@ -189,11 +206,12 @@ int pl_unguard(void *p, size_t len)
 	int e = pl_protect(p, len, PL_PROT_RW);
 	if (e)
 		return e;
-	return pl_posix_madvise(p, len, MADV_DONTNEED);
+	return pl_release_zero(p, len); /* has the memset fallback for locked memory */
 }
 
 int pl_populate(void *p, size_t len, bool write)
 {
+	need_caps();
 	if (have_populate)
 		return pl_posix_madvise(p, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
 	pl_posix_touch(p, len, write);
@@ -202,6 +220,7 @@ int pl_populate(void *p, size_t len, bool write)
 
 int pl_is_zero_page(const void *p, bool *is_zero)
 {
+	need_caps();
 	uint64_t cat;
 	if (have_pagemap_scan) {
 		int e = pl_linux_page_categories(p, &cat);
