@@ -41,8 +41,8 @@ def make_pdf(path, pages, seed=1):
     for p in range(pages):
         body.append(".bp" if p else ".LP")
         body.append(f".ps 16\n.ft B\nPage {p + 1}\n.ft R\n.ps 10\n.sp")
-        for _ in range(6):
-            body.append(" ".join(rng.choice(WORDS) for _ in range(90)))
+        for _ in range(4):
+            body.append(" ".join(rng.choice(WORDS) for _ in range(70)))
             body.append(".sp")
         body.append('.PS\nbox "A"; arrow; circle "B"; arrow; ellipse "C"; arrow; box "D"\n.PE')
     src = path + ".ms"
@@ -58,6 +58,11 @@ def make_pdf(path, pages, seed=1):
         raise Failure("ps2pdf failed: " + r.stderr.decode(errors="replace").strip()[:200])
     os.unlink(src)
     os.unlink(ps)
+    if shutil.which("pdfinfo"):
+        info = subprocess.run(["pdfinfo", path], capture_output=True, text=True).stdout
+        got = next((ln.split()[1] for ln in info.splitlines() if ln.startswith("Pages:")), "?")
+        if got != str(pages):
+            raise Failure(f"generated PDF has {got} pages, wanted {pages}")
     return path
 
 
