@@ -113,7 +113,7 @@ ifneq ($(BENCH_TEST_SRC),)
 CTESTS += $(BUILD)/tests/bench-selftest
 endif
 
-.PHONY: all deps deps-check run check check-c check-py check-conform bench clean distclean deps help
+.PHONY: all deps deps-check run check check-c check-py check-conform bench patterninit clean distclean deps help
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
@@ -196,6 +196,10 @@ check-c: all $(CTESTS)
 
 bench: all
 	$(BUILD)/pagelab-bench --profile=quick
+
+# Pattern initialisation on pdftoppm: glibc vs refalloc none/memset/refpage vs jemalloc/mimalloc.
+patterninit: all
+	$(PYTHON) tools/patterninit.py --lib $(BUILD)/librefalloc.so $(PATTERNINIT_ARGS)
 
 clean:
 	rm -rf $(BUILD)
