@@ -4,8 +4,9 @@
  * interrupt them) or N other processes do ("_procs": same CPU load, no shared
  * mm, no shootdown); threads minus procs isolates the shootdown. The
  * "reaccess_*" benchmarks time the victim's side: reading pages again after
- * another thread invalidated its TLB entries. All timing is manual: set-up
- * (map, touch, handshakes) stays outside the measured interval. */
+ * another thread invalidated its TLB entries. Counter "tlb_irqs_per_iter":
+ * shootdown interrupts received by all CPUs (system-wide; x86 Linux only).
+ * All timing is manual: set-up (map, touch, handshakes) is not measured. */
 #include "config.h"
 #include "pagelab/bench.h"
 #include "pagelab/platform.h"
@@ -15,6 +16,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -181,6 +183,38 @@ static int start_others(struct others *o, int n, bool procs)
 	return procs ? start_procs(o) : start_threads(o);
 }
 
+/* TLB shootdown interrupts received so far by all CPUs (x86 Linux's "TLB:" line
+ * of /proc/interrupts); ENOTSUP where the system does not count them. */
+static int shootdown_irqs(double *total)
+{
+#ifdef __linux__
+	FILE *f = fopen("/proc/interrupts", "r");
+	if (!f)
+		return errno;
+	char line[4096];
+	int e = ENOTSUP;
+	while (e && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " ");
+		if (strncmp(p, "TLB:", 4) != 0)
+			continue;
+		char *end;
+		*total = 0;
+		for (p += 4;; p = end) {
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			*total += (double)v;
+		}
+		e = 0;
+	}
+	fclose(f);
+	return e;
+#else
+	(void)total;
+	return ENOTSUP;
+#endif
+}
+
 /* One timed operation on the single page *p (re-mapped for munmap). */
 static int op_once(enum tlb_op op, char **p, double *sec)
 {
@@ -229,6 +263,8 @@ static void run_shootdown(pb_state *s, enum tlb_op op, bool procs)
 	if ((e = start_others(&o, n, procs)) != 0)
 		skip_errno(s, procs ? "cannot start a pinned process on another core"
 				    : "cannot start a pinned thread on another core", e);
+	double irq0 = 0, irq1 = 0;
+	int irq_err = shootdown_irqs(&irq0);
 	while (!e && pb_keep_running(s)) {
 		double sec;
 		if ((e = op_once(op, &p, &sec)) != 0)
@@ -236,6 +272,8 @@ static void run_shootdown(pb_state *s, enum tlb_op op, bool procs)
 		else
 			pb_set_iteration_time(s, sec);
 	}
+	if (!irq_err && !shootdown_irqs(&irq1) && pb_iterations(s) > 0)
+		pb_counter(s, "tlb_irqs_per_iter", (irq1 - irq0) / (double)pb_iterations(s), PB_COUNTER_TOTAL);
 	stop_others(&o);
 	if (p && pl_unmap(p, pl_page_size()) != 0)
 		fprintf(stderr, "tlb: munmap of the measured page failed\n");
