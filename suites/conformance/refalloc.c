@@ -40,8 +40,9 @@ static void setup(struct pc_ctx *ctx, enum ra_release r, enum ra_init i, enum ra
 	c.init = i;
 	c.via = v;
 	int e = ra_configure(&c);
+	const struct pl_cap *pat = &pl_caps()->op[PL_OP_MAP_PATTERN];
 	if (e == ENOTSUP)
-		pc_skip(ctx, "pattern mapping is %s (%s)", pl_caps()->op[PL_OP_MAP_PATTERN].via ? pl_caps()->op[PL_OP_MAP_PATTERN].via : "?", pl_caps()->op[PL_OP_MAP_PATTERN].how ? pl_caps()->op[PL_OP_MAP_PATTERN].how : "?");
+		pc_skip(ctx, "pattern mapping is %s (%s)", pat->via ? pat->via : "?", pat->how ? pat->how : "?");
 	PC_SETUP(ctx, e);
 	pc_observe(ctx, "release", "%s via %s", ra_release_name(r),
 		   op == PL_OP_COUNT ? "nothing" : pl_caps()->op[op].via ? pl_caps()->op[op].via : "?");

@@ -20,8 +20,9 @@ static void setup(struct pc_ctx *ctx, enum ra_init i, enum ra_pattern_via v)
 	c.via = v;
 	c.pattern = PATTERN;
 	int e = ra_configure(&c);
+	const struct pl_cap *pat = &pl_caps()->op[PL_OP_MAP_PATTERN];
 	if (e == ENOTSUP)
-		pc_skip(ctx, "pattern mapping is %s (%s)", pl_caps()->op[PL_OP_MAP_PATTERN].via ? pl_caps()->op[PL_OP_MAP_PATTERN].via : "?", pl_caps()->op[PL_OP_MAP_PATTERN].how ? pl_caps()->op[PL_OP_MAP_PATTERN].how : "?");
+		pc_skip(ctx, "pattern mapping is %s (%s)", pat->via ? pat->via : "?", pat->how ? pat->how : "?");
 	PC_SETUP(ctx, e);
 }
 
