@@ -1,0 +1,143 @@
+/* mmap/munmap: the cost per page of getting and returning private anonymous
+ * memory: map+unmap untouched, map+touch+unmap, MAP_POPULATE, and munmap of
+ * a resident range on its own. */
+#include "config.h"
+#include "pagelab/bench.h"
+#include "pagelab/env.h"
+#include "pagelab/platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define MMAP_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
+
+static double now_s(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
+		return 0;
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void skip_err(pb_state *s, const char *what, int e)
+{
+	char m[200];
+	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
+	pb_skip(s, m);
+}
+
+static void per_page(pb_state *s, size_t len)
+{
+	size_t pages = len / pl_page_size();
+	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
+	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
+}
+
+static int map_unmap(size_t len, bool touch)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	if (touch)
+		pb_touch_pages(p, len);
+	return munmap(p, len) == 0 ? 0 : errno;
+}
+
+PB_BENCH(bm_mmap_untouched, "mmap/map_unmap", "mmap then munmap of private anonymous memory, never touched",
+	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK)
+{
+	size_t len = (size_t)pb_arg(s, 0);
+	int e = 0;
+	while (pb_keep_running(s))
+		if ((e = map_unmap(len, false)) != 0)
+			break;
+	if (e)
+		skip_err(s, "mmap/munmap", e);
+	else
+		per_page(s, len);
+}
+
+PB_BENCH(bm_mmap_touched, "mmap/map_touch_unmap",
+	 "mmap, write one byte to each page, munmap (private anonymous, the system's THP default)",
+	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK)
+{
+	size_t len = (size_t)pb_arg(s, 0);
+	int e = 0;
+	while (pb_keep_running(s))
+		if ((e = map_unmap(len, true)) != 0)
+			break;
+	if (e)
+		skip_err(s, "mmap/munmap", e);
+	else
+		per_page(s, len);
+}
+
+#ifdef MAP_POPULATE
+/* mmap with MAP_POPULATE; *t gets the seconds the mmap call took. */
+static int map_populate(size_t len, void **p, double *t)
+{
+	double t0 = now_s();
+	*p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	*t = now_s() - t0;
+	return *p == MAP_FAILED ? errno : 0;
+}
+#endif
+
+PB_BENCH(bm_mmap_populate, "mmap/populate", "mmap with MAP_POPULATE of private anonymous memory (munmap untimed)",
+	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK, .manual_time = true)
+{
+#ifdef MAP_POPULATE
+	size_t len = (size_t)pb_arg(s, 0);
+	int e = 0;
+	while (pb_keep_running(s)) {
+		void *p;
+		double t;
+		if ((e = map_populate(len, &p, &t)) != 0)
+			break;
+		pb_pause_timing(s);
+		e = munmap(p, len) == 0 ? 0 : errno;
+		pb_resume_timing(s);
+		if (e)
+			break;
+		pb_set_iteration_time(s, t);
+	}
+	if (e)
+		skip_err(s, "mmap(MAP_POPULATE)/munmap", e);
+	else
+		per_page(s, len);
+#else
+	pb_skip(s, "MAP_POPULATE: not in this system's headers");
+#endif
+}
+
+PB_BENCH(bm_munmap_resident, "mmap/munmap_resident",
+	 "munmap of a private anonymous range whose every page was written (mapping and writing untimed)",
+	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK, .manual_time = true)
+{
+	size_t len = (size_t)pb_arg(s, 0);
+	int e = 0;
+	while (pb_keep_running(s)) {
+		void *p;
+		pb_pause_timing(s);
+		e = pl_map_anon(len, &p);
+		if (!e && (e = pl_populate(p, len, true)) != 0)
+			(void)pl_unmap(p, len);
+		if (!e)
+			pb_touch_pages(p, len);
+		pb_resume_timing(s);
+		if (e)
+			break;
+		double t0 = now_s();
+		e = munmap(p, len) == 0 ? 0 : errno;
+		double t1 = now_s();
+		if (e)
+			break;
+		pb_set_iteration_time(s, t1 - t0);
+	}
+	if (e)
+		skip_err(s, "mmap/populate/munmap", e);
+	else
+		per_page(s, len);
+}
