@@ -5,6 +5,7 @@ from collections import namedtuple
 import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from . import style
 
@@ -53,6 +54,8 @@ def _get(benches, area, op, arg):
 
 
 def _legend_runs(ax, labels, **kw):
+    if len(labels) < 2:
+        return
     handles = [Patch(facecolor=style.colour(i), label=l) for i, l in enumerate(labels)]
     ax.legend(handles=handles, **kw)
 
@@ -60,7 +63,7 @@ def _legend_runs(ax, labels, **kw):
 def madvise_cost(data, out_dir, formats):
     """Per-page cost of each advice, one bar per run, re-touch stacked on top."""
     bpr = data.benches
-    ops = [o for o in _ops(bpr, "madvise", lambda b: b.per_page_times()) if not o.endswith("_retouch")]
+    ops = [o for o in _ops(bpr, "madvise", lambda b: b.per_page_times()) if not o.endswith(("_retouch", "_cycle"))]
     size = _pick_size(bpr, "madvise", ops)
     if not ops or size is None:
         return []
@@ -110,7 +113,10 @@ def _size_axes(ax, sizes):
         ticks = ticks[::2]
     ax.set_xticks(ticks)
     ax.set_xticklabels([style.size_label(t) for t in ticks])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def cost_vs_size(data, out_dir, formats, areas=("fault", "zero", "madvise", "mmap", "mprotect", "mremap", "brk",
@@ -118,7 +124,10 @@ def cost_vs_size(data, out_dir, formats, areas=("fault", "zero", "madvise", "mma
     """Per area: time per call against size, log-log, one panel per primitive, one line per run."""
     out = []
     for area in areas:
-        ops = [o for o in _ops(data.benches, area) if _n_sizes(data.benches, area, o) >= 2]
+        ops = _ops(data.benches, area)
+        # Derived variants (re-touch, cycle) are drawn elsewhere when the base operation is present.
+        ops = [o for o in ops if _n_sizes(data.benches, area, o) >= 2 and
+               not (o.endswith(("_retouch", "_cycle")) and o.rsplit("_", 1)[0] in ops)]
         if ops:
             out.append(_cost_vs_size_area(data, out_dir, formats, area, ops[:12]))
     return out
@@ -194,15 +203,14 @@ def _fork_panel(ax, data, area, ops):
                         color=style.colour(i), marker=style.marker(j),
                         linestyle=style.LINESTYLES[j % len(style.LINESTYLES)], elinewidth=0.6)
     _size_axes(ax, sizes)
-    ax.set_title(area)
-    ax.set_xlabel("parent memory (bytes)")
+    ax.set_xlabel("parent memory (bytes), %s" % area)
     ax.set_ylabel("latency (ms)")
     variants = [Line2D([], [], color="black", marker=style.marker(j), linestyle=style.LINESTYLES[j % 4], label=op)
                 for j, op in enumerate(ops)]
     leg = ax.legend(handles=variants, loc="upper left")
     if len(data.labels) > 1:
         ax.add_artist(leg)
-        _legend_runs(ax, data.labels, loc="lower right")
+        _legend_runs(ax, data.labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
 
 
 def _tlb_counter(bpr):
@@ -229,31 +237,23 @@ def counters_per_page(data, out_dir, formats):
     rows = []
     for area in ("fault", "zero", "madvise", "mmap", "mprotect", "tlb"):
         ops = _ops(data.benches, area, lambda b: b.per_page_times() and b.per_page_counter(fc))
-        size = _pick_size(data.benches, area, ops)
-        rows += [(area, op, size) for op in ops]
+        rows += [(area, op, _pick_size(data.benches, area, [op])) for op in ops]
     if not rows:
         return []
     rows = rows[:14]
     tc = _tlb_counter(data.benches)
     metrics = [("time per page (ns)", lambda b: b.per_page_times()),
                ("%s per page" % fc, lambda b: b.per_page_counter(fc))]
-    metrics.append(("%s per page" % tc, lambda b: b.per_page_counter(tc)) if tc else ("TLB misses per page", None))
+    if tc:
+        metrics.append(("%s per page" % tc, lambda b: b.per_page_counter(tc)))
     style.use()
-    fig, axes = plt.subplots(1, 3, figsize=(style.DOUBLE_IN, 0.8 + 0.28 * len(rows) * max(1, len(data.labels) / 2)),
+    fig, axes = plt.subplots(1, len(metrics), figsize=(style.DOUBLE_IN, 0.8 + 0.28 * len(rows) * max(1, len(data.labels) / 2)),
                              sharey=True)
     y = np.arange(len(rows))
     h = 0.8 / len(data.labels)
     for ax, (title, get) in zip(axes, metrics):
         ax.set_xlabel(title)
         ax.grid(axis="y", visible=False)
-        if get is None:
-            ax.text(0.5, 0.5, "no TLB-miss counter\nin these runs", transform=ax.transAxes,
-                    ha="center", va="center", fontsize=7, color="#555555")
-            ax.set_xticks([])
-            ax.tick_params(left=False)
-            for s in ax.spines.values():
-                s.set_visible(False)
-            continue
         for i, benches in enumerate(data.benches):
             for r, (area, op, size) in enumerate(rows):
                 b = _get(benches, area, op, size)
@@ -267,10 +267,19 @@ def counters_per_page(data, out_dir, formats):
     axes[0].set_yticklabels(["%s/%s/%s" % (a, o, style.size_label(s)) for a, o, s in rows])
     axes[0].invert_yaxis()
     _legend_runs(axes[-1], data.labels, loc="lower right")
-    cap = ("Per page: time, %s%s, for the benchmarks that count them (median, interquartile range)."
-           % (fc, " and " + tc if tc else "; no TLB-miss counter was available"))
+    cap = ("Per page: time and %s%s, for the benchmarks that count them (median, interquartile range)."
+           % (fc, " and " + tc if tc else "; no TLB-miss counter was available in these runs (%s)" % _why_no_tlb(data)))
     return [Figure("counters_per_page", "faults and TLB misses per page", cap,
                    style.save(fig, out_dir, "counters_per_page", formats))]
+
+
+def _why_no_tlb(data):
+    for run in data.runs:
+        why = ((run.perf or {}).get("context") or {}).get("counters_unavailable") or {}
+        for k, v in why.items():
+            if "tlb" in k.lower():
+                return "%s: %s" % (k, v)
+    return "not requested"
 
 
 def pattern_init(data, out_dir, formats):
@@ -309,49 +318,87 @@ def pattern_init(data, out_dir, formats):
     return [Figure("pattern_init", "pattern initialisation", cap, style.save(fig, out_dir, "pattern_init", formats))]
 
 
-def behaviour_heatmap(data, out_dir, formats, max_rows=70):
-    """The behaviour matrix as a heat map: outcome per probe and run, differing rows marked."""
-    matrix = data.matrix
-    if not matrix.rows:
+KINDS = ("private_anon", "shared_anon", "private_file", "shared_file", "thp", "")
+
+
+def behaviour_heatmap(data, out_dir, formats, max_rows=40):
+    """The behaviour matrix as a heat map: few probes give a probe x run grid; many give, per run,
+    a probe x mapping-kind grid. Rows that differ between runs are marked."""
+    if not data.matrix.rows:
         return []
-    rows = matrix.rows
-    omitted = 0
-    if len(rows) > max_rows:
-        keep = [r for r in rows if r.differs or any(c and c["status"] != "pass" for c in r.cells)]
-        omitted = len(rows) - len(keep)
-        rows = keep[:max_rows]
-        omitted += len(keep) - len(rows)
-    if not rows:
-        return []
+    style.use()
+    if len(data.matrix.rows) <= max_rows:
+        fig, how = _heatmap_by_probe(data), "per probe and run"
+    else:
+        fig, how = _heatmap_by_kind(data), "per probe (rows), mapping kind (columns) and run (panels)"
+    cap = "Outcome of each conformance probe %s; ▶ marks probes whose outcome or observation differs between runs." % how
+    return [Figure("behaviour_matrix", "behaviour matrix", cap, style.save(fig, out_dir, "behaviour_matrix", formats))]
+
+
+def _status_grid(ax, grid, xlabels, ylabels):
+    from matplotlib.colors import ListedColormap
+    codes = list(style.STATUS_COLOURS)
+    cmap = ListedColormap([style.STATUS_COLOURS[c] for c in codes])
+    ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(codes) - 0.5, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(xlabels)))
+    ax.set_xticklabels(xlabels, rotation=90 if max(map(len, xlabels)) > 6 else 0)
+    ax.set_yticks(range(len(ylabels)))
+    ax.set_yticklabels(ylabels, fontsize=5.5)
+    ax.grid(False)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
+    ax.set_xticks(np.arange(-0.5, len(xlabels), 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(ylabels), 1), minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.8)
+    ax.tick_params(which="both", length=0)
+
+
+def _status_legend(fig, ax, grid):
+    codes = list(style.STATUS_COLOURS)
+    used = sorted({codes[v] for v in np.asarray(grid).flat}, key=codes.index)
+    ax.legend(handles=[Patch(facecolor=style.STATUS_COLOURS[c], edgecolor="#888888", linewidth=0.3, label=c)
+                       for c in used], loc="upper left", bbox_to_anchor=(1.0, 1.0), title="outcome", title_fontsize=7)
+
+
+def _heatmap_by_probe(data):
+    rows = data.matrix.rows
     codes = list(style.STATUS_COLOURS)
     grid = np.array([[codes.index(c["status"] if c else "absent") for c in r.cells] for r in rows])
-    style.use()
-    from matplotlib.colors import ListedColormap
-    cmap = ListedColormap([style.STATUS_COLOURS[c] for c in codes])
     n = len(data.labels)
-    fig, ax = plt.subplots(figsize=(min(style.DOUBLE_IN, 2.6 + 0.7 * n), 0.9 + 0.13 * len(rows)))
-    ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(codes) - 0.5, aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(n))
-    ax.set_xticklabels(data.labels, rotation=20 if n > 2 else 0, ha="right" if n > 2 else "center")
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([("▶ " if r.differs else "") + r.id for r in rows], fontsize=5.5)
-    ax.tick_params(length=0)
-    ax.grid(False)
-    for s in ax.spines.values():
-        s.set_visible(False)
-    ax.set_xticks(np.arange(-0.5, n, 1), minor=True)
-    ax.set_yticks(np.arange(-0.5, len(rows), 1), minor=True)
-    ax.grid(which="minor", color="white", linewidth=0.8)
-    ax.tick_params(which="minor", length=0)
-    used = sorted({codes[v] for v in grid.flat}, key=codes.index)
-    ax.legend(handles=[Patch(facecolor=style.STATUS_COLOURS[c], edgecolor="#888888", linewidth=0.3, label=c)
-                       for c in used], loc="upper left", bbox_to_anchor=(1.0, 1.0), title="outcome",
-              title_fontsize=7)
+    fig, ax = plt.subplots(figsize=(min(style.DOUBLE_IN, 2.8 + 0.7 * n), 1.0 + 0.13 * len(rows)))
+    _status_grid(ax, grid, data.labels, [("▶ " if r.differs else "") + r.id for r in rows])
     ax.set_xlabel("run")
-    cap = "Outcome of each conformance probe per run; ▶ marks probes whose outcome or observation differs%s." % (
-        "; %d probes that pass everywhere alike are not shown" % omitted if omitted else "")
-    return [Figure("behaviour_matrix", "behaviour matrix", cap,
-                   style.save(fig, out_dir, "behaviour_matrix", formats))]
+    _status_legend(fig, ax, grid)
+    return fig
+
+
+def _heatmap_by_kind(data):
+    codes = list(style.STATUS_COLOURS)
+    fams, differs = [], set()
+    for r in data.matrix.rows:
+        fam = r.id.split("/")[0]
+        if fam not in fams:
+            fams.append(fam)
+        if r.differs:
+            differs.add(fam)
+    kinds = [k for k in KINDS if any((r.id.split("/") + [""])[1] == k for r in data.matrix.rows)]
+    n = len(data.labels)
+    fig, axes = plt.subplots(1, n, figsize=(style.COLUMN_IN if n == 1 else style.DOUBLE_IN, 1.2 + 0.1 * len(fams)),
+                             squeeze=False, sharey=True)
+    for i, ax in enumerate(axes[0]):
+        cell = {}
+        for r in data.matrix.rows:
+            fam, _, kind = r.id.partition("/")
+            c = r.cells[i]
+            cell[(fam, kind)] = codes.index(c["status"]) if c else codes.index("absent")
+        grid = np.array([[cell.get((f, k), codes.index("absent")) for k in kinds] for f in fams])
+        _status_grid(ax, grid, [k.replace("_", " ") or "(plain)" for k in kinds],
+                     [("▶ " if f in differs else "") + f for f in fams])
+        if n > 1:
+            ax.set_title(data.labels[i])
+    _status_legend(fig, axes[0][-1], [codes.index(c["status"]) if c else codes.index("absent")
+                                      for r in data.matrix.rows for c in r.cells])
+    return fig
 
 
 ALL = (behaviour_heatmap, madvise_cost, cost_vs_size, fork_latency, counters_per_page, pattern_init)

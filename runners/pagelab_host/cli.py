@@ -45,10 +45,12 @@ def build_parser():
     c.add_argument("--baseline", metavar="RUN", help="the run ratios are against (default: the first)")
     c.add_argument("--out", help="output directory (default: RESULTS/compare-<time>)")
     c.add_argument("--format", choices=FORMATS, action="append", help="figure formats besides png (default: pdf)")
+    c.add_argument("--no-figures", action="store_true", help="tables only (faster)")
     rp = sub.add_parser("report", help="regenerate a run's report and figures",
                         description="Regenerate report.md, report.html and figures/ inside a run directory.")
     rp.add_argument("run", metavar="RUN")
     rp.add_argument("--format", choices=FORMATS, action="append", help="figure formats besides png (default: pdf)")
+    rp.add_argument("--no-figures", action="store_true", help="tables only (faster)")
     pl = sub.add_parser("plot", help="figures from stored runs",
                         description="Draw every figure the runs allow, one line or bar per run.")
     pl.add_argument("runs", nargs="+", metavar="RUN")
@@ -100,14 +102,18 @@ def cmd_compare(a):
         base = ids.index(want)
     out = a.out or os.path.join(a.results, "compare-%s" % _stamp())
     title = "pagelab comparison of %d runs" % len(runs)
-    print(write_report(runs, out, title, base, a.format or ("pdf", "png")))
+    print(write_report(runs, out, title, base, () if a.no_figures else (a.format or ("pdf", "png"))))
     return 0
 
 
 def cmd_report(a):
+    from .model import load_run
     from .report import write_report
-    run = _load_many([a.run], a.results)[0]
-    print(write_report([run], run.path, "pagelab run %s" % run.id, 0, a.format or ("pdf", "png")))
+    run = load_run(_resolve(a.run, a.results))
+    for prob in run.problems:
+        warn(prob)
+    print(write_report([run], run.path, "pagelab run %s" % run.id, 0,
+                       () if a.no_figures else (a.format or ("pdf", "png"))))
     return 0
 
 

@@ -36,7 +36,8 @@ def read_json(path):
     try:
         return json.loads(text), None
     except json.JSONDecodeError as e:
-        what = "truncated JSON" if e.pos >= len(text.rstrip()) - 1 else "invalid JSON"
+        # The error is on the last line: the file stops in the middle of a value.
+        what = "truncated JSON" if "\n" not in text[e.pos:].rstrip() else "invalid JSON"
         return None, "%s: %s (line %d column %d: %s)" % (path, what, e.lineno, e.colno, e.msg)
 
 

@@ -153,8 +153,12 @@ def _now():
 def write_report(runs, out_dir, title, baseline=0, formats=FIGURE_FORMATS):
     """Figures, report.md and report.html in out_dir; returns the HTML path."""
     data = Data(runs, baseline)
-    formats = tuple(formats) if "png" in formats else tuple(formats) + ("png",)
-    figs = make_figures(data, os.path.join(out_dir, "figures"), formats)
+    figs = []
+    if formats:
+        # The reports embed the PNGs.
+        formats = tuple(formats) if "png" in formats else tuple(formats) + ("png",)
+        figs = make_figures(data, os.path.join(out_dir, "figures"), formats)
+    os.makedirs(out_dir, exist_ok=True)
     atomic_write_text(os.path.join(out_dir, "report.md"), markdown(data, figs, title))
     from .htmlreport import render
     path = os.path.join(out_dir, "report.html")

@@ -17,7 +17,7 @@ def real_run(repo_root, build_dir, tmp_path_factory):
     assert os.access(os.path.join(build_dir, "pagelab-conform"), os.X_OK), "run make first"
     out = tmp_path_factory.mktemp("run") / "r"
     # One cheap benchmark family keeps the test short; conformance runs in full.
-    res = pagelab_run(repo_root, build_dir, out, "--filter", "^mmap/")
+    res = pagelab_run(repo_root, build_dir, out, "--filter", "^harness/")
     return out, res
 
 
@@ -36,7 +36,7 @@ def test_run_writes_a_complete_run_directory(real_run, build_dir):
     if os.access(os.path.join(build_dir, "pagelab-bench"), os.X_OK):
         assert m["parts"]["perf"]["status"] == "ok", m["parts"]["perf"]
         perf = json.loads((out / "perf.json").read_text())
-        assert perf["benchmarks"] and all(b["name"].startswith("mmap/") for b in perf["benchmarks"])
+        assert perf["benchmarks"] and all(b["name"].startswith("harness/") for b in perf["benchmarks"])
         assert m["complete"] is True and res.returncode == 0
     else:
         assert m["parts"]["perf"]["status"] == "not built"

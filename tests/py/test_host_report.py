@@ -1,0 +1,81 @@
+"""Reports from real runs: the behaviour matrix, the cost tables and the environments side by side."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from pagelab_host import analysis, model
+
+
+def fixture_runs(fixtures_dir):
+    return sorted(glob.glob(os.path.join(fixtures_dir, "runs", "*")))
+
+
+def compare(repo_root, runs, out, *extra):
+    res = subprocess.run([os.path.join(repo_root, "runners", "pagelab"), "compare"] + list(runs) +
+                         ["--out", str(out), "--no-figures"] + list(extra), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    return (out / "report.md").read_text()
+
+
+def test_cost_table_has_median_cv_n_and_ratio_per_run(repo_root, fixtures_dir, tmp_path):
+    runs = fixture_runs(fixtures_dir)
+    md = compare(repo_root, runs, tmp_path / "c")
+    data = analysis.Data([model.load_run(r) for r in runs])
+    row = next(r for r in data.costs if all(c.median for c in r.cells) and r.cells[1].ratio)
+    line = next(ln for ln in md.splitlines() if ln.startswith("| %s |" % row.key))
+    assert "n=%d" % row.cells[0].n in line and "cv " in line
+    assert "×%.2f" % row.cells[1].ratio in line
+    assert row.cells[1].ratio == pytest.approx(row.cells[1].median / row.cells[0].median)
+    assert "Geometric mean of the ratios per area" in md
+
+
+def test_environment_differences_are_marked(repo_root, fixtures_dir, tmp_path):
+    runs = fixture_runs(fixtures_dir)
+    data = analysis.Data([model.load_run(r) for r in runs])
+    md = compare(repo_root, runs, tmp_path / "c")
+    for key, vals, differs in data.env:
+        assert differs == (len(set(vals)) > 1)
+        if differs:
+            assert "| ▶ %s |" % key in md
+    # The two fixture runs differ at least in time of day.
+    assert any(d for _, _, d in data.env)
+
+
+def test_behaviour_difference_is_highlighted(repo_root, fixtures_dir, tmp_path):
+    a = fixture_runs(fixtures_dir)[0]
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    doc = json.loads((b / "conformance.json").read_text())
+    probe = doc["results"][0]
+    probe["status"], probe["reason"] = "fail", "changed for this test"
+    (b / "conformance.json").write_text(json.dumps(doc))
+    md = compare(repo_root, [a, str(b)], tmp_path / "c")
+    line = next(ln for ln in md.splitlines() if ln.startswith("| ▶ %s |" % probe["id"]))
+    assert "**FAIL**" in line
+    assert "1 of %d probes differ" % len(doc["results"]) in md
+
+
+def test_same_run_twice_has_no_difference_and_ratio_one(repo_root, fixtures_dir, tmp_path):
+    a = fixture_runs(fixtures_dir)[0]
+    b = tmp_path / "again"
+    shutil.copytree(a, b)
+    md = compare(repo_root, [a, str(b)], tmp_path / "c")
+    assert "0 of" in md and "| ▶ " not in md.split("## Cost")[0].split("## Behaviour matrix")[1]
+    data = analysis.Data([model.load_run(a), model.load_run(str(b))])
+    ratios = [r.cells[1].ratio for r in data.costs if r.cells[1].ratio]
+    assert ratios and all(x == pytest.approx(1.0) for x in ratios)
+
+
+def test_report_regenerates_in_place(repo_root, fixtures_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(fixture_runs(fixtures_dir)[0], run)
+    for f in ("report.md", "report.html"):
+        (run / f).unlink(missing_ok=True)
+    res = subprocess.run([os.path.join(repo_root, "runners", "pagelab"), "report", str(run)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert (run / "report.html").exists() and (run / "figures" / "behaviour_matrix.pdf").exists()
