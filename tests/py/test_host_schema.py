@@ -1,0 +1,61 @@
+"""The documented schemas (results/schema/*.json) describe the files the binaries and the runner write."""
+import glob
+import json
+import os
+
+import pytest
+
+TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool,
+         "null": type(None)}
+
+
+def violations(doc, schema, where="$"):
+    """The subset of JSON Schema the files use: type, const, enum, required, properties, items,
+    additionalProperties."""
+    out = []
+    types = schema.get("type")
+    if types:
+        types = types if isinstance(types, list) else [types]
+        ok = any(isinstance(doc, TYPES[t]) and not (t in ("integer", "number") and isinstance(doc, bool))
+                 for t in types)
+        if not ok:
+            return ["%s: %r is not %s" % (where, doc, types)]
+    if "const" in schema and doc != schema["const"]:
+        out.append("%s: %r is not %r" % (where, doc, schema["const"]))
+    if "enum" in schema and doc not in schema["enum"]:
+        out.append("%s: %r not in %r" % (where, doc, schema["enum"]))
+    if isinstance(doc, dict):
+        out += ["%s: no %s" % (where, k) for k in schema.get("required", []) if k not in doc]
+        for k, v in doc.items():
+            sub = schema.get("properties", {}).get(k, schema.get("additionalProperties"))
+            if isinstance(sub, dict):
+                out += violations(v, sub, "%s.%s" % (where, k))
+    if isinstance(doc, list) and isinstance(schema.get("items"), dict):
+        for i, v in enumerate(doc):
+            out += violations(v, schema["items"], "%s[%d]" % (where, i))
+    return out
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def schemas(repo_root):
+    d = os.path.join(repo_root, "results", "schema")
+    return {n: load(os.path.join(d, n + ".schema.json")) for n in ("manifest", "conformance", "perf")}
+
+
+def test_the_checker_rejects_what_it_should(schemas):
+    assert violations({"schema": "pagelab.conformance/2"}, schemas["conformance"])
+    assert violations({"context": {}, "benchmarks": [{"run_type": "other"}]}, schemas["perf"])
+
+
+@pytest.mark.parametrize("name,kind", [("manifest.json", "manifest"), ("conformance.json", "conformance"),
+                                       ("perf.json", "perf")])
+def test_fixture_files_match_their_schema(fixtures_dir, schemas, name, kind):
+    runs = sorted(glob.glob(os.path.join(fixtures_dir, "runs", "*")))
+    assert runs
+    for r in runs:
+        assert violations(load(os.path.join(r, name)), schemas[kind]) == []
