@@ -52,7 +52,7 @@ struct ra_config {
 	bool stats_at_exit;
 };
 
-/* The defaults: release_zero, init none, pattern 0xAA via auto, 4 MiB retained. */
+/* The defaults: release_zero, init none, pattern 0xAA via auto, 1 MiB retained. */
 void ra_config_default(struct ra_config *c);
 /* Defaults overridden by the REFALLOC_* environment. EINVAL (and a line on
  * stderr) when a variable is malformed; c then holds the other values. */

@@ -74,7 +74,7 @@ void ra_config_default(struct ra_config *c)
 	c->init = RA_INIT_NONE;
 	c->via = RA_PATTERN_AUTO;
 	c->pattern = 0xAA;
-	c->retain = (size_t)4 << 20;
+	c->retain = (size_t)1 << 20;
 	c->stats_at_exit = false;
 }
 

@@ -38,7 +38,9 @@
 #define RA_USABLE_SPANS 0x7ffffffffffffffeULL /* spans 1..62 */
 #define RA_SMALL_MAX ((size_t)32768)
 #define RA_MEDIUM_MAX ((size_t)1 << 20)
-#define RA_NCLASS 40
+#define RA_STEP_SHIFT 3 /* 2^3 classes per power of two above 128 bytes */
+#define RA_STEPS (1u << RA_STEP_SHIFT)
+#define RA_NCLASS (8 + 8 * RA_STEPS)
 #define RA_MIN_BLOCK 16
 #define RA_BITMAP_WORDS (RA_SPAN / RA_MIN_BLOCK / 64)
 #define RA_MAGIC 0x72616c63u

@@ -1,5 +1,5 @@
-/* Small objects: 40 size classes (16-byte steps to 128, then four per power of
- * two to 32 KiB), per-thread caches over per-class span lists. A bit per block
+/* Small objects: 72 size classes (16-byte steps to 128, then eight per power
+ * of two to 32 KiB, so at most 12.5% of a block is slack), per-thread caches over per-class span lists. A bit per block
  * records "handed out": set on malloc, cleared on free, each with one atomic
  * read-modify-write, so a double free or a block handed out twice is caught
  * whichever thread's cache the block sits in. */
@@ -18,7 +18,7 @@ unsigned ra_class_of(size_t size)
 	if (size <= 128)
 		return size ? (unsigned)((size - 1) >> 4) : 0;
 	unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
-	return 8 + (lg - 7) * 4 + (unsigned)(((size - 1) >> (lg - 2)) & 3);
+	return 8 + (lg - 7) * RA_STEPS + (unsigned)(((size - 1) >> (lg - RA_STEP_SHIFT)) & (RA_STEPS - 1));
 }
 
 void ra_classes_init(void)
@@ -28,8 +28,8 @@ void ra_classes_init(void)
 		if (c < 8) {
 			size = (size_t)(c + 1) * 16;
 		} else {
-			unsigned lg = 7 + (c - 8) / 4, sub = (c - 8) % 4;
-			size = ((size_t)1 << lg) + (size_t)(sub + 1) * ((size_t)1 << (lg - 2));
+			unsigned lg = 7 + (c - 8) / RA_STEPS, sub = (c - 8) % RA_STEPS;
+			size = ((size_t)1 << lg) + (size_t)(sub + 1) * ((size_t)1 << (lg - RA_STEP_SHIFT));
 		}
 		ra_class_size[c] = (uint32_t)size;
 		/* About 64 KiB of cached blocks per class, at least 4 and at most 256 blocks. */
