@@ -90,7 +90,7 @@ def configs(lib):
     return out
 
 
-def run_once(cmd, env_add, outdir):
+def run_once(cmd, env_add, outdir, stdin_path=None):
     """Real seconds, CPU seconds and max RSS (KiB) of one run of cmd. GNU time
     launches it when installed: a child forked from this Python process would
     report Python's own peak RSS as its maximum (Linux keeps the peak across exec)."""
@@ -102,10 +102,15 @@ def run_once(cmd, env_add, outdir):
     os.makedirs(outdir, exist_ok=True)
     report = os.path.join(outdir, ".time")
     timed = [GNU_TIME, "-f", "%U %S %M", "-o", report] + cmd if GNU_TIME else cmd
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    stdout = open(os.path.join(outdir, "stdout"), "wb")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(timed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(timed, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
     _, status, ru = os.wait4(proc.pid, 0)
     real = time.perf_counter() - t0
+    stdout.close()
+    if stdin_path:
+        stdin.close()
     code = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace").strip()
     proc.stderr.close()
@@ -122,6 +127,7 @@ def run_once(cmd, env_add, outdir):
 def digest(outdir):
     h = hashlib.sha256()
     for name in sorted(n for n in os.listdir(outdir) if not n.startswith(".")):
+        h.update(name.encode())
         with open(os.path.join(outdir, name), "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
@@ -132,7 +138,28 @@ def summary(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def measure(pdf, lib, runs, dpi, scratch):
+SQL = """PRAGMA cache_size=-65536;
+CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, v REAL, grp INTEGER);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100000)
+INSERT INTO t SELECT i, printf('row-%08d-%x', i, i * 2654435761 % 4294967296), i * 0.5, i % 97 FROM c;
+CREATE INDEX t_grp ON t(grp, name);
+SELECT count(*), sum(v), min(name), max(name) FROM t;
+SELECT grp, count(*) FROM t GROUP BY grp ORDER BY grp LIMIT 5;
+"""
+
+
+def workload_cmd(workload, outdir, pdf, dpi, scratch):
+    """The command line and stdin file of one run of a workload."""
+    if workload == "pdftoppm":
+        return ["pdftoppm", "-r", str(dpi), pdf, os.path.join(outdir, "p")], None
+    sql = os.path.join(scratch, "workload.sql")
+    if not os.path.exists(sql):
+        with open(sql, "w") as f:
+            f.write(SQL)
+    return ["sqlite3", os.path.join(outdir, "db.sqlite")], sql
+
+
+def measure(workload, pdf, lib, runs, dpi, scratch):
     cfgs = configs(lib)
     samples = {name: [] for name, _ in cfgs}
     digests = {}
@@ -142,16 +169,19 @@ def measure(pdf, lib, runs, dpi, scratch):
         for name, env_add in order:
             outdir = os.path.join(scratch, name)
             shutil.rmtree(outdir, ignore_errors=True)
-            cmd = ["pdftoppm", "-r", str(dpi), pdf, os.path.join(outdir, "p")]
-            samples[name].append(run_once(cmd, env_add, outdir))
+            os.makedirs(outdir)
+            cmd, stdin_path = workload_cmd(workload, outdir, pdf, dpi, scratch)
+            samples[name].append(run_once(cmd, env_add, outdir, stdin_path))
+            if workload == "sqlite3":
+                os.unlink(os.path.join(outdir, "db.sqlite"))  # file layout may differ; the answers may not
             if name not in digests:
                 digests[name] = digest(outdir)
             shutil.rmtree(outdir, ignore_errors=True)
-        print(f"patterninit: run {i + 1}/{runs} done", file=sys.stderr)
+        print(f"patterninit: {workload} run {i + 1}/{runs} done", file=sys.stderr)
     base = digests["glibc"]
     bad = [n for n, d in digests.items() if d != base]
     if bad:
-        raise Failure("rendered output differs from glibc's under: " + ", ".join(bad))
+        raise Failure(f"{workload} output differs from glibc's under: " + ", ".join(bad))
     results = []
     for name, env_add in cfgs:
         s = samples[name]
@@ -221,6 +251,17 @@ def write_atomic(path, data):
 
 
 def table(results, cost):
+    lines = []
+    if results:
+        lines += table_rows(results)
+    if cost:
+        lines.append(f"first write per page: anon {cost['anon']['us_per_page']:.3f} us, "
+                     f"uffd pattern page {cost['refpage']['us_per_page']:.3f} us "
+                     f"(+{cost['uffd_extra_us_per_page']:.3f} us, mode {cost['refpage']['mode']})")
+    return "\n".join(lines)
+
+
+def table_rows(results):
     base = next(r for r in results if r["name"] == "glibc")
     lines = [f"{'allocator':26} {'real s (min-max)':>22} {'cpu s':>7} {'max RSS MiB':>12} {'time x':>7} {'RSS x':>6}"]
     for r in results:
@@ -228,11 +269,7 @@ def table(results, cost):
         lines.append(f"{r['name']:26} {rt['median']:7.2f} ({rt['min']:5.2f}-{rt['max']:5.2f}) "
                      f"{r['cpu_s']['median']:7.2f} {rss / 1024:12.1f} "
                      f"{rt['median'] / base['real_s']['median']:7.3f} {rss / base['max_rss_kib']['median']:6.3f}")
-    if cost:
-        lines.append(f"first write per page: anon {cost['anon']['us_per_page']:.3f} us, "
-                     f"uffd pattern page {cost['refpage']['us_per_page']:.3f} us "
-                     f"(+{cost['uffd_extra_us_per_page']:.3f} us, mode {cost['refpage']['mode']})")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None):
@@ -242,6 +279,8 @@ def main(argv=None):
     ap.add_argument("--pages", type=int, default=100)
     ap.add_argument("--dpi", type=int, default=100)
     ap.add_argument("--out", default=os.path.join("results", f"patterninit-{platform.node() or 'host'}.json"))
+    ap.add_argument("--workload", choices=("pdftoppm", "sqlite3", "both"), default="both",
+                    help="pdftoppm (the proposal's measurement, on poppler), sqlite3 (100k rows, 64 MiB page cache)")
     ap.add_argument("--no-fault-cost", action="store_true")
     a = ap.parse_args(argv)
     try:
@@ -249,13 +288,15 @@ def main(argv=None):
             raise Failure("--runs, --pages and --dpi must be positive")
         if not os.path.exists(a.lib):
             raise Failure(f"{a.lib} not found (run make first)")
-        if not shutil.which("pdftoppm"):
-            raise Failure("pdftoppm not found (Debian: poppler-utils)")
+        workloads = ["pdftoppm", "sqlite3"] if a.workload == "both" else [a.workload]
+        for w, pkg in (("pdftoppm", "poppler-utils"), ("sqlite3", "sqlite3")):
+            if w in workloads and not shutil.which(w):
+                raise Failure(f"{w} not found (Debian: {pkg})")
         lib = os.path.abspath(a.lib)
         shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
         with tempfile.TemporaryDirectory(prefix="patterninit.", dir=shm) as scratch:
-            pdf = make_pdf(os.path.join(scratch, "doc.pdf"), a.pages)
-            results = measure(pdf, lib, a.runs, a.dpi, scratch)
+            pdf = make_pdf(os.path.join(scratch, "doc.pdf"), a.pages) if "pdftoppm" in workloads else None
+            results = {w: measure(w, pdf, lib, a.runs, a.dpi, scratch) for w in workloads}
         cost = None if a.no_fault_cost else fault_cost(lib)
         data = {
             "schema": "pagelab.patterninit/1",
@@ -268,7 +309,11 @@ def main(argv=None):
             "fault_cost": cost,
         }
         write_atomic(a.out, data)
-        print(table(results, cost))
+        for w in workloads:
+            print(f"== {w}")
+            print(table(results[w], None))
+        if cost:
+            print(table([], cost))
         print(f"patterninit: wrote {a.out}")
         return 0
     except Failure as e:
