@@ -3,6 +3,7 @@
 #ifndef REFALLOC_TEST_TAP_H
 #define REFALLOC_TEST_TAP_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -51,7 +52,8 @@ static int in_child(int (*fn)(void *), void *arg, unsigned timeout_s)
 	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
-		;
+		if (errno != EINTR)
+			return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
