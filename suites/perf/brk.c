@@ -1,0 +1,174 @@
+/* brk: growing and shrinking the program break by one page and by 1 MiB,
+ * through libc's sbrk and through the raw system call. Grow is timed on an
+ * untouched extension; shrink is timed after every page of the extension
+ * was written (what a malloc trim gives back). Before every shrink the
+ * break is checked to be where this benchmark left it, so that memory
+ * someone else took from the break in between is never cut off. */
+#include "config.h"
+#include "pagelab/bench.h"
+#include "pagelab/env.h"
+#include "pagelab/platform.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYS_brk
+#include <sys/syscall.h>
+#endif
+
+#define BRK_SIZES PB_ARGS(PB_KIB(4), PB_MIB(1))
+
+static double now_s(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
+		return 0;
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* One way to move the break: to the absolute address `to`; 0 or errno. */
+struct brk_ops {
+	const char *name;
+	int (*current)(uintptr_t *cur);
+	int (*set)(uintptr_t cur, uintptr_t to);
+};
+
+#ifdef HAVE_SBRK
+static int sbrk_current(uintptr_t *cur)
+{
+	void *p = sbrk(0);
+	if (p == (void *)-1)
+		return errno ? errno : ENOMEM;
+	*cur = (uintptr_t)p;
+	return 0;
+}
+
+static int sbrk_set(uintptr_t cur, uintptr_t to)
+{
+	intptr_t delta = (intptr_t)(to - cur);
+	return sbrk(delta) == (void *)-1 ? (errno ? errno : ENOMEM) : 0;
+}
+static const struct brk_ops libc_ops = {"sbrk", sbrk_current, sbrk_set};
+#endif
+
+#ifdef HAVE_SYS_brk
+/* The raw call returns the new break, or the old one when it refuses. */
+static int sys_current(uintptr_t *cur)
+{
+	*cur = (uintptr_t)syscall(SYS_brk, 0);
+	return *cur ? 0 : ENOSYS;
+}
+
+static int sys_set(uintptr_t cur, uintptr_t to)
+{
+	return (uintptr_t)syscall(SYS_brk, to) == to ? 0 : ENOMEM;
+}
+static const struct brk_ops raw_ops = {"brk syscall", sys_current, sys_set};
+#endif
+
+static void skip_err(pb_state *s, const char *what, int e)
+{
+	char m[200];
+	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
+	pb_skip(s, m);
+}
+
+/* Shrink back to base only if the break is still at top. */
+static int shrink_checked(const struct brk_ops *o, uintptr_t base, uintptr_t top, double *t)
+{
+	uintptr_t cur;
+	int e = o->current(&cur);
+	if (e)
+		return e;
+	if (cur != top)
+		return EBUSY;
+	double t0 = now_s();
+	e = o->set(top, base);
+	*t = now_s() - t0;
+	return e;
+}
+
+static int grow_shrink(pb_state *s, const struct brk_ops *o, size_t n, bool time_shrink, double *t)
+{
+	uintptr_t base;
+	int e = o->current(&base);
+	if (e)
+		return e;
+	double t0 = now_s();
+	e = o->set(base, base + n);
+	double t1 = now_s();
+	if (e)
+		return e;
+	if (!time_shrink) {
+		*t = t1 - t0;
+		double ignored;
+		return shrink_checked(o, base, base + n, &ignored);
+	}
+	pb_pause_timing(s);
+	pb_touch_pages((void *)base, n);
+	pb_resume_timing(s);
+	return shrink_checked(o, base, base + n, t);
+}
+
+static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
+{
+	size_t n = (size_t)pb_arg(s, 0);
+	int e = 0;
+	while (pb_keep_running(s)) {
+		double t;
+		if ((e = grow_shrink(s, o, n, time_shrink, &t)) != 0)
+			break;
+		pb_set_iteration_time(s, t);
+	}
+	if (e) {
+		skip_err(s, e == EBUSY ? "the break moved under the benchmark" : o->name, e);
+		return;
+	}
+	size_t pages = n / pl_page_size();
+	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
+	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
+}
+
+PB_BENCH(bm_brk_sbrk_grow, "brk/sbrk_grow", "sbrk(+n): grow the break (the shrink back is untimed)",
+	 .args = BRK_SIZES, .manual_time = true)
+{
+#ifdef HAVE_SBRK
+	run(s, &libc_ops, false);
+#else
+	pb_skip(s, "sbrk: not in this libc");
+#endif
+}
+
+PB_BENCH(bm_brk_sbrk_shrink, "brk/sbrk_shrink", "sbrk(-n) of n bytes of break whose every page was written",
+	 .args = BRK_SIZES, .manual_time = true)
+{
+#ifdef HAVE_SBRK
+	run(s, &libc_ops, true);
+#else
+	pb_skip(s, "sbrk: not in this libc");
+#endif
+}
+
+PB_BENCH(bm_brk_sys_grow, "brk/syscall_grow", "raw brk system call: grow the break (the shrink back is untimed)",
+	 .args = BRK_SIZES, .manual_time = true)
+{
+#ifdef HAVE_SYS_brk
+	run(s, &raw_ops, false);
+#else
+	pb_skip(s, "SYS_brk: no brk system call on this system");
+#endif
+}
+
+PB_BENCH(bm_brk_sys_shrink, "brk/syscall_shrink",
+	 "raw brk system call: shrink by n bytes of break whose every page was written",
+	 .args = BRK_SIZES, .manual_time = true)
+{
+#ifdef HAVE_SYS_brk
+	run(s, &raw_ops, true);
+#else
+	pb_skip(s, "SYS_brk: no brk system call on this system");
+#endif
+}

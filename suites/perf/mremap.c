@@ -1,0 +1,140 @@
+/* mremap: the cost per page of moving a resident private anonymous range to
+ * another address, and of growing it to twice its size (in place when the
+ * address space after it is free, else moved; the "moved" counter says which). */
+#include "config.h"
+#include "pagelab/bench.h"
+#include "pagelab/env.h"
+#include "pagelab/platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#ifdef __linux__
+#include "../../lib/platform/linux_abi.h"
+#endif
+
+#define MREMAP_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
+
+static double now_s(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
+		return 0;
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void skip_err(pb_state *s, const char *what, int e)
+{
+	char m[200];
+	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
+	pb_skip(s, m);
+}
+
+static void per_page(pb_state *s, size_t len)
+{
+	size_t pages = len / pl_page_size();
+	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
+	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
+}
+
+#if defined(HAVE_MREMAP) && defined(MREMAP_FIXED) && defined(MAP_FIXED_NOREPLACE)
+/* A resident range at *src and an inaccessible placeholder of the same size at *dst. */
+static int setup_move(size_t len, void **src, void **dst)
+{
+	int e = pl_map_anon(len, src);
+	if (e)
+		return e;
+	if ((e = pl_populate(*src, len, true)) == 0 && (e = pl_reserve(len, 0, dst)) == 0)
+		return 0;
+	(void)pl_unmap(*src, len);
+	return e;
+}
+
+/* Move src onto dst (replacing the placeholder), then fill the hole left at src. */
+static int move_once(size_t len, void *src, void *dst, double *t)
+{
+	double t0 = now_s();
+	void *q = mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	*t = now_s() - t0;
+	if (q == MAP_FAILED)
+		return errno;
+	/* NOREPLACE: never clobber whatever another thread mapped into the hole. */
+	void *h = mmap(src, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (h == MAP_FAILED)
+		return errno;
+	return h == src ? 0 : EEXIST;
+}
+#endif
+
+PB_BENCH(bm_mremap_move, "mremap/move",
+	 "mremap(MREMAP_FIXED) of a resident private anonymous range to another address",
+	 .args = PB_SIZES_FULL, .quick_args = MREMAP_QUICK, .manual_time = true)
+{
+#if defined(HAVE_MREMAP) && defined(MREMAP_FIXED) && defined(MAP_FIXED_NOREPLACE)
+	size_t len = (size_t)pb_arg(s, 0);
+	void *a, *b;
+	int e = setup_move(len, &a, &b);
+	if (e) {
+		skip_err(s, "mmap/populate", e);
+		return;
+	}
+	while (pb_keep_running(s)) {
+		double t;
+		if ((e = move_once(len, a, b, &t)) != 0)
+			break;
+		void *x = a;
+		a = b;
+		b = x;
+		pb_set_iteration_time(s, t);
+	}
+	int e2 = pl_unmap(a, len), e3 = pl_unmap(b, len);
+	if (e || e2 || e3)
+		skip_err(s, "mremap/mmap/munmap", e ? e : e2 ? e2 : e3);
+	else
+		per_page(s, len);
+#else
+	pb_skip(s, "mremap with MREMAP_FIXED: not on this system");
+#endif
+}
+
+PB_BENCH(bm_mremap_grow, "mremap/grow",
+	 "mremap(MREMAP_MAYMOVE) of a resident private anonymous range to twice its size (set-up and munmap untimed)",
+	 .args = PB_SIZES_FULL, .quick_args = MREMAP_QUICK, .manual_time = true)
+{
+#if defined(HAVE_MREMAP) && defined(MREMAP_MAYMOVE)
+	size_t len = (size_t)pb_arg(s, 0);
+	int e = 0;
+	double moved = 0;
+	while (pb_keep_running(s)) {
+		void *p;
+		pb_pause_timing(s);
+		e = pl_map_anon(len, &p);
+		if (!e && (e = pl_populate(p, len, true)) != 0)
+			(void)pl_unmap(p, len);
+		pb_resume_timing(s);
+		if (e)
+			break;
+		double t0 = now_s();
+		void *q = mremap(p, len, 2 * len, MREMAP_MAYMOVE);
+		double t1 = now_s();
+		pb_pause_timing(s);
+		e = q == MAP_FAILED ? errno : 0;
+		int e2 = pl_unmap(q == MAP_FAILED ? p : q, q == MAP_FAILED ? len : 2 * len);
+		pb_resume_timing(s);
+		if (e || (e = e2) != 0)
+			break;
+		moved += q != p;
+		pb_set_iteration_time(s, t1 - t0);
+	}
+	if (e) {
+		skip_err(s, "mmap/mremap/munmap", e);
+		return;
+	}
+	per_page(s, len);
+	pb_counter(s, "moved", moved, PB_COUNTER_AVG_ITER);
+#else
+	pb_skip(s, "mremap: not on this system");
+#endif
+}
