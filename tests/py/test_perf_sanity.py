@@ -1,0 +1,127 @@
+"""Sanity relations of the fault, madvise and pattern benchmarks: that the
+counters they report say the kernel did the work the benchmark claims to
+measure (one fault per 4 KiB page on first touch, none for a zero-page read
+scan's RSS, a fault per page after MADV_DONTNEED but not after MADV_COLD).
+Relations between counters, never absolute times."""
+import json
+import os
+import subprocess
+
+import pytest
+
+MIB = 1 << 20
+
+
+def run_bench(build_dir, out, pattern):
+    exe = os.path.join(build_dir, "pagelab-bench")
+    if not os.access(exe, os.X_OK):
+        pytest.skip("pagelab-bench not built")
+    r = subprocess.run([exe, "--profile=quick", "--benchmark_filter=" + pattern,
+                        "--benchmark_repetitions=1", "--benchmark_min_time=0.01",
+                        "--benchmark_out=" + str(out), "--benchmark_out_format=json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        doc = json.load(f)
+    return {b["name"]: b for b in doc["benchmarks"] if b.get("run_type") == "iteration"}
+
+
+def ran(runs, name):
+    assert name in runs, sorted(runs)
+    b = runs[name]
+    assert not b.get("error_occurred"), (name, b.get("error_message"))
+    assert b["iterations"] >= 1
+    return b
+
+
+def faults_per_page(b):
+    if "minor-faults" not in b:
+        pytest.skip("no minor-faults counter on this machine")
+    return b["minor-faults"] / b["pages"]
+
+
+@pytest.fixture(scope="module")
+def runs(build_dir, tmp_path_factory):
+    pattern = (r"^fault/(write_4k|read_zero|write_after_read|cow)/67108864$|^fault/thp/67108864$"
+               r"|^madvise/(dontneed|cold|free)(_retouch)?/2097152$"
+               r"|^pattern/(anon_zero|memset|uffd)_(dense|sparse)/16777216$")
+    return run_bench(build_dir, tmp_path_factory.mktemp("perf") / "perf.json", pattern)
+
+
+def test_first_touch_write_faults_once_per_4k_page(runs):
+    b = ran(runs, "fault/write_4k/67108864")
+    assert b["pages"] == 64 * MIB // 4096
+    assert 0.9 <= faults_per_page(b) <= 1.1
+    # The RSS measure sees written pages, so the zero-page test below can trust it.
+    assert b["rss_growth_bytes"] >= 0.9 * 64 * MIB
+
+
+def test_zero_page_read_scan_does_not_raise_rss(runs):
+    b = ran(runs, "fault/read_zero/67108864")
+    # The reads did fault (the zero page was mapped) ...
+    assert 0.9 <= faults_per_page(b) <= 1.1
+    # ... yet the read and a second read-only scan left RSS where it was.
+    assert b["rss_growth_bytes"] < 0.05 * 64 * MIB
+
+
+def test_write_after_read_faults_again_and_raises_rss(runs):
+    b = ran(runs, "fault/write_after_read/67108864")
+    assert 0.9 <= faults_per_page(b) <= 1.1
+    assert b["rss_growth_bytes"] >= 0.9 * 64 * MIB
+
+
+def test_cow_child_faults_once_per_page(runs):
+    b = ran(runs, "fault/cow/67108864")
+    # The child's own faults come back through a pipe; a few extra for its stack.
+    assert 0.9 <= b["child_minor_faults"] / b["pages"] <= 1.1
+    if "minor-faults" in b:
+        assert b["minor-faults"] / b["pages"] < 0.1  # the parent's counters stay out of it
+
+
+def test_thp_faults_once_per_huge_page(runs):
+    b = runs["fault/thp/67108864"]
+    if b.get("error_occurred"):
+        assert b["error_message"].startswith("THP"), b["error_message"]
+        return
+    assert b["huge_pages"] == 32
+    assert 0.9 <= faults_per_page(b) * 512 <= 1.1
+
+
+def test_dontneed_retouch_faults_once_per_page(runs):
+    b = ran(runs, "madvise/dontneed_retouch/2097152")
+    assert 0.9 <= faults_per_page(b) <= 1.1
+
+
+def test_cold_retouch_does_not_fault(runs):
+    b = runs["madvise/cold_retouch/2097152"]
+    if b.get("error_occurred"):
+        assert "MADV_COLD" in b["error_message"], b["error_message"]
+        return
+    assert faults_per_page(b) < 0.1
+
+
+def test_the_calls_themselves_do_not_fault(runs):
+    for name in ("madvise/dontneed/2097152", "madvise/cold/2097152", "madvise/free/2097152"):
+        b = runs[name]
+        if not b.get("error_occurred"):
+            assert faults_per_page(b) < 0.1, name
+
+
+def pattern_run(runs, name):
+    b = runs[name]
+    if b.get("error_occurred"):
+        assert "uffd" in name and b["error_message"], b.get("error_message")
+        pytest.skip(b["error_message"])
+    return b
+
+
+@pytest.mark.parametrize("mode,dense,sparse", [
+    ("anon_zero", (0, 0.05), (0, 0.05)),    # zero page: reads raise nothing
+    ("memset", (0.9, 1.1), (0.9, 1.1)),     # everything written up front
+    ("uffd", (0.9, 1.1), (0.04, 0.1)),      # only the pages read are filled (1/16)
+])
+def test_pattern_rss_follows_what_was_filled(runs, mode, dense, sparse):
+    for kind, (lo, hi) in (("dense", dense), ("sparse", sparse)):
+        b = pattern_run(runs, "pattern/%s_%s/16777216" % (mode, kind))
+        frac = b["rss_bytes"] / (16 * MIB)
+        assert lo <= frac <= hi, (mode, kind, frac)
