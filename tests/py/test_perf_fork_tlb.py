@@ -1,7 +1,8 @@
 """Sanity relations of the fork and tlb benchmarks: what their counters say
 about the kernel's work (copy-on-write armed per page, resident memory,
 shootdown interrupts) and that they skip, with a reason, where cores are
-missing. Relations between counters, not absolute times."""
+missing; and that refalloc's release policies keep or return memory.
+Relations between counters, not absolute times."""
 import json
 import os
 import subprocess
@@ -122,3 +123,24 @@ def test_tlb_threads_get_shootdowns_and_processes_do_not(tlb_runs):
     # A thread sharing the mm must be interrupted; a process with its own mm never is.
     assert threads["tlb_irqs_per_iter"] > procs["tlb_irqs_per_iter"]
     assert ran(tlb_runs["tlb/munmap_threads/0"])["tlb_irqs_per_iter"] < threads["tlb_irqs_per_iter"]
+
+
+@pytest.fixture(scope="module")
+def refalloc_runs(build_dir, tmp_path_factory):
+    pattern = r"^refalloc/(none|release_zero|decommit)/262144$"
+    return run_bench(build_dir, tmp_path_factory.mktemp("refalloc") / "ra.json", pattern)
+
+
+def test_refalloc_policies_keep_or_return_memory(refalloc_runs):
+    # One batch writes 64 blocks of 256 KiB (16 MiB) and frees them all.
+    none = ran(refalloc_runs["refalloc/none/262144"])
+    pages = none["ops"] * 262144 // os.sysconf("SC_PAGE_SIZE")
+    assert none["release_calls_per_iter"] == 0
+    assert none["child_faults_per_iter"] < 0.05 * pages  # kept memory is written again without faults
+    assert none["rss_growth_bytes"] >= 8 * MIB
+    for name in ("refalloc/release_zero/262144", "refalloc/decommit/262144"):
+        b = ran(refalloc_runs[name])
+        assert b["release_calls_per_iter"] > 0
+        assert b["released_bytes_per_iter"] >= 8 * MIB
+        assert b["child_faults_per_iter"] >= 0.9 * pages  # every returned page faults when written again
+        assert b["rss_growth_bytes"] < none["rss_growth_bytes"] / 2
