@@ -32,8 +32,9 @@ void ra_classes_init(void)
 			size = ((size_t)1 << lg) + (size_t)(sub + 1) * ((size_t)1 << (lg - RA_STEP_SHIFT));
 		}
 		ra_class_size[c] = (uint32_t)size;
-		/* About 64 KiB of cached blocks per class, at least 4 and at most 256 blocks. */
-		size_t limit = ((size_t)64 << 10) / size;
+		/* About 16 KiB of cached blocks per class (at least 4, at most 256): a refill
+		 * links (touches) half of them, so this bounds the memory touched per class. */
+		size_t limit = ((size_t)16 << 10) / size;
 		ra_class_limit[c] = (uint32_t)(limit < 4 ? 4 : limit > 256 ? 256 : limit);
 	}
 }
