@@ -69,7 +69,7 @@ def madvise_cost(data, out_dir, formats):
         return []
     style.use()
     n = len(data.labels)
-    fig, ax = plt.subplots(figsize=(style.DOUBLE_IN if len(ops) * n > 10 else style.COLUMN_IN, 2.8))
+    fig, ax = plt.subplots(figsize=(style.DOUBLE_IN if len(ops) > 5 or len(ops) * n > 10 else style.COLUMN_IN, 2.8))
     width = 0.8 / n
     x = np.arange(len(ops))
     stacked = False
@@ -93,10 +93,12 @@ def madvise_cost(data, out_dir, formats):
     ax.set_xticklabels([o.replace("_", "\n") for o in ops])
     ax.set_ylabel("cost per page (ns)")
     ax.set_xlabel("advice (%s range)" % style.size_label(size))
-    handles = [Patch(facecolor=style.colour(i), label=l) for i, l in enumerate(data.labels)]
+    handles = [Patch(facecolor=style.colour(i), label=l) for i, l in enumerate(data.labels)] if n > 1 else []
     if stacked:
-        handles.append(Patch(facecolor="white", edgecolor="black", hatch="////", label="re-touch"))
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
+        handles.append(Patch(facecolor="white", edgecolor="black", label="the call"))
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="////", label="re-touch afterwards"))
+    if handles:
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, borderaxespad=0.2)
     ax.grid(axis="x", visible=False)
     cap = ("Per-page cost of each madvise advice on a %s range (median, error bars: interquartile "
            "range over repetitions)%s." % (style.size_label(size), "; hatched: cost of touching the pages again"
@@ -213,11 +215,13 @@ def _fork_panel(ax, data, area, ops):
         _legend_runs(ax, data.labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
 
 
-def _tlb_counter(bpr):
+def _tlb_counter(bpr, rows):
+    """A TLB-miss counter (dTLB-load-misses ...) that the plotted benchmarks have."""
     for benches in bpr:
-        for b in benches.values():
-            for k in b.counters:
-                if "tlb" in k.lower():
+        for area, op, size in rows:
+            b = _get(benches, area, op, size)
+            for k in (b.counters if b else ()):
+                if "tlb" in k.lower() and "miss" in k.lower():
                     return k
     return None
 
@@ -235,13 +239,14 @@ def counters_per_page(data, out_dir, formats):
     if fc is None:
         return []
     rows = []
-    for area in ("fault", "zero", "madvise", "mmap", "mprotect", "tlb"):
-        ops = _ops(data.benches, area, lambda b: b.per_page_times() and b.per_page_counter(fc))
+    for area in ("fault", "madvise", "zero", "mmap", "mprotect", "mremap", "tlb"):
+        ops = [o for o in _ops(data.benches, area, lambda b: b.per_page_times() and b.per_page_counter(fc))
+               if not o.endswith("_cycle")]
         rows += [(area, op, _pick_size(data.benches, area, [op])) for op in ops]
     if not rows:
         return []
-    rows = rows[:14]
-    tc = _tlb_counter(data.benches)
+    rows = rows[:20]
+    tc = _tlb_counter(data.benches, rows)
     metrics = [("time per page (ns)", lambda b: b.per_page_times()),
                ("%s per page" % fc, lambda b: b.per_page_counter(fc))]
     if tc:
