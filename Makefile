@@ -26,7 +26,7 @@ endif
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CSTD      := -std=c11
 OPT       ?= -O2 -g
-CPPFLAGS  += -Iinclude -I$(BUILD) -D_GNU_SOURCE
+CPPFLAGS  += -Iinclude -Ilib/platform -I$(BUILD) -D_GNU_SOURCE
 CFLAGS    += $(OPT) $(WARN) $(CSTD) -fno-strict-aliasing
 CXXFLAGS  += $(OPT) -Wall -Wextra -std=c++17
 LDFLAGS   +=

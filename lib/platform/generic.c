@@ -3,6 +3,7 @@
  * do better belongs in that system's own file. Building this on Linux
  * (make PLATFORM=generic) tests the fallback paths on purpose. */
 #include "pl_internal.h"
+#include "linux_abi.h"
 
 #include <errno.h>
 #include <string.h>
@@ -108,4 +109,23 @@ int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, vo
 int pl_unmap_pattern(void *p, size_t len)
 {
 	return pl_unmap(p, len);
+}
+
+/* Linux's page categories and pagemap entries do not exist here: callers see
+ * ENOTSUP and skip what needs them. */
+int pl_linux_page_categories(const void *p, uint64_t *categories)
+{
+	(void)p; (void)categories;
+	return ENOTSUP;
+}
+
+int pl_linux_pagemap_entry(const void *p, uint64_t *entry)
+{
+	(void)p; (void)entry;
+	return ENOTSUP;
+}
+
+uint64_t pl_linux_scan_categories(void)
+{
+	return 0;
 }

@@ -73,6 +73,11 @@ int pl_linux_page_categories(const void *p, uint64_t *categories)
 	return 0;
 }
 
+uint64_t pl_linux_scan_categories(void)
+{
+	return scan_categories;
+}
+
 static bool probe_pagemap_scan(void)
 {
 	void *p = NULL;

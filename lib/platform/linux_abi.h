@@ -98,4 +98,6 @@ struct pl_pm_scan_arg {
 int pl_linux_pagemap_entry(const void *p, uint64_t *entry);
 /* PAGEMAP_SCAN categories of the page at p (PL_PAGE_IS_*); ENOTTY/EINVAL when unsupported. */
 int pl_linux_page_categories(const void *p, uint64_t *categories);
+/* The PL_PAGE_IS_* bits this kernel's PAGEMAP_SCAN accepts (known after a first call). */
+uint64_t pl_linux_scan_categories(void);
 #endif

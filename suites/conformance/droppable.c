@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #ifdef __linux__
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #define PL_DROPPABLE 1
 #define PL_ENOTSUPP 524 /* kernel-internal "not supported": 32-bit kernels return it */
 #endif

@@ -17,7 +17,7 @@
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994 /* include/uapi/linux/magic.h; musl's headers lack it */
 #endif
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #endif
 
 #define LEN_PAGES 128

@@ -13,9 +13,8 @@
 #include <sys/mman.h>
 
 #ifdef __linux__
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 /* Weak: a PLATFORM=generic build has no linux.c, and the probe then skips. */
-#pragma weak pl_linux_page_categories
 #endif
 
 #define LEN_PAGES 8
@@ -183,12 +182,14 @@ PC_PROBE(guard_category, "madvise.guard_install.pagemap_scan_category",
 	struct guarded g;
 	uint64_t cat_guard, cat_next;
 	map_guarded(ctx, &g);
-	if (!pl_linux_page_categories)
-		pc_skip(ctx, "page layer built without lib/platform/linux.c (PLATFORM=generic): no PAGEMAP_SCAN");
 	int e = pl_linux_page_categories(g.guard, &cat_guard);
+	if (e == ENOTSUP)
+		pc_skip(ctx, "this page layer cannot read page categories (no PAGEMAP_SCAN)");
 	if (e == ENOTTY || e == EINVAL)
-		pc_skip(ctx, "PAGEMAP_SCAN with PAGE_IS_GUARD: %s (before 6.14)", pl_errno_name(e));
+		pc_skip(ctx, "PAGEMAP_SCAN: %s (before 6.7)", pl_errno_name(e));
 	PC_SETUP(ctx, e);
+	if (!(pl_linux_scan_categories() & PL_PAGE_IS_GUARD))
+		pc_skip(ctx, "PAGEMAP_SCAN refuses PAGE_IS_GUARD (before 6.14)");
 	PC_SETUP(ctx, pl_linux_page_categories(g.guard + g.glen, &cat_next));
 	pc_observe(ctx, "guard_categories", "0x%llx", (unsigned long long)cat_guard);
 	PC_CHECK(ctx, cat_guard & PL_PAGE_IS_GUARD, "guard page lacks PAGE_IS_GUARD");

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #ifdef __linux__
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #endif
 
 #define LEN_PAGES 64

@@ -13,7 +13,7 @@
 
 #ifdef __linux__
 #include <sys/sysinfo.h>
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #endif
 #ifndef MAP_ANONYMOUS
 #define MAP_ANONYMOUS MAP_ANON

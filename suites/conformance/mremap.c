@@ -13,7 +13,7 @@
 
 #if defined(__linux__) && defined(HAVE_MREMAP)
 #define PL_MREMAP 1
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #define NO_MREMAP_REASON ""
 #else
 #define NO_MREMAP_REASON "no Linux mremap(2) on this system"

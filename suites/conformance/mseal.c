@@ -13,7 +13,7 @@
 
 #if defined(__linux__) && defined(HAVE_SYS_SYSCALL_H)
 #include <sys/syscall.h>
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #define PL_MSEAL 1
 #endif
 #define RW (PROT_READ | PROT_WRITE)

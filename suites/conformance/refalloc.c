@@ -13,7 +13,7 @@
 #include <string.h>
 
 #ifdef __linux__
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #endif
 
 #define SEED 41

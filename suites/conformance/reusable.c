@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 
 #ifdef __linux__
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #endif
 
 #define LEN_PAGES 64

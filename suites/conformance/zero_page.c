@@ -11,7 +11,7 @@
 #include <string.h>
 
 #ifdef __linux__
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 /* Weak: a PLATFORM=generic build has no linux.c, and the probe then skips. */
 #pragma weak pl_linux_page_categories
 #endif

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #ifdef __linux__
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #endif
 
 #define FAULT_SIZES PB_ARGS(PB_KIB(256), PB_MIB(2), PB_MIB(64), PB_MIB(256), PB_GIB(1))

@@ -17,7 +17,7 @@
 
 #ifdef __linux__
 #include <sys/sysinfo.h>
-#include "../../lib/platform/linux_abi.h"
+#include "linux_abi.h"
 #endif
 
 enum prep {
