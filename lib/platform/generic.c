@@ -98,12 +98,7 @@ int pl_rss(size_t *bytes)
 int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
 		   enum pl_pattern_mode *used)
 {
-	if (mode != PL_PATTERN_AUTO && mode != PL_PATTERN_MEMSET)
-		return ENOTSUP;
-	int e = pl_posix_map_pattern_memset(len, byte, out);
-	if (e == 0 && used)
-		*used = PL_PATTERN_MEMSET;
-	return e;
+	return pl_posix_map_pattern_memset_only(len, byte, mode, out, used);
 }
 
 int pl_unmap_pattern(void *p, size_t len)

@@ -92,8 +92,8 @@ static bool probe_pagemap_scan(void)
 /* userfaultfd for user-mode faults needs no privilege (Linux 5.11+); probe the kernel. */
 static bool uffd_available(void)
 {
-#ifndef SYS_userfaultfd
-	return false;
+#if !defined(SYS_userfaultfd) || !defined(HAVE_LINUX_USERFAULTFD_H)
+	return false; /* linux_pattern.c is built without userfaultfd then */
 #else
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | PL_UFFD_USER_MODE_ONLY);
 	if (fd < 0)
@@ -150,7 +150,12 @@ void pl_os_fill_caps(struct pl_caps *c)
 		pl_cap_set(c, PL_OP_MAP_PATTERN, PL_EMULATED, "userfaultfd(UFFDIO_COPY)",
 			   "no reference-page mapping in Linux: missing-page faults are filled from a pattern page");
 	else
-		pl_cap_set(c, PL_OP_MAP_PATTERN, PL_EMULATED, "memset", "userfaultfd unavailable: the pattern is written up front");
+		pl_cap_set(c, PL_OP_MAP_PATTERN, PL_EMULATED, "memset",
+#ifdef HAVE_LINUX_USERFAULTFD_H
+			   "userfaultfd refused by this kernel: the pattern is written up front");
+#else
+			   "built without <linux/userfaultfd.h>: the pattern is written up front");
+#endif
 }
 
 int pl_release(void *p, size_t len)

@@ -15,6 +15,8 @@
  * handler thread and registers the same ranges again. */
 #include "pl_internal.h"
 
+#ifdef HAVE_LINUX_USERFAULTFD_H
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -374,3 +376,17 @@ int pl_unmap_pattern(void *p, size_t len)
 	pthread_mutex_unlock(&pat_lock);
 	return e;
 }
+
+#else /* built without kernel headers (e.g. musl): the pattern is written up front */
+
+int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
+		   enum pl_pattern_mode *used)
+{
+	return pl_posix_map_pattern_memset_only(len, byte, mode, out, used);
+}
+
+int pl_unmap_pattern(void *p, size_t len)
+{
+	return pl_unmap(p, len);
+}
+#endif
