@@ -5,7 +5,8 @@
  * mm, no shootdown); threads minus procs isolates the shootdown. The
  * "reaccess_*" benchmarks time the victim's side: reading pages again after
  * another thread invalidated its TLB entries. Counter "tlb_irqs_per_iter":
- * shootdown interrupts received by all CPUs (system-wide; x86 Linux only).
+ * shootdown interrupts received by all CPUs per iteration, set-up included
+ * (mprotect's RW restore flushes too); system-wide, x86 Linux only.
  * All timing is manual: set-up (map, touch, handshakes) is not measured. */
 #include "config.h"
 #include "pagelab/bench.h"
