@@ -110,7 +110,7 @@ static int map_thp(struct region *r, const char **why)
 	if ((e = anon_huge_kb(&after)))
 		return *why = "THP: cannot read AnonHugePages", e;
 	*why = "THP: fewer than half the pages came as huge pages (fragmented memory?)";
-	return (size_t)(after - before) * 1024 < r->len / 2 ? ENOMEM : 0;
+	return (after - before) * 1024 < (long)(r->len / 2) ? ENOMEM : 0;
 }
 
 /* Alternate read-write and read-only pages: every page its own VMA. */
