@@ -207,8 +207,8 @@ static void run_fork(pb_state *s, enum layout k, bool wait)
 	const char *why = "";
 	size_t rss = 0;
 	int e = region_setup(&r, k, pb_arg(s, 0), &why);
-	if (!e)
-		e = pl_rss(&rss);
+	if (!e && (e = pl_rss(&rss)) != 0)
+		why = "RSS of this process";
 	if (e) {
 		skip_errno(s, why, e);
 		region_teardown(&r);
@@ -230,8 +230,8 @@ static void run_fork(pb_state *s, enum layout k, bool wait)
 	region_teardown(&r);
 }
 
-#define FORK_BENCH(fn, name, what, layout, wait, full, quick)                                     \
-	PB_BENCH(fn, name, what, .args = full, .quick_args = quick, .manual_time = true,          \
+#define FORK_BENCH(func, name, what, layout, wait, full, quick)                                     \
+	PB_BENCH(func, name, what, .args = full, .quick_args = quick, .manual_time = true,          \
 		 .max_iterations = FORK_MAX_ITER)                                                 \
 	{                                                                                          \
 		run_fork(s, layout, wait);                                                         \
