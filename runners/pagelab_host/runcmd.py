@@ -2,6 +2,7 @@
 import datetime
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -207,7 +208,13 @@ def _new_dir(results, out):
     return path, started
 
 
+def _term_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(args, repo, argv):
+    # A run stopped with SIGTERM is finished like Ctrl-C: marked interrupted, report written.
+    signal.signal(signal.SIGTERM, _term_as_interrupt)
     args.build = os.path.abspath(args.build)
     path, started = _new_dir(args.results, args.out)
     host_env = hostenv.capture(repo)
@@ -215,14 +222,16 @@ def main(args, repo, argv):
     atomic_write_json(rd.file("env.json"), host_env)
     progress = Progress(sys.stderr)
     print("pagelab: run %s -> %s" % (rd.manifest["run_id"], path), file=sys.stderr)
+    parts = [("build", not args.no_build, lambda: _build(rd, repo, args.build, progress)),
+             ("conformance", not args.no_conform, lambda: _conform(rd, args.build, args, progress)),
+             ("perf", not args.no_perf, lambda: _perf(rd, args.build, args, progress))]
     statuses = {}
     try:
-        if not args.no_build:
-            statuses["build"] = _build(rd, repo, args.build, progress)
-        if not args.no_conform:
-            statuses["conformance"] = _conform(rd, args.build, args, progress)
-        if not args.no_perf:
-            statuses["perf"] = _perf(rd, args.build, args, progress)
+        for name, wanted, fn in parts:
+            if wanted:
+                statuses[name] = fn()
+                if statuses[name] == "interrupted":
+                    break
     except KeyboardInterrupt:
         statuses["interrupt"] = "interrupted"
     return _finish(rd, statuses, args)
@@ -246,5 +255,5 @@ def _finish(rd, statuses, args):
     print("pagelab: %s" % rd.manifest["state"], file=sys.stderr)
     if html:
         print(html)
-    return 130 if "interrupt" in statuses else (0 if rd.manifest["complete"] else 1)
+    return 130 if "interrupted" in statuses.values() else (0 if rd.manifest["complete"] else 1)
 

@@ -105,3 +105,23 @@ def test_fresh_run_files_match_the_documented_schemas(real_run, repo_root):
             continue
         schema = json.loads(open(os.path.join(repo_root, "results", "schema", kind + ".schema.json")).read())
         assert violations(json.loads((out / name).read_text()), schema) == [], name
+
+
+def test_stopped_run_is_kept_as_interrupted_with_a_report(repo_root, tmp_path):
+    import signal
+    import time
+    build = _fake_build(tmp_path, "echo 'TAP version 13'\necho '1..3'\nsleep 60\n")
+    out = tmp_path / "stopped"
+    cmd = [os.path.join(repo_root, "runners", "pagelab"), "run", "--no-build", "--build", build, "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out / "logs" / "conformance.stderr").exists():
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["parts"]["conformance"]["status"] == "interrupted"
+    assert "perf" not in m["parts"]  # nothing runs after an interrupt
+    assert m["complete"] is False and (out / "report.html").exists()
