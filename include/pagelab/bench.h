@@ -136,6 +136,13 @@ enum pb_profile pb_profile(void);
 void pb_touch_pages(void *p, size_t len);
 /* Read one byte per page of [p, p+len); returns a checksum so it is not optimised out. */
 unsigned pb_read_pages(const void *p, size_t len);
+/* Monotonic time in seconds, for manual iteration timing (0 if the clock fails). */
+double pb_seconds(void);
+/* pb_skip with "what: EINVAL (Invalid argument)" for an OS call that failed. */
+void pb_skip_errno(pb_state *s, const char *what, int e);
+/* One iteration handles `pages` pages: items_per_second becomes pages/s, and a
+ * "pages" counter lets reports turn per-iteration counters into per-page ones. */
+void pb_per_page(pb_state *s, size_t pages);
 /* Pin the calling thread to the n-th core other than the measuring one (same
  * package first); returns 0 or errno (ENOTSUP/EINVAL when impossible). */
 int pb_pin_other(int n);

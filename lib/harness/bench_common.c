@@ -2,6 +2,7 @@
  * registry, instance selection, the loop, and what benchmarks report. */
 #include "config.h"
 #include "bench_impl.h"
+#include "pagelab/env.h"
 #include "pagelab/topology.h"
 
 #include <errno.h>
@@ -312,6 +313,27 @@ void pb_skip(pb_state *s, const char *msg)
 	s->skipped = true;
 	set_message(s, msg && msg[0] ? msg : "skipped");
 	s->ops->skip(s, s->message);
+}
+
+double pb_seconds(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
+		return 0;
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+void pb_skip_errno(pb_state *s, const char *what, int e)
+{
+	char m[200];
+	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
+	pb_skip(s, m);
+}
+
+void pb_per_page(pb_state *s, size_t pages)
+{
+	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
+	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
 }
 
 void pb_touch_pages(void *p, size_t len)

@@ -21,14 +21,6 @@
 
 #define BRK_SIZES PB_ARGS(PB_KIB(4), PB_MIB(1))
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* One way to move the break: to the absolute address `to`; 0 or errno. */
 struct brk_ops {
 	const char *name;
@@ -69,13 +61,6 @@ static int sys_set(uintptr_t cur, uintptr_t to)
 static const struct brk_ops raw_ops = {"brk syscall", sys_current, sys_set};
 #endif
 
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
 /* Shrink back to base only if the break is still at top. */
 static int shrink_checked(const struct brk_ops *o, uintptr_t base, uintptr_t top, double *t)
 {
@@ -85,9 +70,9 @@ static int shrink_checked(const struct brk_ops *o, uintptr_t base, uintptr_t top
 		return e;
 	if (cur != top)
 		return EBUSY;
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	e = o->set(top, base);
-	*t = now_s() - t0;
+	*t = pb_seconds() - t0;
 	return e;
 }
 
@@ -97,9 +82,9 @@ static int grow_shrink(pb_state *s, const struct brk_ops *o, size_t n, bool time
 	int e = o->current(&base);
 	if (e)
 		return e;
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	e = o->set(base, base + n);
-	double t1 = now_s();
+	double t1 = pb_seconds();
 	if (e)
 		return e;
 	if (!time_shrink) {
@@ -124,7 +109,7 @@ static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 		pb_set_iteration_time(s, t);
 	}
 	if (e) {
-		skip_err(s, e == EBUSY ? "the break moved under the benchmark" : o->name, e);
+		pb_skip_errno(s, e == EBUSY ? "the break moved under the benchmark" : o->name, e);
 		return;
 	}
 	size_t pages = n / pl_page_size();

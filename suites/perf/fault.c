@@ -26,28 +26,6 @@
 #define FAULT_SIZES PB_ARGS(PB_KIB(256), PB_MIB(2), PB_MIB(64), PB_MIB(256), PB_GIB(1))
 #define FAULT_QUICK PB_ARGS(PB_MIB(2), PB_MIB(64))
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
-/* items_per_second is pages/s; "pages" lets reports divide per-iteration counters. */
-static void per_page(pb_state *s, size_t pages)
-{
-	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
-	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
-}
-
 /* Private anonymous memory served in base pages: THP (and mTHP) off for the range. */
 static int map_small_pages(size_t len, void **out)
 {
@@ -96,15 +74,15 @@ static void anon_fault(pb_state *s, enum access kind)
 			e = pl_rss(&rss0);
 		pb_resume_timing(s);
 		if (e) {
-			skip_err(s, "map or rss", e);
+			pb_skip_errno(s, "map or rss", e);
 			return;
 		}
-		double t0 = now_s();
+		double t0 = pb_seconds();
 		if (kind == READ_ONLY)
 			sink += read_pages(p, len);
 		else
 			write_pages(p, len, page);
-		double t1 = now_s();
+		double t1 = pb_seconds();
 		pb_pause_timing(s);
 		/* A read-only scan after the read: the zero page must not raise RSS. */
 		if (kind == READ_ONLY)
@@ -113,14 +91,14 @@ static void anon_fault(pb_state *s, enum access kind)
 		int e2 = pl_unmap(p, len);
 		pb_resume_timing(s);
 		if (e || e2) {
-			skip_err(s, "rss or munmap", e ? e : e2);
+			pb_skip_errno(s, "rss or munmap", e ? e : e2);
 			return;
 		}
 		rss_growth += (double)rss1 - (double)rss0;
 		pb_set_iteration_time(s, t1 - t0);
 	}
 	(void)sink;
-	per_page(s, len / page);
+	pb_per_page(s, len / page);
 	pb_counter(s, "rss_growth_bytes", rss_growth, PB_COUNTER_AVG_ITER);
 }
 
@@ -220,22 +198,22 @@ PB_BENCH(bm_fault_thp, "fault/thp",
 		int e = map_thp(len, huge, &base, &maplen, &p);
 		pb_resume_timing(s);
 		if (e) {
-			skip_err(s, "mmap + MADV_HUGEPAGE", e);
+			pb_skip_errno(s, "mmap + MADV_HUGEPAGE", e);
 			return;
 		}
-		double t0 = now_s();
+		double t0 = pb_seconds();
 		write_pages(p, len, huge);
-		double t1 = now_s();
+		double t1 = pb_seconds();
 		pb_pause_timing(s);
 		e = pl_unmap(base, maplen);
 		pb_resume_timing(s);
 		if (e) {
-			skip_err(s, "munmap", e);
+			pb_skip_errno(s, "munmap", e);
 			return;
 		}
 		pb_set_iteration_time(s, t1 - t0);
 	}
-	per_page(s, len / pl_page_size());
+	pb_per_page(s, len / pl_page_size());
 	pb_counter(s, "huge_pages", (double)(len / huge), PB_COUNTER_TOTAL);
 #endif
 }
@@ -273,7 +251,7 @@ static void file_fault(pb_state *s, int flags, enum access kind)
 	int fd, prot = kind == READ_ONLY ? PROT_READ : PROT_READ | PROT_WRITE;
 	int e = warm_file(len, &fd);
 	if (e) {
-		skip_err(s, "temporary file in $TMPDIR or /tmp", e);
+		pb_skip_errno(s, "temporary file in $TMPDIR or /tmp", e);
 		return;
 	}
 	volatile unsigned sink = 0;
@@ -284,12 +262,12 @@ static void file_fault(pb_state *s, int flags, enum access kind)
 		pb_resume_timing(s);
 		if (e)
 			break;
-		double t0 = now_s();
+		double t0 = pb_seconds();
 		if (kind == READ_ONLY)
 			sink += read_pages(p, len);
 		else
 			write_pages(p, len, page);
-		double t1 = now_s();
+		double t1 = pb_seconds();
 		pb_pause_timing(s);
 		e = pl_unmap(p, len);
 		pb_resume_timing(s);
@@ -300,9 +278,9 @@ static void file_fault(pb_state *s, int flags, enum access kind)
 	(void)sink;
 	close(fd);
 	if (e)
-		skip_err(s, "mmap/munmap of the file", e);
+		pb_skip_errno(s, "mmap/munmap of the file", e);
 	else
-		per_page(s, len / page);
+		pb_per_page(s, len / page);
 }
 
 #define FILE_SIZES PB_ARGS(PB_MIB(2), PB_MIB(64), PB_MIB(256))
@@ -349,9 +327,9 @@ static void cow_child(int wfd, void *p, size_t len, size_t page)
 	struct rusage ru0, ru1;
 	if (getrusage(RUSAGE_SELF, &ru0) != 0)
 		r.error = errno;
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	write_pages(p, len, page);
-	double t1 = now_s();
+	double t1 = pb_seconds();
 	if (!r.error && getrusage(RUSAGE_SELF, &ru1) != 0)
 		r.error = errno;
 	r.seconds = t1 - t0;
@@ -396,7 +374,7 @@ PB_BENCH(bm_fault_cow, "fault/cow",
 	void *p;
 	int e = map_small_pages(len, &p);
 	if (e) {
-		skip_err(s, "mmap", e);
+		pb_skip_errno(s, "mmap", e);
 		return;
 	}
 	write_pages(p, len, pl_page_size());
@@ -413,10 +391,10 @@ PB_BENCH(bm_fault_cow, "fault/cow",
 	}
 	int e2 = pl_unmap(p, len);
 	if (e || e2) {
-		skip_err(s, "fork/child/munmap", e ? e : e2);
+		pb_skip_errno(s, "fork/child/munmap", e ? e : e2);
 		return;
 	}
-	per_page(s, len / pl_page_size());
+	pb_per_page(s, len / pl_page_size());
 	/* The child's faults: the parent's counters do not follow the child. */
 	pb_counter(s, "child_minor_faults", child_faults, PB_COUNTER_AVG_ITER);
 }

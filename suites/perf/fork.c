@@ -43,21 +43,6 @@ struct region {
 #define FORK_MAX_ITER 200
 #define REWRITE_SAMPLE ((size_t)PB_MIB(64))
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void skip_errno(pb_state *s, const char *what, int e)
-{
-	char msg[160];
-	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(e));
-	pb_skip(s, msg);
-}
-
 /* Ask for base pages (huge=false) or huge ones; EINVAL: a kernel without THP. */
 static int set_huge_advice(void *p, size_t len, bool huge)
 {
@@ -174,15 +159,15 @@ static int reap(pid_t pid)
 static int fork_once(bool wait, double *sec)
 {
 	*sec = 0;
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(0);
 	if (pid < 0)
 		return errno;
-	double t1 = now_s();
+	double t1 = pb_seconds();
 	int e = reap(pid);
-	*sec = (wait ? now_s() : t1) - t0;
+	*sec = (wait ? pb_seconds() : t1) - t0;
 	return e;
 }
 
@@ -210,14 +195,14 @@ static void run_fork(pb_state *s, enum layout k, bool wait)
 	if (!e && (e = pl_rss(&rss)) != 0)
 		why = "RSS of this process";
 	if (e) {
-		skip_errno(s, why, e);
+		pb_skip_errno(s, why, e);
 		region_teardown(&r);
 		return;
 	}
 	while (pb_keep_running(s)) {
 		double sec;
 		if ((e = fork_once(wait, &sec)) != 0) {
-			skip_errno(s, e == EPROTO ? "child did not exit with 0" : "fork", e);
+			pb_skip_errno(s, e == EPROTO ? "child did not exit with 0" : "fork", e);
 			break;
 		}
 		pb_set_iteration_time(s, sec);
@@ -272,7 +257,7 @@ static int spawn_once(bool use_vfork, double *sec)
 {
 	char *argv[] = {(char *)TRIVIAL_PROGRAM, NULL};
 	pid_t pid = 0;
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	int e;
 	if (use_vfork)
 		e = vfork_exec(TRIVIAL_PROGRAM, argv, &pid);
@@ -284,21 +269,21 @@ static int spawn_once(bool use_vfork, double *sec)
 #endif
 	if (!e)
 		e = reap(pid);
-	*sec = now_s() - t0;
+	*sec = pb_seconds() - t0;
 	return e;
 }
 
 static void run_spawn(pb_state *s, bool use_vfork)
 {
 	if (access(TRIVIAL_PROGRAM, X_OK) != 0) {
-		skip_errno(s, TRIVIAL_PROGRAM " is not executable", errno);
+		pb_skip_errno(s, TRIVIAL_PROGRAM " is not executable", errno);
 		return;
 	}
 	while (pb_keep_running(s)) {
 		double sec;
 		int e = spawn_once(use_vfork, &sec);
 		if (e) {
-			skip_errno(s, e == EPROTO ? TRIVIAL_PROGRAM " did not exit with 0"
+			pb_skip_errno(s, e == EPROTO ? TRIVIAL_PROGRAM " did not exit with 0"
 				   : use_vfork ? "vfork" : "posix_spawn", e);
 			break;
 		}

@@ -43,21 +43,6 @@ enum mode {
 	MODE_CYCLE,   /* time advice (+ undo) + writing every page */
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
 static int advise(const struct advice *a, void *p, size_t len)
 {
 	if (a->fn)
@@ -170,9 +155,9 @@ static int iterate(pb_state *s, const struct advice *a, enum mode m, unsigned ch
 			first = false;
 			k = 0;
 		}
-		double t0 = now_s();
+		double t0 = pb_seconds();
 		int e = timed(a, m, pool + k++ * len, len);
-		double t1 = now_s();
+		double t1 = pb_seconds();
 		if (e)
 			return e;
 		pb_set_iteration_time(s, t1 - t0);
@@ -199,7 +184,7 @@ static void run(pb_state *s, const struct advice *a, enum mode m)
 	void *pool;
 	int e = map_range(plen, &pool);
 	if (e) {
-		skip_err(s, "mmap", e);
+		pb_skip_errno(s, "mmap", e);
 		return;
 	}
 	if (a->op >= 0)
@@ -207,7 +192,7 @@ static void run(pb_state *s, const struct advice *a, enum mode m)
 	e = iterate(s, a, m, pool, plen, len);
 	int e2 = pl_unmap(pool, plen);
 	if (e || e2) {
-		skip_err(s, a->label, e ? e : e2);
+		pb_skip_errno(s, a->label, e ? e : e2);
 		return;
 	}
 	size_t pages = len / pl_page_size();

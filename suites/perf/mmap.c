@@ -13,28 +13,6 @@
 
 #define MMAP_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
-static void per_page(pb_state *s, size_t len)
-{
-	size_t pages = len / pl_page_size();
-	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
-	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
-}
-
 static int map_unmap(size_t len, bool touch)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -54,9 +32,9 @@ PB_BENCH(bm_mmap_untouched, "mmap/map_unmap", "mmap then munmap of private anony
 		if ((e = map_unmap(len, false)) != 0)
 			break;
 	if (e)
-		skip_err(s, "mmap/munmap", e);
+		pb_skip_errno(s, "mmap/munmap", e);
 	else
-		per_page(s, len);
+		pb_per_page(s, len / pl_page_size());
 }
 
 PB_BENCH(bm_mmap_touched, "mmap/map_touch_unmap",
@@ -69,18 +47,18 @@ PB_BENCH(bm_mmap_touched, "mmap/map_touch_unmap",
 		if ((e = map_unmap(len, true)) != 0)
 			break;
 	if (e)
-		skip_err(s, "mmap/munmap", e);
+		pb_skip_errno(s, "mmap/munmap", e);
 	else
-		per_page(s, len);
+		pb_per_page(s, len / pl_page_size());
 }
 
 #ifdef MAP_POPULATE
 /* mmap with MAP_POPULATE; *t gets the seconds the mmap call took. */
 static int map_populate(size_t len, void **p, double *t)
 {
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	*p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	*t = now_s() - t0;
+	*t = pb_seconds() - t0;
 	return *p == MAP_FAILED ? errno : 0;
 }
 #endif
@@ -104,9 +82,9 @@ PB_BENCH(bm_mmap_populate, "mmap/populate", "mmap with MAP_POPULATE of private a
 		pb_set_iteration_time(s, t);
 	}
 	if (e)
-		skip_err(s, "mmap(MAP_POPULATE)/munmap", e);
+		pb_skip_errno(s, "mmap(MAP_POPULATE)/munmap", e);
 	else
-		per_page(s, len);
+		pb_per_page(s, len / pl_page_size());
 #else
 	pb_skip(s, "MAP_POPULATE: not in this system's headers");
 #endif
@@ -129,15 +107,15 @@ PB_BENCH(bm_munmap_resident, "mmap/munmap_resident",
 		pb_resume_timing(s);
 		if (e)
 			break;
-		double t0 = now_s();
+		double t0 = pb_seconds();
 		e = munmap(p, len) == 0 ? 0 : errno;
-		double t1 = now_s();
+		double t1 = pb_seconds();
 		if (e)
 			break;
 		pb_set_iteration_time(s, t1 - t0);
 	}
 	if (e)
-		skip_err(s, "mmap/populate/munmap", e);
+		pb_skip_errno(s, "mmap/populate/munmap", e);
 	else
-		per_page(s, len);
+		pb_per_page(s, len / pl_page_size());
 }

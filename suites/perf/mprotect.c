@@ -12,13 +12,6 @@
 
 #define MPROTECT_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
 
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
 /* Read-only then read-write again: one iteration. */
 static int toggle(void *p, size_t len)
 {
@@ -33,7 +26,7 @@ static void run(pb_state *s, size_t maplen, size_t offset, size_t len)
 	unsigned char *p;
 	int e = pl_map_anon(maplen, (void **)&p);
 	if (e) {
-		skip_err(s, "mmap", e);
+		pb_skip_errno(s, "mmap", e);
 		return;
 	}
 	e = pl_populate(p, maplen, true);
@@ -45,7 +38,7 @@ static void run(pb_state *s, size_t maplen, size_t offset, size_t len)
 	}
 	int e2 = pl_unmap(p, maplen);
 	if (e || e2) {
-		skip_err(s, "populate/mprotect/munmap", e ? e : e2);
+		pb_skip_errno(s, "populate/mprotect/munmap", e ? e : e2);
 		return;
 	}
 	size_t pages = len / pl_page_size();

@@ -17,28 +17,6 @@
 
 #define MREMAP_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
-static void per_page(pb_state *s, size_t len)
-{
-	size_t pages = len / pl_page_size();
-	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
-	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
-}
-
 #if defined(HAVE_MREMAP) && defined(MREMAP_FIXED) && defined(MAP_FIXED_NOREPLACE)
 /* A resident range at *src and an inaccessible placeholder of the same size at *dst. */
 static int setup_move(size_t len, void **src, void **dst)
@@ -55,9 +33,9 @@ static int setup_move(size_t len, void **src, void **dst)
 /* Move src onto dst (replacing the placeholder), then fill the hole left at src. */
 static int move_once(size_t len, void *src, void *dst, double *t)
 {
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	void *q = mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
-	*t = now_s() - t0;
+	*t = pb_seconds() - t0;
 	if (q == MAP_FAILED)
 		return errno;
 	/* NOREPLACE: never clobber whatever another thread mapped into the hole. */
@@ -77,7 +55,7 @@ PB_BENCH(bm_mremap_move, "mremap/move",
 	void *a, *b;
 	int e = setup_move(len, &a, &b);
 	if (e) {
-		skip_err(s, "mmap/populate", e);
+		pb_skip_errno(s, "mmap/populate", e);
 		return;
 	}
 	while (pb_keep_running(s)) {
@@ -91,9 +69,9 @@ PB_BENCH(bm_mremap_move, "mremap/move",
 	}
 	int e2 = pl_unmap(a, len), e3 = pl_unmap(b, len);
 	if (e || e2 || e3)
-		skip_err(s, "mremap/mmap/munmap", e ? e : e2 ? e2 : e3);
+		pb_skip_errno(s, "mremap/mmap/munmap", e ? e : e2 ? e2 : e3);
 	else
-		per_page(s, len);
+		pb_per_page(s, len / pl_page_size());
 #else
 	pb_skip(s, "mremap with MREMAP_FIXED: not on this system");
 #endif
@@ -104,9 +82,9 @@ PB_BENCH(bm_mremap_move, "mremap/move",
  * was never touched, so the resident pages stay and need no set-up again. */
 static int grow_once(void **p, size_t len, double *t, bool *moved)
 {
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	void *q = mremap(*p, len, 2 * len, MREMAP_MAYMOVE);
-	*t = now_s() - t0;
+	*t = pb_seconds() - t0;
 	if (q == MAP_FAILED)
 		return errno;
 	*moved = q != *p;
@@ -127,7 +105,7 @@ PB_BENCH(bm_mremap_grow, "mremap/grow",
 	if (!e && (e = pl_populate(p, len, true)) != 0)
 		(void)pl_unmap(p, len);
 	if (e) {
-		skip_err(s, "mmap/populate", e);
+		pb_skip_errno(s, "mmap/populate", e);
 		return;
 	}
 	while (pb_keep_running(s)) {
@@ -140,10 +118,10 @@ PB_BENCH(bm_mremap_grow, "mremap/grow",
 	}
 	int e2 = pl_unmap(p, len);
 	if (e || e2) {
-		skip_err(s, "mremap/munmap", e ? e : e2);
+		pb_skip_errno(s, "mremap/munmap", e ? e : e2);
 		return;
 	}
-	per_page(s, len);
+	pb_per_page(s, len / pl_page_size());
 	pb_counter(s, "moved", moved, PB_COUNTER_AVG_ITER);
 #else
 	pb_skip(s, "mremap: not on this system");

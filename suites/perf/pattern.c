@@ -21,21 +21,6 @@
 
 enum source { SRC_ZERO = -1 }; /* otherwise an enum pl_pattern_mode */
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
 static int get_memory(int src, size_t len, void **p)
 {
 	if (src == SRC_ZERO)
@@ -73,12 +58,12 @@ static int once(int src, size_t len, size_t stride, double *t, double *rss)
 		return e;
 	void *p;
 	unsigned char want = src == SRC_ZERO ? 0 : PATTERN_BYTE;
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	e = get_memory(src, len, &p);
 	if (e)
 		return e;
 	size_t bad = read_check(p, len, stride, want);
-	*t = now_s() - t0;
+	*t = pb_seconds() - t0;
 	e = pl_rss(&r1);
 	int e2 = put_memory(src, p, len);
 	if (e || e2)
@@ -109,7 +94,7 @@ static void run(pb_state *s, int src, size_t stride_pages)
 		return;
 	}
 	if (e) {
-		skip_err(s, src == SRC_ZERO ? "mmap" : pl_pattern_mode_name((enum pl_pattern_mode)src), e);
+		pb_skip_errno(s, src == SRC_ZERO ? "mmap" : pl_pattern_mode_name((enum pl_pattern_mode)src), e);
 		return;
 	}
 	size_t pages = len / page;

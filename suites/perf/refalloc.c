@@ -45,14 +45,6 @@ struct final {
 	double rss_start, rss_end, faults, released, release_calls;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* Whole-buffer socket I/O; a dead peer is EPIPE, never SIGPIPE. */
 static int io_full(int fd, void *buf, size_t len, bool wr)
 {
@@ -73,7 +65,7 @@ static int io_full(int fd, void *buf, size_t len, bool wr)
 static int churn_once(const struct churn *c, double *sec)
 {
 	size_t ps = pl_page_size();
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	for (size_t i = 0; i < c->n; i++) {
 		char *p = c->which == USE_LIBC ? malloc(c->size) : ra_malloc(c->size);
 		if (!p)
@@ -88,7 +80,7 @@ static int churn_once(const struct churn *c, double *sec)
 		else
 			ra_free(c->slot[i]);
 	}
-	*sec = now_s() - t0;
+	*sec = pb_seconds() - t0;
 	return 0;
 }
 
@@ -167,13 +159,6 @@ static void child_main(int fd, struct churn *c, enum ra_release policy)
 	f.released -= b.released;
 	f.release_calls -= b.release_calls;
 	_exit(io_full(fd, &f, sizeof(f), true) ? 1 : 0);
-}
-
-static void skip_errno(pb_state *s, const char *what, int e)
-{
-	char msg[160];
-	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(e));
-	pb_skip(s, msg);
 }
 
 struct child {
@@ -261,14 +246,14 @@ static void run_churn(pb_state *s, enum which which, enum ra_release policy)
 	c.n = n < BATCH_MIN ? BATCH_MIN : n > BATCH_MAX ? BATCH_MAX : n;
 	int e = child_start(&ch, &c, policy);
 	if (e) {
-		skip_errno(s, e == EBUSY ? "refalloc already started in this process; policy cannot be set"
+		pb_skip_errno(s, e == EBUSY ? "refalloc already started in this process; policy cannot be set"
 			   : which == USE_REFALLOC ? "refalloc child set-up" : "malloc child set-up", e);
 		return;
 	}
 	while (pb_keep_running(s)) {
 		double sec;
 		if ((e = child_batch(&ch, &sec)) != 0) {
-			skip_errno(s, "allocation batch in the child", e);
+			pb_skip_errno(s, "allocation batch in the child", e);
 			break;
 		}
 		pb_set_iteration_time(s, sec);
@@ -276,7 +261,7 @@ static void run_churn(pb_state *s, enum which which, enum ra_release policy)
 	memset(&f, 0, sizeof(f));
 	int fe = child_finish(&ch, &f);
 	if (!e && fe)
-		skip_errno(s, "child did not finish cleanly", fe);
+		pb_skip_errno(s, "child did not finish cleanly", fe);
 	else if (!e)
 		report(s, &c, &f);
 }

@@ -59,21 +59,6 @@ struct spin_arg {
 };
 static struct spin_arg spin_args[MAX_OTHERS];
 
-static double now_s(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void skip_errno(pb_state *s, const char *what, int e)
-{
-	char msg[160];
-	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(e));
-	pb_skip(s, msg);
-}
-
 /* Skip (and say why) when this machine has fewer than `need` other cores. */
 static bool enough_cores(pb_state *s, int need)
 {
@@ -242,7 +227,7 @@ static int op_once(enum tlb_op op, char **p, double *sec, bool *preempted)
 		return e;
 	*(volatile char *)*p = 1; /* a writable TLB entry on this core */
 	long c0 = preemptions();
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	if (op == OP_MUNMAP)
 		e = munmap(*p, ps) == 0 ? 0 : errno;
 	else if (op == OP_MPROTECT)
@@ -253,7 +238,7 @@ static int op_once(enum tlb_op op, char **p, double *sec, bool *preempted)
 #else
 		e = ENOSYS;
 #endif
-	*sec = now_s() - t0;
+	*sec = pb_seconds() - t0;
 	*preempted = c0 >= 0 && preemptions() != c0;
 	if (op == OP_MUNMAP)
 		*p = NULL;
@@ -286,11 +271,11 @@ static void run_shootdown(pb_state *s, enum tlb_op op, bool procs)
 		return;
 	int e = op == OP_MUNMAP ? 0 : pl_map_anon(pl_page_size(), (void **)&p);
 	if (e) {
-		skip_errno(s, "mmap", e);
+		pb_skip_errno(s, "mmap", e);
 		return;
 	}
 	if ((e = start_others(&o, n, procs)) != 0)
-		skip_errno(s, procs ? "cannot start a pinned process on another core"
+		pb_skip_errno(s, procs ? "cannot start a pinned process on another core"
 				    : "cannot start a pinned thread on another core", e);
 	double irq0 = 0, irq1 = 0;
 	int64_t retries = 0;
@@ -298,7 +283,7 @@ static void run_shootdown(pb_state *s, enum tlb_op op, bool procs)
 	while (!e && pb_keep_running(s)) {
 		double sec;
 		if ((e = op_unpreempted(op, &p, &sec, &retries)) != 0)
-			skip_errno(s, op_name(op), e);
+			pb_skip_errno(s, op_name(op), e);
 		else
 			pb_set_iteration_time(s, sec);
 	}
@@ -427,9 +412,9 @@ static double victim_once(struct helper *h, int seq, size_t pages, uintptr_t *su
 	while (atomic_load_explicit(&h->done, memory_order_acquire) != seq)
 		;
 	long c0 = preemptions();
-	double t0 = now_s();
+	double t0 = pb_seconds();
 	*sum += chase_pages(h->p, pages);
-	double sec = now_s() - t0;
+	double sec = pb_seconds() - t0;
 	*preempted = c0 >= 0 && preemptions() != c0;
 	return sec;
 }
@@ -475,7 +460,7 @@ static void run_victim(pb_state *s, enum victim_op op)
 		return;
 	int e = helper_start(&h, op, pages * ps);
 	if (e) {
-		skip_errno(s, "cannot start a pinned helper thread on another core", e);
+		pb_skip_errno(s, "cannot start a pinned helper thread on another core", e);
 		if (h.p)
 			helper_stop(&h);
 		return;
@@ -487,7 +472,7 @@ static void run_victim(pb_state *s, enum victim_op op)
 		for (int k = 0; preempted && k <= MAX_RETRIES && !h.err; k++, retries += preempted)
 			sec = victim_once(&h, ++seq, pages, &sum, &preempted);
 		if (h.err) {
-			skip_errno(s, op == V_MPROTECT ? "mprotect" : "munmap/mmap", h.err);
+			pb_skip_errno(s, op == V_MPROTECT ? "mprotect" : "munmap/mmap", h.err);
 			break;
 		}
 		pb_set_iteration_time(s, sec);

@@ -10,20 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void skip_err(pb_state *s, const char *what, int e)
-{
-	char m[200];
-	snprintf(m, sizeof(m), "%s: %s", what, pl_errno_desc(e));
-	pb_skip(s, m);
-}
-
-static void per_page(pb_state *s, size_t pages)
-{
-	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
-	pb_set_bytes_processed(s, pb_iterations(s) * (int64_t)(pages * pl_page_size()));
-	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
-}
-
 PB_BENCH(bm_zero_memset, "zero/memset",
 	 "memset to zero a resident, cache-warm buffer of the argument's size (one base page or one 2 MiB page)",
 	 .args = PB_ARGS(PB_KIB(4), PB_MIB(2)))
@@ -32,7 +18,7 @@ PB_BENCH(bm_zero_memset, "zero/memset",
 	void *p;
 	int e = pl_map_anon(len, &p);
 	if (e) {
-		skip_err(s, "mmap", e);
+		pb_skip_errno(s, "mmap", e);
 		return;
 	}
 	memset(p, 1, len);
@@ -42,10 +28,10 @@ PB_BENCH(bm_zero_memset, "zero/memset",
 	}
 	e = pl_unmap(p, len);
 	if (e) {
-		skip_err(s, "munmap", e);
+		pb_skip_errno(s, "munmap", e);
 		return;
 	}
-	per_page(s, len / pl_page_size());
+	pb_per_page(s, len / pl_page_size());
 }
 
 #define COLD_BUFFER PB_MIB(128) /* four times a 32 MiB last-level cache */
@@ -58,7 +44,7 @@ PB_BENCH(bm_zero_memset_cold, "zero/memset_cold",
 	unsigned char *p;
 	int e = pl_map_anon(buf, (void **)&p);
 	if (e) {
-		skip_err(s, "mmap", e);
+		pb_skip_errno(s, "mmap", e);
 		return;
 	}
 	memset(p, 1, buf);
@@ -70,8 +56,8 @@ PB_BENCH(bm_zero_memset_cold, "zero/memset_cold",
 	}
 	e = pl_unmap(p, buf);
 	if (e) {
-		skip_err(s, "munmap", e);
+		pb_skip_errno(s, "munmap", e);
 		return;
 	}
-	per_page(s, len / pl_page_size());
+	pb_per_page(s, len / pl_page_size());
 }
