@@ -52,20 +52,28 @@ def _matrix(data):
     out = ["<h2 id=matrix>Behaviour matrix</h2>"]
     if not m.rows:
         return out + ["<p class=note>No conformance results.</p>"]
+    head = ["probe"] + data.labels
     if len(data.runs) > 1:
         out.append("<p>%d of %d probes differ between runs (highlighted).</p>" % (m.n_differ, len(m.rows)))
-    rows = []
-    for r in m.rows:
-        cells = []
-        for c in r.cells:
-            if c is None:
-                cells.append("<td class=absent>—</td>")
-                continue
-            extra = c["semantics"] or (c["reason"] if c["status"] != "pass" else "")
-            cells.append("<td class=%s>%s%s</td>" % (c["status"], esc(c["status"]),
-                                                      "<span class=sem>%s</span>" % esc(extra) if extra else ""))
-        rows.append("<tr class='%s'><th>%s</th>%s</tr>" % ("differs" if r.differs else "", esc(r.id), "".join(cells)))
-    return out + ["<div class=matrix>" + _table(["probe"] + data.labels, rows) + "</div>"]
+        if m.n_differ:
+            out += ["<h3>Probes that differ</h3>", _table(head, [_matrix_row(r) for r in m.rows if r.differs]),
+                    "<details><summary>All %d probes</summary>" % len(m.rows)]
+    out.append("<div class=matrix>" + _table(head, [_matrix_row(r) for r in m.rows]) + "</div>")
+    if len(data.runs) > 1 and m.n_differ:
+        out.append("</details>")
+    return out
+
+
+def _matrix_row(r):
+    cells = []
+    for c in r.cells:
+        if c is None:
+            cells.append("<td class=absent>—</td>")
+            continue
+        extra = c["semantics"] or (c["reason"] if c["status"] != "pass" else "")
+        cells.append("<td class=%s>%s%s</td>" % (c["status"], esc(c["status"]),
+                                                  "<span class=sem>%s</span>" % esc(extra) if extra else ""))
+    return "<tr class='%s'><th>%s</th>%s</tr>" % ("differs" if r.differs else "", esc(r.id), "".join(cells))
 
 
 def _costs(data):

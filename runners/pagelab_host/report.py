@@ -83,13 +83,17 @@ def _matrix_md(data):
     if not m.rows:
         return ["", "## Behaviour matrix", "", "No conformance results."]
     L = ["", "## Behaviour matrix", ""]
+    head = ["| probe | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
     if len(data.runs) > 1:
-        L += ["%d of %d probes differ between runs (marked ▶).", ""]
-        L[-2] = L[-2] % (m.n_differ, len(m.rows))
-    L += ["| probe | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
-    for r in m.rows:
-        L.append("| %s%s | %s |" % ("▶ " if r.differs else "", r.id, " | ".join(_cell_md(c) for c in r.cells)))
-    return L
+        L += ["%d of %d probes differ between runs (marked ▶)." % (m.n_differ, len(m.rows)), ""]
+        if m.n_differ:
+            L += ["### Probes that differ", ""] + head + [_row_md(r) for r in m.rows if r.differs]
+            L += ["", "### All probes", ""]
+    return L + head + [_row_md(r) for r in m.rows]
+
+
+def _row_md(r):
+    return "| %s%s | %s |" % ("▶ " if r.differs else "", r.id, " | ".join(_cell_md(c) for c in r.cells))
 
 
 def _costs_md(data):
