@@ -41,7 +41,7 @@ def read_json(path):
         return None, "%s: %s (line %d column %d: %s)" % (path, what, e.lineno, e.colno, e.msg)
 
 
-def _check_conformance(doc, path):
+def check_conformance(doc, path):
     if not isinstance(doc, dict):
         return "%s: not a JSON object" % path
     schema = doc.get("schema")
@@ -55,7 +55,7 @@ def _check_conformance(doc, path):
     return None
 
 
-def _check_perf(doc, path):
+def check_perf(doc, path):
     if not isinstance(doc, dict):
         return "%s: not a JSON object" % path
     if not isinstance(doc.get("context"), dict) or not isinstance(doc.get("benchmarks"), list):
@@ -127,8 +127,8 @@ def load_run(path):
             run.problems.append(err)
         elif not doc.get("complete"):
             run.problems.append("%s: run is marked incomplete (%s)" % (run.path, doc.get("state", "unknown")))
-    for name, check, attr in (("conformance.json", _check_conformance, "conformance"),
-                              ("perf.json", _check_perf, "perf")):
+    for name, check, attr in (("conformance.json", check_conformance, "conformance"),
+                              ("perf.json", check_perf, "perf")):
         if not os.path.exists(files[name]):
             continue
         doc, err = read_json(files[name])

@@ -9,7 +9,7 @@ import sys
 from . import MANIFEST_SCHEMA, hostenv
 from .errors import UserError, warn
 from .fsutil import atomic_path, atomic_write_json
-from .model import read_json, load_run
+from .model import check_conformance, check_perf, load_run, read_json
 from .progress import Progress, run_streaming
 
 TAP_LINE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(\S*)")
@@ -106,8 +106,7 @@ def _conform(rd, build, args, progress):
 
     res = _exec_part(rd, "conformance", cmd, [out], "conformance.tap", progress, parse)
     progress.finish()
-    from .model import _check_conformance
-    return _judge(rd, "conformance", res, out, _check_conformance)
+    return _judge(rd, "conformance", res, out, check_conformance)
 
 
 def _bench_help(binary):
@@ -159,8 +158,7 @@ def _perf(rd, build, args, progress):
 
     res = _exec_part(rd, "perf", cmd, [out, topo], "logs/perf.stdout", progress, parse)
     progress.finish()
-    from .model import _check_perf
-    status = _judge(rd, "perf", res, out, _check_perf)
+    status = _judge(rd, "perf", res, out, check_perf)
     if not os.path.exists(topo):
         _lstopo(rd, topo)
     return status

@@ -43,3 +43,10 @@ def test_separated_samples_are_marked():
 def test_geomean_ignores_missing_values():
     assert stats.geomean([2.0, 8.0, None]) == pytest.approx(4.0)
     assert stats.geomean([None]) is None
+
+
+def test_bootstrap_stands_in_without_scipy(monkeypatch):
+    monkeypatch.setattr(stats, "_scipy_stats", None)
+    p, name = stats.significance([1.0, 1.1, 1.2, 1.05, 1.15], [2.0, 2.1, 2.2, 2.05, 2.15])
+    assert name == "bootstrap" and p < 0.05
+    assert stats.test_name() == "bootstrap of the ratio of medians"
