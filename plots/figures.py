@@ -305,7 +305,7 @@ def pattern_init(data, out_dir, formats):
     panels = [("cost per page (ns)", lambda b: b.per_page_times()) if per_page else
               ("time per call (µs)", lambda b: [t / 1e3 for t in b.times])]
     if rss_key:
-        panels.append(("%s (MiB)" % rss_key, lambda b: [v / (1 << 20) for v in b.counters.get(rss_key, [])]))
+        panels.append(("RSS growth (MiB)" if rss_key == "rss_bytes" else "%s (MiB)" % rss_key, lambda b: [v / (1 << 20) for v in b.counters.get(rss_key, [])]))
     for ax, (label, get) in zip(axes[0], panels):
         for i, benches in enumerate(data.benches):
             for j, op in enumerate(ops):
@@ -322,8 +322,11 @@ def pattern_init(data, out_dir, formats):
         ax.set_xlabel("method and access")
         ax.grid(axis="x", visible=False)
     _legend_runs(axes[0][0], data.labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
-    cap = "Initialising memory to a pattern%s: time%s per method." % (
-        " (%s)" % style.size_label(size) if size else "", " and resident memory" if rss_key else "")
+    skipped = sorted({"%s (%s)" % (b.op, b.skipped.strip(": ")) for benches in data.benches for b in benches.values()
+                      if b.area == "pattern" and b.skipped})
+    cap = "Initialising memory to a pattern%s: time%s per method (median, interquartile range)%s." % (
+        " (%s)" % style.size_label(size) if size else "", " and resident memory" if rss_key else "",
+        "; not measured: " + "; ".join(skipped) if skipped else "")
     return [Figure("pattern_init", "pattern initialisation", cap, style.save(fig, out_dir, "pattern_init", formats))]
 
 

@@ -49,7 +49,7 @@ def expected_figures(runs):
 def test_the_fixtures_cover_the_main_figure_types(plotted):
     runs, _ = plotted
     want = expected_figures(runs)
-    assert {"behaviour_matrix", "madvise_cost", "fork_latency", "counters_per_page"} <= want
+    assert {"behaviour_matrix", "madvise_cost", "fork_latency", "counters_per_page", "pattern_init"} <= want
     assert any(n.startswith("size_") for n in want)
 
 
