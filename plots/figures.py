@@ -69,7 +69,7 @@ def madvise_cost(data, out_dir, formats):
         return []
     style.use()
     n = len(data.labels)
-    fig, ax = plt.subplots(figsize=(style.DOUBLE_IN if len(ops) > 5 or len(ops) * n > 10 else style.COLUMN_IN, 2.8))
+    fig, ax = plt.subplots(figsize=(style.DOUBLE_IN if len(ops) > 4 or len(ops) * n > 8 else style.COLUMN_IN, 2.8))
     width = 0.8 / n
     x = np.arange(len(ops))
     stacked = False
@@ -98,11 +98,12 @@ def madvise_cost(data, out_dir, formats):
         handles.append(Patch(facecolor="white", edgecolor="black", label="the call"))
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="////", label="re-touch afterwards"))
     if handles:
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, borderaxespad=0.2)
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
     ax.grid(axis="x", visible=False)
+    skipped = _skipped(data, "madvise")
     cap = ("Per-page cost of each madvise advice on a %s range (median, error bars: interquartile "
-           "range over repetitions)%s." % (style.size_label(size), "; hatched: cost of touching the pages again"
-                                           if stacked else ""))
+           "range over repetitions)%s%s." % (style.size_label(size), "; hatched: cost of touching the pages again"
+                                             if stacked else "", "; not measured: " + "; ".join(skipped) if skipped else ""))
     return [Figure("madvise_cost", "madvise: cost per page", cap,
                    style.save(fig, out_dir, "madvise_cost", formats))]
 
@@ -278,6 +279,12 @@ def counters_per_page(data, out_dir, formats):
                    style.save(fig, out_dir, "counters_per_page", formats))]
 
 
+def _skipped(data, area):
+    """'op (reason)' for the benchmarks of an area that some run skipped."""
+    return sorted({"%s (%s)" % (b.op, b.skipped.strip(": ")) for benches in data.benches for b in benches.values()
+                   if b.area == area and b.skipped and not b.op.endswith(("_retouch", "_cycle"))})
+
+
 def _why_no_tlb(data):
     for run in data.runs:
         why = ((run.perf or {}).get("context") or {}).get("counters_unavailable") or {}
@@ -322,8 +329,7 @@ def pattern_init(data, out_dir, formats):
         ax.set_xlabel("method and access")
         ax.grid(axis="x", visible=False)
     _legend_runs(axes[0][0], data.labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
-    skipped = sorted({"%s (%s)" % (b.op, b.skipped.strip(": ")) for benches in data.benches for b in benches.values()
-                      if b.area == "pattern" and b.skipped})
+    skipped = _skipped(data, "pattern")
     cap = "Initialising memory to a pattern%s: time%s per method (median, interquartile range)%s." % (
         " (%s)" % style.size_label(size) if size else "", " and resident memory" if rss_key else "",
         "; not measured: " + "; ".join(skipped) if skipped else "")

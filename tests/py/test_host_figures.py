@@ -22,6 +22,8 @@ def plotted(repo_root, fixtures_dir, tmp_path_factory):
                          ["--out", str(out), "--format", "pdf", "--format", "png", "--format", "svg"],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    # A layout that collapses (labels or legend wider than the figure) warns: it would look broken.
+    assert "Warning" not in res.stderr, res.stderr
     return runs, out
 
 
