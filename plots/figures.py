@@ -117,7 +117,9 @@ def _size_axes(ax, sizes):
     ax.set_xticks(ticks)
     ax.set_xticklabels([style.size_label(t) for t in ticks])
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = ax.get_ylim()
+    # 1-2-5 ticks over a few decades; one per decade beyond that.
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if hi / max(lo, 1e-12) < 1e3 else (1.0,)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
     ax.yaxis.set_minor_locator(NullLocator())
 
