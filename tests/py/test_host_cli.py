@@ -135,3 +135,18 @@ def test_list_shows_runs_and_parts(repo_root, fixtures_dir):
     res = pagelab(repo_root, "list", runs[0])
     assert res.returncode == 0
     assert "part conformance" in res.stdout and "file      perf.json" in res.stdout
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "conformance.json", "perf.json"])
+def test_damaged_files_never_give_a_traceback(repo_root, fixtures_dir, tmp_path, name):
+    src = fixture_runs(fixtures_dir)[0]
+    text = open(os.path.join(src, name), encoding="utf-8").read()
+    damages = [text[: len(text) * k // 7] for k in range(1, 7)] + ["[]", "null", '{"schema": 1}', "\x00\x01"]
+    for i, damaged in enumerate(damages):
+        run = tmp_path / ("r%d" % i)
+        shutil.copytree(src, run)
+        (run / name).write_text(damaged)
+        res = pagelab(repo_root, "report", str(run), "--no-figures")
+        assert "Traceback" not in res.stderr, (i, res.stderr)
+        assert res.returncode == 0, (i, res.stderr)
+        assert str(run / name) in res.stderr, (i, res.stderr)
