@@ -110,7 +110,7 @@ def test_fresh_run_files_match_the_documented_schemas(real_run, repo_root):
 def test_stopped_run_is_kept_as_interrupted_with_a_report(repo_root, tmp_path):
     import signal
     import time
-    build = _fake_build(tmp_path, "echo 'TAP version 13'\necho '1..3'\nsleep 60\n")
+    build = _fake_build(tmp_path, "echo 'TAP version 13'\necho '1..3'\nexec sleep 60\n")
     out = tmp_path / "stopped"
     cmd = [os.path.join(repo_root, "runners", "pagelab"), "run", "--no-build", "--build", build, "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
