@@ -184,11 +184,12 @@ def fork_latency(data, out_dir, formats):
     style.use()
     fig, axes = plt.subplots(1, len(areas), figsize=(style.COLUMN_IN * len(areas), 2.6), squeeze=False)
     for ax, area in zip(axes[0], areas):
-        ops = _ops(data.benches, area, lambda b: b.arg)
+        # "fragmented" is swept over VMA counts, not bytes: it belongs in the cost tables, not on this axis.
+        ops = [o for o in _ops(data.benches, area, lambda b: b.arg) if o != "fragmented"]
         _fork_panel(ax, data, area, ops)
-    cap = ("Latency of fork%s against the parent's memory size (median, interquartile range): clean = mapped but "
-           "untouched, dirty = written, thp = huge pages; one colour per run." % (
-               " and of fork+wait" if len(areas) > 1 else ""))
+    cap = ("Latency of fork%s against the parent's memory size (median, interquartile range): clean = mapped and "
+           "read but never written, dirty = written, thp = huge pages; one colour per run. The fragmented-layout "
+           "and spawn baselines are in the cost tables." % (" and of fork+wait" if len(areas) > 1 else ""))
     return [Figure("fork_latency", "fork latency against memory size", cap,
                    style.save(fig, out_dir, "fork_latency", formats))]
 
@@ -196,10 +197,14 @@ def fork_latency(data, out_dir, formats):
 def _fork_panel(ax, data, area, ops):
     from matplotlib.lines import Line2D
     sizes = set()
+    nonzero = [b.arg for benches in data.benches for b in benches.values()
+               if b.area == area and b.op in ops and b.arg and b.times and not b.skipped]
+    # 0 bytes cannot sit on a log axis: draw it one step left of the smallest size, labelled "0".
+    zero_x = min(nonzero) / 16 if nonzero else 1
     for i, benches in enumerate(data.benches):
         for j, op in enumerate(ops):
-            pts = sorted((b.arg, _spread([t / 1e6 for t in b.times])) for b in benches.values()
-                         if b.area == area and b.op == op and b.arg and b.times and not b.skipped)
+            pts = sorted((b.arg or zero_x, _spread([t / 1e6 for t in b.times])) for b in benches.values()
+                         if b.area == area and b.op == op and b.arg is not None and b.times and not b.skipped)
             if not pts:
                 continue
             sizes.update(p[0] for p in pts)
@@ -208,6 +213,10 @@ def _fork_panel(ax, data, area, ops):
                         color=style.colour(i), marker=style.marker(j),
                         linestyle=style.LINESTYLES[j % len(style.LINESTYLES)], elinewidth=0.6)
     _size_axes(ax, sizes)
+    if zero_x in sizes:
+        ticks = sorted(sizes)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels(["0" if t == zero_x else style.size_label(t) for t in ticks])
     ax.set_xlabel("parent memory (bytes), %s" % area)
     ax.set_ylabel("latency (ms)")
     variants = [Line2D([], [], color="black", marker=style.marker(j), linestyle=style.LINESTYLES[j % 4], label=op)
