@@ -228,6 +228,28 @@ int pl_populate(void *p, size_t len, bool write)
 	return 0;
 }
 
+static size_t c_huge(void)
+{
+	return pl_caps()->huge_page_size;
+}
+
+/* The first PFN of the huge zero page (a read fault on THP memory maps it), or 0. */
+static uint64_t huge_zero_pfn(void)
+{
+	size_t huge = c_huge();
+	void *r = NULL;
+	uint64_t entry = 0;
+	if (!huge || pl_reserve(huge, huge, &r) != 0)
+		return 0;
+	if (pl_commit(r, huge) == 0 && pl_posix_madvise(r, huge, MADV_HUGEPAGE) == 0) {
+		(void)*(volatile char *)r;
+		if (pl_linux_pagemap_entry(r, &entry) != 0 || !(entry & PL_PM_PRESENT))
+			entry = 0;
+	}
+	(void)pl_unmap(r, huge);
+	return entry & PL_PM_PFN_MASK;
+}
+
 int pl_is_zero_page(const void *p, bool *is_zero)
 {
 	need_caps();
@@ -239,7 +261,7 @@ int pl_is_zero_page(const void *p, bool *is_zero)
 		*is_zero = (cat & PL_PAGE_IS_PFNZERO) != 0;
 		return 0;
 	}
-	/* Without PAGEMAP_SCAN: compare PFNs with a page known to map the zero page. */
+	/* Without PAGEMAP_SCAN: compare PFNs with pages known to map the zero pages. */
 	uint64_t mine, ref;
 	void *z;
 	int e = pl_linux_pagemap_entry(p, &mine);
@@ -254,7 +276,10 @@ int pl_is_zero_page(const void *p, bool *is_zero)
 		return e ? e : u;
 	if ((ref & PL_PM_PFN_MASK) == 0)
 		return ENOTSUP; /* PFNs read as 0 without CAP_SYS_ADMIN */
-	*is_zero = (mine & PL_PM_PRESENT) && (mine & PL_PM_PFN_MASK) == (ref & PL_PM_PFN_MASK);
+	uint64_t pfn = mine & PL_PM_PFN_MASK, huge = huge_zero_pfn();
+	size_t in_huge = c_huge() ? ((uintptr_t)p % c_huge()) / pl_page_size() : 0;
+	*is_zero = (mine & PL_PM_PRESENT) &&
+		   (pfn == (ref & PL_PM_PFN_MASK) || (huge && pfn - in_huge == huge));
 	return 0;
 }
 
