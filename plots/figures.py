@@ -359,7 +359,9 @@ def behaviour_heatmap(data, out_dir, formats, max_rows=40):
     if len(data.matrix.rows) <= max_rows:
         fig, how = _heatmap_by_probe(data), "per probe and run"
     else:
-        fig, how = _heatmap_by_kind(data), "per probe (rows), mapping kind (columns) and run (panels)"
+        fig, how = _heatmap_by_kind(data), ("per probe (rows), mapping kind (columns) and run (panels); probes "
+                                            "with other variants (policies, modes) show their most severe outcome "
+                                            "in the (plain) column")
     cap = "Outcome of each conformance probe %s; ▶ marks probes whose outcome or observation differs between runs." % how
     return [Figure("behaviour_matrix", "behaviour matrix", cap, style.save(fig, out_dir, "behaviour_matrix", formats))]
 
@@ -401,25 +403,38 @@ def _heatmap_by_probe(data):
     return fig
 
 
+def _fam_kind(probe_id):
+    """(row, column): a mapping kind is a column; other variants (a policy, a mode) share the "(plain)" cell."""
+    fam, _, kind = probe_id.partition("/")
+    return (fam, kind) if kind in KINDS else (fam, "")
+
+
+# When variants share a cell, it shows the most severe outcome among them.
+SEVERITY = ("fail", "error", "timeout", "xfail", "pass", "skip", "absent")
+
+
 def _heatmap_by_kind(data):
     codes = list(style.STATUS_COLOURS)
     fams, differs = [], set()
     for r in data.matrix.rows:
-        fam = r.id.split("/")[0]
+        fam, _ = _fam_kind(r.id)
         if fam not in fams:
             fams.append(fam)
         if r.differs:
             differs.add(fam)
-    kinds = [k for k in KINDS if any((r.id.split("/") + [""])[1] == k for r in data.matrix.rows)]
+    kinds = [k for k in KINDS if any(_fam_kind(r.id)[1] == k for r in data.matrix.rows)]
     n = len(data.labels)
     fig, axes = plt.subplots(1, n, figsize=(style.COLUMN_IN if n == 1 else style.DOUBLE_IN, 1.2 + 0.1 * len(fams)),
                              squeeze=False, sharey=True)
     for i, ax in enumerate(axes[0]):
         cell = {}
         for r in data.matrix.rows:
-            fam, _, kind = r.id.partition("/")
+            fam, kind = _fam_kind(r.id)
             c = r.cells[i]
-            cell[(fam, kind)] = codes.index(c["status"]) if c else codes.index("absent")
+            status = c["status"] if c else "absent"
+            prev = cell.get((fam, kind))
+            if prev is None or SEVERITY.index(status) < SEVERITY.index(codes[prev]):
+                cell[(fam, kind)] = codes.index(status)
         grid = np.array([[cell.get((f, k), codes.index("absent")) for k in kinds] for f in fams])
         _status_grid(ax, grid, [k.replace("_", " ") or "(plain)" for k in kinds],
                      [("▶ " if f in differs else "") + f for f in fams])

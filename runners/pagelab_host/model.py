@@ -247,11 +247,26 @@ def find_runs(results_dir):
     return out
 
 
+TIME_PREFIX = re.compile(r"^\d{8}T\d{4,6}Z-")
+
+
 def short_labels(runs):
-    """Labels without the run-id parts every run shares (time, host, kernel)."""
-    split = [r.id.split("-") for r in runs]
-    if len(runs) < 2 or len({len(s) for s in split}) != 1:
-        return [r.id for r in runs]
-    keep = [i for i in range(len(split[0])) if len({s[i] for s in split}) > 1]
-    labels = ["-".join(s[i] for i in keep) or r.id for s, r in zip(split, runs)]
-    return labels if len(set(labels)) == len(labels) else [r.id for r in runs]
+    """Labels without the run-id parts every run shares (time, host, kernel, accelerator)."""
+    ids = [r.id for r in runs]
+    split = [i.split("-") for i in ids]
+    if len(runs) < 2:
+        return ids
+    if len({len(s) for s in split}) == 1:
+        keep = [i for i in range(len(split[0])) if len({s[i] for s in split}) > 1]
+        labels = ["-".join(s[i] for i in keep) or r for s, r in zip(split, ids)]
+        if len(set(labels)) == len(labels):
+            return labels
+    # Ids of different shapes (e.g. kernels 6.1.0-56-amd64 and 6.12.117+deb12-amd64): drop the
+    # leading time stamp, then dash-separated words all runs share at the start or the end.
+    toks = [TIME_PREFIX.sub("", i).split("-") for i in ids]
+    while all(len(t) > 1 for t in toks) and len({t[0] for t in toks}) == 1:
+        toks = [t[1:] for t in toks]
+    while all(len(t) > 1 for t in toks) and len({t[-1] for t in toks}) == 1:
+        toks = [t[:-1] for t in toks]
+    labels = ["-".join(t) for t in toks]
+    return labels if len(set(labels)) == len(labels) else ids
