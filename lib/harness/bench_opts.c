@@ -11,7 +11,7 @@
 static const char usage[] =
 	"usage: pagelab-bench [flags]\n"
 	"  --benchmark_filter=REGEX        run matching benchmarks (-REGEX: all but those)\n"
-	"  --benchmark_repetitions=N       runs per benchmark (default: quick 3, full 5)\n"
+	"  --benchmark_repetitions=N       runs per benchmark (default 5)\n"
 	"  --benchmark_min_time=T[s]|Nx    minimum time per run, or N iterations\n"
 	"  --benchmark_min_warmup_time=T   warm-up before the first run\n"
 	"  --benchmark_out=FILE            write results as JSON (Google Benchmark schema)\n"
