@@ -317,10 +317,7 @@ void pb_skip(pb_state *s, const char *msg)
 
 double pb_seconds(void)
 {
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+	return pb_now(CLOCK_MONOTONIC);
 }
 
 void pb_skip_errno(pb_state *s, const char *what, int e)

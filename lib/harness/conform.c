@@ -85,6 +85,7 @@ static struct pc_instance *expand_instances(size_t *count)
 void pc_run_instance(const struct pc_instance *inst, int result_fd, const char *tmpdir)
 {
 	struct pc_ctx ctx = {.id = inst->id, .kind = inst->kind, .result_fd = result_fd, .tmpdir = tmpdir};
+	pc_current = &ctx;
 	inst->probe->fn(&ctx);
 	pc_error(&ctx, "probe returned without an outcome");
 }

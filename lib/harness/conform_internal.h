@@ -21,6 +21,9 @@ struct pc_instance {
 	enum pc_kind kind;
 };
 
+/* The probe running in this process, for helpers that have no ctx argument. */
+extern struct pc_ctx *pc_current;
+
 /* Run one instance in the calling process and exit; never returns. */
 PC_NORETURN void pc_run_instance(const struct pc_instance *inst, int result_fd, const char *tmpdir);
 

@@ -125,6 +125,7 @@ int pc_write_json(const char *path, const char *isolation, const struct pc_insta
 	pl_json_end_object(&j);
 	pl_json_kv_str(&j, "isolation", isolation);
 	pl_json_kv_int(&j, "timeout_s", o->timeout_s);
+	pl_json_kv_bool(&j, "interrupted", o->interrupted_by != 0);
 	write_caps(&j);
 	pl_json_key(&j, "results");
 	pl_json_begin_array(&j);

@@ -124,6 +124,8 @@ const char *pc_kind_name(enum pc_kind kind)
 
 /* ---- helpers for probes ---- */
 
+struct pc_ctx *pc_current;
+
 static sigjmp_buf fault_jmp;
 static volatile sig_atomic_t fault_sig;
 
@@ -140,7 +142,7 @@ int pc_access_faults(volatile void *p, bool write, unsigned char val)
 	sa.sa_handler = on_fault;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &old_segv) != 0 || sigaction(SIGBUS, &sa, &old_bus) != 0)
-		return -1;
+		pc_error(pc_current, "sigaction: %s", pc_strerror(errno)); /* a fault could not be told apart */
 	fault_sig = 0;
 	if (sigsetjmp(fault_jmp, 1) == 0) {
 		if (write)
@@ -148,8 +150,8 @@ int pc_access_faults(volatile void *p, bool write, unsigned char val)
 		else
 			(void)*(volatile unsigned char *)p;
 	}
-	sigaction(SIGSEGV, &old_segv, NULL);
-	sigaction(SIGBUS, &old_bus, NULL);
+	if (sigaction(SIGSEGV, &old_segv, NULL) != 0 || sigaction(SIGBUS, &old_bus, NULL) != 0)
+		pc_error(pc_current, "restoring signal handlers: %s", pc_strerror(errno));
 	return fault_sig;
 }
 
@@ -228,21 +230,10 @@ int pc_in_child(int (*fn)(void *arg), void *arg)
 
 bool pc_thp_available(const char **why)
 {
-	char choice[32];
-	size_t huge = pl_caps()->huge_page_size;
-	if (huge == 0) {
-		*why = "no transparent huge pages on this system";
-		return false;
-	}
-	if (pl_sysfs_choice("/sys/kernel/mm/transparent_hugepage/enabled", choice, sizeof(choice)) != 0) {
-		*why = "THP settings unreadable";
-		return false;
-	}
-	if (strcmp(choice, "never") == 0) {
-		*why = "THP disabled (transparent_hugepage/enabled = never)";
-		return false;
-	}
-	return true;
+	const char *no = pl_thp_unavailable();
+	if (no)
+		*why = no;
+	return no == NULL;
 }
 
 bool pc_swap_available(void)

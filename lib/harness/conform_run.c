@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pagelab/env.h"
+#include "pagelab/json.h"
 
 extern char **environ;
 
@@ -46,6 +47,13 @@ struct run {
 	bool use_fork;
 	bool fork_fallback_warned;
 };
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
 
 static double now_s(void)
 {
@@ -157,6 +165,14 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return 0;
 }
 
+/* Remove the slot's probe directory; returns e, for error paths. */
+static int remove_tmpdir(struct slot *s, int e)
+{
+	if (nftw(s->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		fprintf(stderr, "pagelab-conform: cannot clean %s\n", s->tmpdir);
+	return e;
+}
+
 void pc_apply_mem_limit(long mib)
 {
 	if (mib <= 0)
@@ -228,12 +244,12 @@ static int start(struct run *run, struct slot *s, size_t index)
 		return errno;
 	int res[2], out[2];
 	if (pipe(res) != 0)
-		return errno;
+		return remove_tmpdir(s, errno);
 	if (pipe(out) != 0) {
 		int e = errno;
 		close(res[0]);
 		close(res[1]);
-		return e;
+		return remove_tmpdir(s, e);
 	}
 	for (int i = 0; i < 2; i++) {
 		fcntl(res[i], F_SETFD, FD_CLOEXEC);
@@ -253,7 +269,7 @@ static int start(struct run *run, struct slot *s, size_t index)
 	if (e) {
 		close(res[0]);
 		close(out[0]);
-		return e;
+		return remove_tmpdir(s, e);
 	}
 	fcntl(res[0], F_SETFL, O_NONBLOCK);
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
@@ -304,8 +320,7 @@ static void finalize(struct run *run, struct slot *s)
 			s->out[i] = ' ';
 	memcpy(r->output, s->out, s->outlen + 1);
 	r->duration_ms = ((s->end ? s->end : now_s()) - s->start) * 1e3;
-	if (nftw(s->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		fprintf(stderr, "pagelab-conform: cannot clean %s\n", s->tmpdir);
+	remove_tmpdir(s, 0);
 	r->complete = true;
 	s->used = false;
 }
@@ -371,6 +386,41 @@ static void resolve_self(struct run *run, const char *argv0)
 		snprintf(run->self, sizeof(run->self), "%s", argv0);
 }
 
+/* Interrupted: kill the live probes (their whole groups), and record every
+ * unfinished probe as an error, so the JSON still holds what did finish. */
+static void interrupt(struct run *run, struct slot *slots, size_t n, size_t *printed)
+{
+	for (int i = 0; i < run->o->jobs; i++) {
+		struct slot *s = &slots[i];
+		if (!s->used)
+			continue;
+		kill(-s->pid, SIGKILL);
+		while (!s->exited && waitpid(s->pid, &s->wstatus, 0) < 0 && errno == EINTR)
+			;
+		s->exited = true;
+		s->end = now_s();
+		bool reported = s->has_status;
+		finalize(run, s);
+		if (!reported)
+			snprintf(run->r[s->index].reason, sizeof(run->r[s->index].reason),
+				 "interrupted by signal %d while running", (int)stop_signal);
+		run->r[s->index].status = reported ? run->r[s->index].status : "error";
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pc_result *r = &run->r[i];
+		if (!r->complete || !r->status) {
+			r->status = "error";
+			snprintf(r->reason, sizeof(r->reason), "not finished: the run was interrupted by signal %d",
+				 (int)stop_signal);
+			r->complete = true;
+		}
+	}
+	fprintf(stderr, "pagelab-conform: interrupted by signal %d\n", (int)stop_signal);
+	for (; *printed < n; (*printed)++)
+		if (!run->o->quiet)
+			pc_tap_result(*printed, run->v[*printed].id, &run->r[*printed]);
+}
+
 static void print_summary(const struct pc_result *r, size_t n, const char *isolation)
 {
 	size_t c[6];
@@ -388,12 +438,27 @@ int pc_run_all(struct pc_options *o, const char *argv0, const struct pc_instance
 		fputs("pagelab-conform: out of memory\n", stderr);
 		return 2;
 	}
+	if (o->json_path) { /* an unwritable result file is bad usage: say so before running anything */
+		struct pl_atomic a;
+		int e = pl_atomic_open(&a, o->json_path);
+		if (e) {
+			fprintf(stderr, "pagelab-conform: cannot write %s: %s\n", o->json_path, pl_errno_desc(e));
+			free(slots);
+			free(run.r);
+			return 2;
+		}
+		pl_atomic_abort(&a);
+	}
 	resolve_self(&run, argv0);
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+		perror("pagelab-conform: sigaction");
 	if (!o->quiet)
 		pc_tap_begin(n);
 	size_t next = 0, done = 0, printed = 0;
-	while (done < n) {
+	while (done < n && !stop_signal) {
 		for (int i = 0; i < o->jobs && next < n; i++) {
 			if (slots[i].used)
 				continue;
@@ -414,6 +479,10 @@ int pc_run_all(struct pc_options *o, const char *argv0, const struct pc_instance
 			if (!o->quiet)
 				pc_tap_result(printed, v[printed].id, &run.r[printed]);
 	}
+	if (stop_signal) {
+		interrupt(&run, slots, n, &printed);
+		o->interrupted_by = (int)stop_signal;
+	}
 	const char *isolation = run.use_fork ? "fork" : "exec";
 	print_summary(run.r, n, isolation);
 	int status = 0;
@@ -431,5 +500,5 @@ int pc_run_all(struct pc_options *o, const char *argv0, const struct pc_instance
 	}
 	free(slots);
 	free(run.r);
-	return status;
+	return stop_signal ? 128 + stop_signal : status;
 }

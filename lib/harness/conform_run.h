@@ -23,6 +23,7 @@ struct pc_options {
 	const char *run_one; /* internal: run this probe id here */
 	int result_fd;
 	const char *tmpdir;
+	int interrupted_by; /* the signal that stopped the run, or 0 */
 };
 
 struct pc_result {

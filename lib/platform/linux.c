@@ -18,7 +18,7 @@
 
 static bool have_free, have_guard, have_populate, have_pagemap_scan;
 /* PAGEMAP_SCAN category bits this kernel accepts: PAGE_IS_GUARD only since 6.14,
- * and earlier kernels refuse unknown bits with EINVAL. */
+ * and earlier kernels refuse unknown bits with EINVAL (decided by probe_pagemap_scan). */
 static uint64_t scan_categories = (PL_PAGE_IS_GUARD << 1) - 1;
 
 /* The have_* flags are filled by the capability probe: run it before any verb uses them. */
@@ -44,7 +44,8 @@ int pl_linux_pagemap_entry(const void *p, uint64_t *entry)
 	return e;
 }
 
-int pl_linux_page_categories(const void *p, uint64_t *categories)
+/* One PAGEMAP_SCAN of the page at p, asking for the category bits in mask. */
+static int scan_page(const void *p, uint64_t mask, uint64_t *categories)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -57,14 +58,9 @@ int pl_linux_page_categories(const void *p, uint64_t *categories)
 		.end = start + pl_page_size(),
 		.vec = (uintptr_t)&region,
 		.vec_len = 1,
-		.return_mask = scan_categories,
+		.return_mask = mask,
 	};
 	int n = ioctl(fd, PL_PAGEMAP_SCAN, &arg);
-	if (n < 0 && errno == EINVAL && scan_categories & PL_PAGE_IS_GUARD) {
-		scan_categories = (PL_PAGE_IS_GUARD - 1);
-		arg.return_mask = scan_categories;
-		n = ioctl(fd, PL_PAGEMAP_SCAN, &arg);
-	}
 	int e = n < 0 ? errno : 0;
 	close(fd);
 	if (e)
@@ -73,18 +69,29 @@ int pl_linux_page_categories(const void *p, uint64_t *categories)
 	return 0;
 }
 
+int pl_linux_page_categories(const void *p, uint64_t *categories)
+{
+	need_caps();
+	return scan_page(p, scan_categories, categories);
+}
+
 uint64_t pl_linux_scan_categories(void)
 {
 	return scan_categories;
 }
 
+/* Does PAGEMAP_SCAN work, and with PAGE_IS_GUARD? Decided once, while the capability set is filled. */
 static bool probe_pagemap_scan(void)
 {
 	void *p = NULL;
 	if (pl_posix_scratch_page(&p) != 0)
 		return false;
 	uint64_t cat;
-	bool ok = pl_linux_page_categories(p, &cat) == 0;
+	bool ok = scan_page(p, scan_categories, &cat) == 0;
+	if (!ok) {
+		scan_categories = PL_PAGE_IS_GUARD - 1;
+		ok = scan_page(p, scan_categories, &cat) == 0;
+	}
 	pl_unmap(p, pl_page_size());
 	return ok;
 }

@@ -256,14 +256,15 @@ int pl_residency(const void *p, size_t len, unsigned char *vec)
 
 int pl_resident_pages(const void *p, size_t len, size_t *count)
 {
-	unsigned char vec[4096];
-	size_t ps = pl_page_size(), chunk = sizeof(vec) * ps, total = 0;
+	unsigned char vec[4096 + 1]; /* an unaligned start spans one page more */
+	size_t ps = pl_page_size(), chunk = (sizeof(vec) - 1) * ps, total = 0;
 	for (size_t off = 0; off < len; off += chunk) {
 		size_t part = len - off < chunk ? len - off : chunk;
 		int e = pl_residency((const char *)p + off, part, vec);
 		if (e)
 			return e;
-		for (size_t i = 0; i < (part + ps - 1) / ps; i++)
+		uintptr_t a = (uintptr_t)p + off;
+		for (size_t i = 0; i < (a + part + ps - 1) / ps - a / ps; i++)
 			total += vec[i];
 	}
 	*count = total;
@@ -286,6 +287,7 @@ const char *pl_pattern_mode_name(enum pl_pattern_mode mode)
 	case PL_PATTERN_NATIVE: return "native";
 	case PL_PATTERN_UFFD: return "uffd";
 	case PL_PATTERN_MEMSET: return "memset";
+	case PL_PATTERN_UFFD_FULL: return "uffd_full";
 	default: return "auto";
 	}
 }

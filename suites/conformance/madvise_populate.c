@@ -49,7 +49,6 @@ static void populate_resident(struct pc_ctx *ctx, bool write)
 	PC_CHECK(ctx, resident == pages, "%zu of %zu pages resident after %s", resident, pages, ADVICE_NAME(write));
 	/* Written-for pages are real, accounted memory, never the shared zero page. */
 	if (write) {
-		PC_CHECK(ctx, !known || rise >= m.len / 4 * 3, "RSS rose by %zu of %zu bytes", rise, m.len);
 		PC_CHECK(ctx, z != 0 || !zp, "page maps the zero page after MADV_POPULATE_WRITE");
 	}
 	PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "populated memory does not read zero");

@@ -191,8 +191,8 @@ PC_PROBE(guard_locked, "pagelayer.guard.fallback_mlocked",
 	pc_pass(ctx);
 }
 
-/* These probes count 4 KiB pages: with THP "always" one touch would make a
- * whole huge page resident (seen on Debian's kernels, whose default is always). */
+/* These probes count 4 KiB pages: with THP "always" one touch makes a whole
+ * huge page resident. */
 static void no_thp(void *p, size_t len)
 {
 #ifdef MADV_NOHUGEPAGE

@@ -12,8 +12,6 @@
 
 #ifdef __linux__
 #include "linux_abi.h"
-/* Weak: a PLATFORM=generic build has no linux.c, and the probe then skips. */
-#pragma weak pl_linux_page_categories
 #endif
 
 #define LEN_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
@@ -131,9 +129,9 @@ PC_PROBE(huge_zero, "zero_page.huge_zero_page",
 	if (!expect_zero_page(PC_THP))
 		pc_skip(ctx, "huge zero page disabled (transparent_hugepage/use_zero_page is not 1)");
 	(void)*(volatile char *)m.addr;
-	if (!pl_linux_page_categories)
-		pc_skip(ctx, "page layer built without lib/platform/linux.c (PLATFORM=generic): no PAGEMAP_SCAN");
 	int e = pl_linux_page_categories(m.addr, &cat);
+	if (e == ENOTSUP)
+		pc_skip(ctx, "this page layer cannot read page categories (no PAGEMAP_SCAN)");
 	if (e == ENOTTY || e == EINVAL)
 		pc_skip(ctx, "PAGEMAP_SCAN: %s (before 6.7)", pl_errno_name(e));
 	PC_SETUP(ctx, e);

@@ -158,9 +158,37 @@ def test_json_write_is_atomic_and_errors_are_reported(tmp_path):
     target = tmp_path / "no-such-dir" / "r.json"
     p = subprocess.run([str(SELFTEST), "-q", "-f", "selftest.pass", "--json", str(target)],
                        capture_output=True, text=True, timeout=30)
-    assert p.returncode == 1
+    assert p.returncode == 2 and p.stdout == ""  # refused before any probe runs
     assert "cannot write" in p.stderr and str(target) in p.stderr
     assert not target.parent.exists()
     good = tmp_path / "r.json"
     subprocess.run([str(SELFTEST), "-q", "-f", "selftest.pass", "--json", str(good)], check=True, timeout=30)
     assert [f.name for f in tmp_path.iterdir() if f.is_file()] == ["r.json"]
+
+
+def test_interrupt_kills_probes_and_keeps_finished_results(tmp_path):
+    import signal
+    probe_tmp = tmp_path / "probe-tmp"
+    probe_tmp.mkdir()
+    out = tmp_path / "r.json"
+    p = subprocess.Popen([str(SELFTEST), "-j", "2", "--timeout", "60", "--json", str(out),
+                          "-f", "selftest.hang", "-f", "selftest.pass", "-f", "selftest.kinds/*"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, TMPDIR=str(probe_tmp)))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(probe_tmp.iterdir()):
+        time.sleep(0.05)
+    time.sleep(1.0)  # the quick probes finish; the hang keeps running
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=30)
+    assert p.returncode == 130
+    assert "interrupted by signal 2" in stderr
+    data = json.loads(out.read_text())
+    assert data["interrupted"] is True
+    results = by_id(data)
+    assert results["selftest.hang"]["status"] == "error"
+    assert "interrupted by signal 2 while running" in results["selftest.hang"]["reason"]
+    assert results["selftest.pass"]["status"] == "pass"
+    assert list(probe_tmp.iterdir()) == []
+    left = subprocess.run(["pgrep", "-f", "run-one selftest.hang"], capture_output=True, text=True).stdout
+    assert left.strip() == ""
