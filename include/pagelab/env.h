@@ -24,6 +24,9 @@ const char *pl_errno_name(int e);
 
 /* The bracketed choice in a sysfs selector such as "always [madvise] never". */
 int pl_sysfs_choice(const char *path, char *buf, size_t size);
+/* Why transparent huge pages cannot be used here (no PMD size, settings
+ * unreadable, enabled = never), or NULL when they can. */
+const char *pl_thp_unavailable(void);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,18 @@ int pl_sysfs_choice(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+const char *pl_thp_unavailable(void)
+{
+	char choice[32];
+	if (pl_caps()->huge_page_size == 0)
+		return "no transparent huge pages on this system";
+	if (pl_sysfs_choice("/sys/kernel/mm/transparent_hugepage/enabled", choice, sizeof(choice)) != 0)
+		return "THP settings unreadable (/sys/kernel/mm/transparent_hugepage/enabled)";
+	if (strcmp(choice, "never") == 0)
+		return "THP disabled (transparent_hugepage/enabled = never)";
+	return NULL;
+}
+
 /* key: the file's contents, when it can be read. */
 static void kv_file(struct pl_json *j, const char *key, const char *path)
 {

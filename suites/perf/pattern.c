@@ -10,6 +10,7 @@
 #include "pagelab/platform.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -49,25 +50,24 @@ static size_t read_check(const void *p, size_t len, size_t stride, unsigned char
 	return bad;
 }
 
-/* One iteration: *t is the time to map and read; *rss the RSS growth. */
-static int once(int src, size_t len, size_t stride, double *t, double *rss)
+/* One iteration: *t is the time to map and read; *rss the RSS growth, when
+ * RSS can be read here (*have_rss; the time counts either way). */
+static int once(int src, size_t len, size_t stride, double *t, double *rss, bool *have_rss)
 {
-	size_t r0, r1;
-	int e = pl_rss(&r0);
-	if (e)
-		return e;
+	size_t r0 = 0, r1 = 0;
+	*have_rss = pl_rss(&r0) == 0;
 	void *p;
 	unsigned char want = src == SRC_ZERO ? 0 : PATTERN_BYTE;
 	double t0 = pb_seconds();
-	e = get_memory(src, len, &p);
+	int e = get_memory(src, len, &p);
 	if (e)
 		return e;
 	size_t bad = read_check(p, len, stride, want);
 	*t = pb_seconds() - t0;
-	e = pl_rss(&r1);
-	int e2 = put_memory(src, p, len);
-	if (e || e2)
-		return e ? e : e2;
+	*have_rss = *have_rss && pl_rss(&r1) == 0;
+	e = put_memory(src, p, len);
+	if (e)
+		return e;
 	*rss = (double)r1 - (double)r0;
 	return bad ? EIO : 0;
 }
@@ -76,12 +76,15 @@ static void run(pb_state *s, int src, size_t stride_pages)
 {
 	size_t len = (size_t)pb_arg(s, 0), page = pl_page_size();
 	double rss = 0;
+	bool have_rss = true;
 	int e = 0;
 	while (pb_keep_running(s)) {
 		double t, r = 0;
-		e = once(src, len, stride_pages * page, &t, &r);
+		bool got_rss = false;
+		e = once(src, len, stride_pages * page, &t, &r, &got_rss);
 		if (e)
 			break;
+		have_rss = have_rss && got_rss;
 		rss += r;
 		pb_set_iteration_time(s, t);
 	}
@@ -101,7 +104,8 @@ static void run(pb_state *s, int src, size_t stride_pages)
 	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
 	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
 	pb_counter(s, "pages_read", (double)((pages + stride_pages - 1) / stride_pages), PB_COUNTER_TOTAL);
-	pb_counter(s, "rss_bytes", rss, PB_COUNTER_AVG_ITER);
+	if (have_rss)
+		pb_counter(s, "rss_bytes", rss, PB_COUNTER_AVG_ITER);
 }
 
 #define PATTERN_PAIR(id, nm, src, whatstr)                                                       \
