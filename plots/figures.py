@@ -124,8 +124,18 @@ def _size_axes(ax, sizes):
     ax.yaxis.set_minor_locator(NullLocator())
 
 
-def cost_vs_size(data, out_dir, formats, areas=("fault", "zero", "madvise", "mmap", "mprotect", "mremap", "brk",
-                                                   "tlb", "refalloc")):
+# Areas whose argument is a size in bytes. tlb is not one (its argument counts threads or
+# pages); refalloc's argument is a block size and one iteration is a batch of blocks.
+SIZE_AREAS = ("fault", "zero", "madvise", "mmap", "mprotect", "mremap", "brk", "refalloc")
+# (x label, y label, caption) where an area's iteration is not one call on arg bytes.
+AXES = {
+    "refalloc": ("block size (bytes)", "time per batch (µs)",
+                 "refalloc: time per batch against block size, log-log; a batch allocates 16 MiB / block size "
+                 "blocks (at least 16, at most 65536), writes every page and frees them all"),
+}
+
+
+def cost_vs_size(data, out_dir, formats, areas=SIZE_AREAS):
     """Per area: time per call against size, log-log, one panel per primitive, one line per run."""
     out = []
     for area in areas:
@@ -165,14 +175,15 @@ def _cost_vs_size_area(data, out_dir, formats, area, ops):
                         label=data.labels[i], elinewidth=0.6)
         _size_axes(ax, sizes)
         ax.set_title("%s/%s" % (area, op))
-        ax.set_xlabel("size (bytes)")
-        ax.set_ylabel("time per call (µs)")
+        xlabel, ylabel, _ = AXES.get(area, ("size (bytes)", "time per call (µs)", None))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
     for k in range(len(ops), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     axes[0][0].legend(loc="upper left")
     name = "size_%s" % area
-    cap = ("%s: time per call against size, log-log (median over repetitions, error bars: interquartile "
-           "range), one line per run." % area)
+    what = AXES.get(area, (None, None, "%s: time per call against size, log-log" % area))[2]
+    cap = "%s (median over repetitions, error bars: interquartile range), one line per run." % what
     return Figure(name, "%s: cost against size" % area, cap, style.save(fig, out_dir, name, formats))
 
 
@@ -281,7 +292,9 @@ def counters_per_page(data, out_dir, formats):
                 ax.barh(y[r] - 0.4 + h * (i + 0.5), med, h, color=style.colour(i), edgecolor="black",
                         linewidth=0.3, xerr=np.array([[err[0]], [err[1]]]), error_kw={"elinewidth": 0.6})
     axes[0].set_yticks(y)
-    axes[0].set_yticklabels(["%s/%s/%s" % (a, o, style.size_label(s)) for a, o, s in rows])
+    # tlb's argument counts pages, not bytes.
+    axes[0].set_yticklabels(["%s/%s/%s" % (a, o, "%d pages" % s if a == "tlb" else style.size_label(s))
+                             for a, o, s in rows])
     axes[0].invert_yaxis()
     _legend_runs(axes[-1], data.labels, loc="lower right")
     cap = ("Per page: time and %s%s, for the benchmarks that count them (median, interquartile range)."

@@ -170,14 +170,18 @@ class Bench:
         self.from_aggregate = False
 
     def pages(self):
-        if self.arg and self.arg >= self.page_size:
-            return self.arg / self.page_size
-        return None
+        """Pages one iteration handles, from the "pages" counter of pb_per_page (items are
+        pages), or None: the argument is not always a size (refalloc: block size, items are
+        operations; tlb: a page or thread count), so it is never used to guess."""
+        vals = self.counters.get("pages")
+        if not self.per_item or not vals or len(set(vals)) != 1 or vals[0] <= 0:
+            return None
+        return vals[0]
 
     def per_page_times(self):
         """ns per page per sample, by the suite's rule, or [] when it does not apply."""
         pages = self.pages()
-        if self.per_item and pages:
+        if pages:
             return [t / pages for t in self.times]
         return list(self.counters.get("ns_per_page", []))
 

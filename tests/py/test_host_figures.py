@@ -36,7 +36,8 @@ def expected_figures(runs):
         names.add("madvise_cost")
     for area in {b.area for b in every}:
         ops = {b.op for b in every if b.area == area}
-        if area not in ("fork", "pattern", "harness") and any(
+        # tlb's argument counts threads or pages: not drawn against a size.
+        if area not in ("fork", "pattern", "harness", "tlb") and any(
                 len({b.arg for b in every if b.area == area and b.op == op and b.arg}) >= 2 for op in ops):
             names.add("size_" + area)
     if any(b.area == "fork" and b.arg for b in every):
@@ -93,3 +94,20 @@ def test_svg_keeps_text_as_text(plotted):
     runs, figs = plotted
     svg = (figs / "madvise_cost.svg").read_text()
     assert "<text" in svg and "cost per page (ns)" in svg
+
+
+def test_size_figures_only_for_size_arguments(tmp_path):
+    """tlb (thread and page counts) gets no size figure; refalloc is drawn per batch against block size."""
+    import json
+    from pagelab_host import analysis
+    from plots import figures
+    run = tmp_path / "run"
+    run.mkdir()
+    entries = [("tlb/munmap_threads/%d" % n, 1000.0 * n, {"pages": 1}) for n in (1, 2, 4)]
+    entries += [("refalloc/none/%d" % n, 1e6, {"items_per_second": 1e6, "ops": 16}) for n in (64, 65536)]
+    (run / "perf.json").write_text(json.dumps({"context": {"page_size": 4096}, "benchmarks": [
+        {"name": k, "run_type": "iteration", "iterations": 5, "real_time": t, "cpu_time": t, "time_unit": "ns",
+         **extra} for k, t, extra in entries]}))
+    figs = figures.cost_vs_size(analysis.Data([model.load_run(str(run))]), str(tmp_path / "out"), ("svg",))
+    assert [f.name for f in figs] == ["size_refalloc"]
+    assert "time per batch against block size" in figs[0].caption

@@ -79,3 +79,35 @@ def test_report_regenerates_in_place(repo_root, fixtures_dir, tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert (run / "report.html").exists() and (run / "figures" / "behaviour_matrix.pdf").exists()
+
+
+def _perf_run(path, entries):
+    """A run directory holding only a perf.json with these benchmark entries (times in ns)."""
+    path.mkdir()
+    doc = {"context": {"page_size": 4096}, "benchmarks": [
+        dict({"name": name, "run_name": name, "run_type": "iteration", "iterations": 10,
+              "real_time": t, "cpu_time": t, "time_unit": "ns"}, **extra) for name, t, extra in entries]}
+    (path / "perf.json").write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_per_page_comes_from_the_pages_counter_only(repo_root, tmp_path):
+    run = _perf_run(tmp_path / "run", [
+        ("fault/write_4k/2097152", 512000.0, {"items_per_second": 5e8, "pages": 512}),
+        ("tlb/reaccess_warm/16", 160.0, {"items_per_second": 1e8, "pages": 16}),
+        # Items are allocator operations and the argument a block size: no page count to divide by.
+        ("refalloc/none/65536", 256000.0, {"items_per_second": 1e6, "ops": 256}),
+        # A page count of the parent's memory, but an iteration (one fork) does not handle pages.
+        ("fork/dirty/67108864", 1e6, {"pages": 16384}),
+        # Items without a pages counter: the argument is not taken for a size.
+        ("madvise/dontneed/2097152", 51200.0, {"items_per_second": 1e7})])
+    benches = model.benchmarks(model.load_run(run))
+    assert benches["fault/write_4k/2097152"].per_page_times() == [pytest.approx(1000.0)]
+    assert benches["tlb/reaccess_warm/16"].per_page_times() == [pytest.approx(10.0)]
+    for key in ("refalloc/none/65536", "fork/dirty/67108864", "madvise/dontneed/2097152"):
+        assert benches[key].per_page_times() == [], key
+        assert benches[key].per_page_counter("ops") == [], key
+    md = compare(repo_root, [run], tmp_path / "c")
+    rows = {ln.split(" | ")[0][2:]: ln for ln in md.splitlines() if ln.startswith("| ") and "/" in ln}
+    assert "/page" in rows["fault/write_4k/2097152"]
+    assert "/page" not in rows["refalloc/none/65536"] and "/page" not in rows["madvise/dontneed/2097152"]
