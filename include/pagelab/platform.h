@@ -124,16 +124,22 @@ enum pl_pattern_mode {
 	PL_PATTERN_NATIVE,  /* a kernel reference-page mapping (MAP_REFPAGE kind) */
 	PL_PATTERN_UFFD,    /* userfaultfd: each missing page filled from the pattern on fault */
 	PL_PATTERN_MEMSET,  /* map anonymous memory and write the pattern up front */
+	PL_PATTERN_UFFD_FULL, /* userfaultfd that also serves faults taken inside system calls */
 };
 
 /* Map len bytes, private and read-write, reading as `byte` everywhere until
- * written. *used says which mode served the request. Unmap with
- * pl_unmap_pattern. ENOTSUP when the requested mode is unavailable. */
+ * written. *used says which mode served the request (PL_PATTERN_UFFD_FULL
+ * when a userfaultfd serves faults inside system calls too, PL_PATTERN_UFFD
+ * when it serves user-mode faults only: read(2) into such memory can fail
+ * with EFAULT). Unmap with pl_unmap_pattern. ENOTSUP when the requested mode
+ * is unavailable. In a forked child, inherited userfaultfd mappings are served
+ * again from the child's next userfaultfd pl_map_pattern call; untouched
+ * pages read before that read zero until written. */
 int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode,
 		   void **out, enum pl_pattern_mode *used);
 /* Unmap memory from pl_map_pattern and stop serving its faults. */
 int pl_unmap_pattern(void *p, size_t len);
-/* "auto", "native", "uffd" or "memset". */
+/* "auto", "native", "uffd", "memset" or "uffd_full". */
 const char *pl_pattern_mode_name(enum pl_pattern_mode mode);
 
 /* ---- observation ---- */

@@ -64,6 +64,9 @@ int ra_configure(const struct ra_config *c);
 void ra_config_get(struct ra_config *c);
 /* The page-layer pattern mode serving refpage ("uffd", "memset" ...), or "none". */
 const char *ra_pattern_mode(void);
+/* Why pattern init writes the pattern with memset instead (e.g. only a
+ * user-mode userfaultfd, whose faults inside system calls fail), or NULL. */
+const char *ra_pattern_note(void);
 
 const char *ra_release_name(enum ra_release r);
 const char *ra_init_name(enum ra_init i);

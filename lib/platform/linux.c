@@ -179,6 +179,9 @@ int pl_release(void *p, size_t len)
 
 int pl_release_zero(void *p, size_t len)
 {
+	size_t ps = pl_page_size();
+	if ((uintptr_t)p % ps || len % ps)
+		return EINVAL; /* checked first: the memset below must not paper over a bad range */
 	int e = pl_posix_madvise(p, len, MADV_DONTNEED);
 	/* Locked or special mappings refuse DONTNEED: keep the reads-zero promise by hand. */
 	if (e == EINVAL || e == EPERM || e == EAGAIN) {

@@ -7,12 +7,15 @@
  * Privilege: a full userfaultfd (root, vm.unprivileged_userfaultfd=1 or access
  * to /dev/userfaultfd) also serves faults taken inside system calls (read(2)
  * into a fresh buffer). UFFD_USER_MODE_ONLY (Linux 5.11, unprivileged) does
- * not: such a system call fails with EFAULT. So PL_PATTERN_AUTO uses
- * userfaultfd only in full mode, and PL_PATTERN_UFFD accepts either.
+ * not: such a system call fails with EFAULT. So PL_PATTERN_AUTO and
+ * PL_PATTERN_UFFD_FULL use userfaultfd only in full mode, PL_PATTERN_UFFD
+ * accepts either, and *used tells them apart.
  *
  * fork: without UFFD_FEATURE_EVENT_FORK the child's copies lose their
- * registration, so a fork handler gives the child its own descriptor and
- * handler thread and registers the same ranges again. */
+ * registration. Opening a descriptor and starting a thread are not safe in a
+ * fork handler of a multithreaded process, so the child handler only drops
+ * the parent's descriptor; the child's next userfaultfd pl_map_pattern opens
+ * its own, starts its handler and registers the inherited ranges again. */
 #include "pl_internal.h"
 
 #ifdef HAVE_LINUX_USERFAULTFD_H
@@ -205,12 +208,10 @@ static int uffd_start_locked(void)
 
 static void atfork_child(void)
 {
-	/* The parent's descriptor serves the parent; the child needs its own. */
+	/* The parent's descriptor serves the parent; uffd_ready_locked opens the child's own later. */
 	if (uffd >= 0) {
 		close(uffd);
 		uffd = -1;
-		if (nregions)
-			uffd_open_error = uffd_start_locked();
 	}
 	pthread_mutex_unlock(&pat_lock);
 }
@@ -304,12 +305,13 @@ static int forget_range_locked(uintptr_t start, uintptr_t end)
 	return e;
 }
 
-static int map_uffd(size_t len, unsigned char byte, bool need_kernel_faults, void **out)
+static int map_uffd(size_t len, unsigned char byte, bool need_kernel_faults, void **out, bool *user_only)
 {
 	pthread_mutex_lock(&pat_lock);
 	int e = uffd_ready_locked();
 	if (!e && need_kernel_faults && uffd_user_mode_only)
 		e = ENOTSUP;
+	*user_only = uffd_user_mode_only;
 	if (!e && nregions == MAX_REGIONS)
 		e = ENOMEM;
 	void *dummy;
@@ -338,28 +340,31 @@ int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, vo
 	if (len == 0 || !out)
 		return EINVAL;
 	len = (len + ps - 1) & ~(ps - 1);
-	enum pl_pattern_mode got = PL_PATTERN_UFFD;
+	bool user_only = false;
 	int e;
 	switch (mode) {
 	case PL_PATTERN_NATIVE:
 		return ENOTSUP; /* no MAP_REFPAGE in any mainline kernel */
 	case PL_PATTERN_UFFD:
-		e = map_uffd(len, byte, false, out);
+	case PL_PATTERN_UFFD_FULL:
+		e = map_uffd(len, byte, mode == PL_PATTERN_UFFD_FULL, out, &user_only);
 		if (e == EPERM || e == ENOSYS || e == EINVAL)
 			e = ENOTSUP;
 		break;
 	case PL_PATTERN_AUTO:
-		e = map_uffd(len, byte, true, out);
+		e = map_uffd(len, byte, true, out, &user_only);
 		if (e == 0 || e == ENOMEM)
 			break;
 		/* userfaultfd unusable here: write the pattern up front */
 		__attribute__((fallthrough));
 	default:
-		got = PL_PATTERN_MEMSET;
 		e = pl_posix_map_pattern_memset(len, byte, out);
+		if (e == 0 && used)
+			*used = PL_PATTERN_MEMSET;
+		return e;
 	}
 	if (e == 0 && used)
-		*used = got;
+		*used = user_only ? PL_PATTERN_UFFD : PL_PATTERN_UFFD_FULL;
 	return e;
 }
 

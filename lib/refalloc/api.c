@@ -19,6 +19,10 @@ struct ra_state ra_g = {
 _Atomic int ra_init_state;
 static bool configured;
 static __thread bool starting;
+static _Atomic(const char *) pattern_note; /* why pattern init falls back to memset, or NULL */
+static _Atomic bool rearm_pending;         /* a forked child: pattern ranges not yet served again */
+static pthread_mutex_t rearm_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool rearming;
 
 /* ---- bootstrap arena ---- */
 
@@ -73,8 +77,18 @@ static void fork_release(void)
 		pthread_mutex_unlock(&ra_g.class_lock[c]);
 }
 
-/* Before any pattern mapping: the pattern layer's fork handlers (which
- * allocate in the child) must be registered after ours, so they run inside ours. */
+/* The child's fault counters restart at fork; its pattern ranges need serving again. */
+static void fork_child(void)
+{
+	fork_release();
+	if (pl_fault_counts(&ra_g.start_minor, &ra_g.start_major) != 0)
+		ra_g.start_minor = ra_g.start_major = 0;
+	if (atomic_load(&ra_g.refpage))
+		atomic_store(&rearm_pending, true);
+}
+
+/* Before any pattern mapping: the pattern layer's fork handlers must be
+ * registered after ours, so they run inside ours. */
 static void register_fork_handlers(void)
 {
 	static bool done;
@@ -82,28 +96,64 @@ static void register_fork_handlers(void)
 		return;
 	for (unsigned c = 0; c < RA_NCLASS; c++)
 		pthread_mutex_init(&ra_g.class_lock[c], NULL);
-	if (pthread_atfork(fork_prepare, fork_release, fork_release) != 0)
+	if (pthread_atfork(fork_prepare, fork_release, fork_child) != 0)
 		ra_warn("pthread_atfork failed: fork while another thread allocates may deadlock", NULL);
 	done = true;
 }
 
-/* Can pattern-initialised pages come from the page layer, and in which mode? */
+/* Does a page-layer pattern mapping of this mode work here? *used says how it was served. */
+static bool try_pattern(enum pl_pattern_mode mode, enum pl_pattern_mode *used)
+{
+	void *p;
+	if (pl_map_pattern(ra_g.page, ra_g.cfg.pattern, mode, &p, used) != 0)
+		return false;
+	(void)pl_unmap_pattern(p, ra_g.page);
+	return *used != PL_PATTERN_MEMSET;
+}
+
+/* Can pattern-initialised pages come from the page layer, and in which mode?
+ * Only modes that serve faults inside system calls: with a user-mode-only
+ * userfaultfd, read(2) into a fresh block would fail with EFAULT. */
 static bool find_refpage(enum ra_pattern_via via, enum pl_pattern_mode *mode)
 {
-	static const enum pl_pattern_mode tries[] = {PL_PATTERN_AUTO, PL_PATTERN_NATIVE, PL_PATTERN_UFFD};
+	static const enum pl_pattern_mode tries[] = {PL_PATTERN_AUTO, PL_PATTERN_NATIVE, PL_PATTERN_UFFD_FULL};
 	size_t ntries = via == RA_PATTERN_AUTO ? 1 : 3;
-	for (size_t i = 0; i < ntries; i++) {
-		void *p;
-		enum pl_pattern_mode used;
-		if (pl_map_pattern(ra_g.page, ra_g.cfg.pattern, tries[i], &p, &used) != 0)
-			continue;
-		(void)pl_unmap_pattern(p, ra_g.page);
-		if (used != PL_PATTERN_MEMSET) {
+	enum pl_pattern_mode used;
+	for (size_t i = 0; i < ntries; i++)
+		if (try_pattern(tries[i], &used)) {
 			*mode = used;
 			return true;
 		}
-	}
+	if (try_pattern(PL_PATTERN_UFFD, &used) && used == PL_PATTERN_UFFD)
+		atomic_store(&pattern_note, "only a user-mode userfaultfd here (system calls would get EFAULT): "
+					    "the pattern is written with memset");
+	else
+		atomic_store(&pattern_note, "no reference-page mapping here: the pattern is written with memset");
 	return false;
+}
+
+/* In a forked child, the first clean pattern block asks the page layer to
+ * serve the inherited ranges again; if it cannot, the pattern is written. */
+static bool pattern_served(void)
+{
+	if (RA_LIKELY(!atomic_load_explicit(&rearm_pending, memory_order_acquire)))
+		return atomic_load_explicit(&ra_g.refpage, memory_order_relaxed);
+	if (rearming)
+		return false; /* an allocation made by the re-arming itself: memset is always right */
+	pthread_mutex_lock(&rearm_lock);
+	if (atomic_load(&rearm_pending)) {
+		enum pl_pattern_mode used;
+		rearming = true;
+		if (!try_pattern(ra_g.pmode, &used)) {
+			atomic_store(&ra_g.refpage, false);
+			atomic_store(&pattern_note, "the forked child's pattern mappings cannot be served again: "
+						    "the pattern is written with memset");
+		}
+		rearming = false;
+		atomic_store(&rearm_pending, false);
+	}
+	pthread_mutex_unlock(&rearm_lock);
+	return atomic_load(&ra_g.refpage);
 }
 
 static void start_locked(void)
@@ -117,9 +167,9 @@ static void start_locked(void)
 		ra_warn("no thread-exit hook: exiting threads keep their cached blocks", NULL);
 	register_fork_handlers();
 	if (ra_g.cfg.init == RA_INIT_PATTERN && ra_g.cfg.via != RA_PATTERN_MEMSET) {
-		ra_g.refpage = find_refpage(ra_g.cfg.via, &ra_g.pmode);
+		atomic_store(&ra_g.refpage, find_refpage(ra_g.cfg.via, &ra_g.pmode));
 		if (!ra_g.refpage && ra_g.cfg.via == RA_PATTERN_REFPAGE)
-			ra_warn("no reference-page mapping here; the pattern is written with memset", NULL);
+			ra_warn(atomic_load(&pattern_note), NULL);
 	}
 	if (pl_fault_counts(&ra_g.start_minor, &ra_g.start_major) != 0)
 		ra_g.start_minor = ra_g.start_major = 0;
@@ -181,6 +231,13 @@ const char *ra_pattern_mode(void)
 	return ra_g.refpage ? pl_pattern_mode_name(ra_g.pmode) : "none";
 }
 
+const char *ra_pattern_note(void)
+{
+	if (!ra_ready())
+		ra_start();
+	return atomic_load(&pattern_note);
+}
+
 /* ---- the malloc family ---- */
 
 static void init_fill(void *p, size_t size, bool zero, bool clean, bool pattern)
@@ -188,7 +245,7 @@ static void init_fill(void *p, size_t size, bool zero, bool clean, bool pattern)
 	if (zero || ra_g.cfg.init == RA_INIT_ZERO) {
 		if (!(clean && !pattern))
 			memset(p, 0, size);
-	} else if (ra_g.cfg.init == RA_INIT_PATTERN && !(clean && pattern)) {
+	} else if (ra_g.cfg.init == RA_INIT_PATTERN && !(clean && pattern && pattern_served())) {
 		memset(p, ra_g.cfg.pattern, size);
 	}
 }
@@ -389,9 +446,10 @@ int ra_stats(struct ra_stats *st)
 	pthread_mutex_unlock(&ra_g.heap_lock);
 	uint64_t minor, major;
 	int e = pl_fault_counts(&minor, &major);
+	/* Clamped: a child made without fork handlers (clone) restarts its counters below the baseline. */
 	if (!e) {
-		st->minor_faults = minor - ra_g.start_minor;
-		st->major_faults = major - ra_g.start_major;
+		st->minor_faults = minor >= ra_g.start_minor ? minor - ra_g.start_minor : minor;
+		st->major_faults = major >= ra_g.start_major ? major - ra_g.start_major : major;
 	}
 	return e;
 }
@@ -399,15 +457,16 @@ int ra_stats(struct ra_stats *st)
 void ra_stats_dump(int fd)
 {
 	struct ra_stats st;
-	char line[512];
+	char line[768];
 	int e = ra_stats(&st);
+	const char *note = ra_pattern_note();
 	int n = snprintf(line, sizeof(line),
 			 "refalloc: release=%s init=%s pattern=%s in_use=%zu mapped=%zu resident=%zu released=%zu "
-			 "release_calls=%llu minor_faults=%llu major_faults=%llu%s\n",
+			 "release_calls=%llu minor_faults=%llu major_faults=%llu%s%s%s\n",
 			 ra_release_name(ra_g.cfg.release), ra_init_name(ra_g.cfg.init), ra_pattern_mode(),
 			 st.in_use, st.mapped, st.resident, st.released, (unsigned long long)st.release_calls,
 			 (unsigned long long)st.minor_faults, (unsigned long long)st.major_faults,
-			 e ? " (fault counts unavailable)" : "");
+			 e ? " (fault counts unavailable)" : "", note ? " pattern_note=" : "", note ? note : "");
 	if (n > 0 && write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
 		return;
 }

@@ -112,6 +112,14 @@ int ra_take_back(char *p, size_t len, bool decommitted, bool reusable)
 	return 0;
 }
 
+/* Dropped pages of a pattern mapping fault in as the pattern again; pages
+ * pl_release_zero had to write zeros into (e.g. mlocked) stay resident and read zero. */
+static bool all_dropped(const char *p, size_t len)
+{
+	size_t n;
+	return pl_resident_pages(p, len, &n) == 0 && n == 0;
+}
+
 int ra_apply_release(char *p, size_t len, bool pattern, struct ra_after *after)
 {
 	int e = 0;
@@ -123,9 +131,8 @@ int ra_apply_release(char *p, size_t len, bool pattern, struct ra_after *after)
 		e = pl_release(p, len);
 		break;
 	case RA_RELEASE_ZERO:
-		/* Dropped pages of a pattern mapping fault in as the pattern again. */
 		e = pl_release_zero(p, len);
-		after->clean = true;
+		after->clean = !pattern || (!e && all_dropped(p, len));
 		break;
 	case RA_RELEASE_REUSABLE:
 		e = pl_reusable(p, len);

@@ -103,7 +103,7 @@ struct ra_tcache {
 
 struct ra_state {
 	struct ra_config cfg;
-	bool refpage;                /* segments come from pl_map_pattern */
+	_Atomic bool refpage;        /* segments come from pl_map_pattern; cleared when a forked child cannot serve them */
 	enum pl_pattern_mode pmode;  /* the mode serving refpage */
 	size_t page;
 	pthread_mutex_t heap_lock;

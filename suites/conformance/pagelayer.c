@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define LEN_PAGES 64
 #define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
@@ -86,6 +88,23 @@ PC_PROBE(release_zero_locked, "pagelayer.release_zero.fallback_mlocked",
 	pc_observe(ctx, "contents_after", "%s", got);
 	PC_CHECK(ctx, strcmp(got, "zero") == 0, "contents after pl_release_zero: %s", got);
 	PC_SETUP(ctx, munlock(p, len) == 0 ? 0 : errno);
+	PC_SETUP(ctx, pl_unmap(p, len));
+	pc_pass(ctx);
+}
+
+PC_PROBE(release_zero_bad_range, "pagelayer.release_zero.rejects_unaligned",
+	 "pl_release_zero refuses an unaligned address or length with EINVAL and leaves the bytes alone")
+{
+	size_t ps = pl_page_size(), len = 4 * ps;
+	char *p = map_filled(ctx, len);
+	int e1 = pl_release_zero(p + 8, ps);
+	int e2 = pl_release_zero(p + ps, ps + 8);
+	pc_observe(ctx, "unaligned_address", "%s", e1 ? pl_errno_name(e1) : "accepted");
+	pc_observe(ctx, "unaligned_length", "%s", e2 ? pl_errno_name(e2) : "accepted");
+	const char *got = pc_contents(p, len, SEED);
+	PC_CHECK(ctx, e1 == EINVAL && e2 == EINVAL, "unaligned ranges returned %s and %s, not EINVAL",
+		 pc_strerror(e1), pc_strerror(e2));
+	PC_CHECK(ctx, strcmp(got, "old") == 0, "contents after refused calls: %s", got);
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 }
@@ -328,6 +347,97 @@ PC_PROBE(pattern_uffd, "pagelayer.map_pattern.reads_pattern/uffd",
 	 "pl_map_pattern(userfaultfd): pages read the byte; writes stay private")
 {
 	pattern_check(ctx, PL_PATTERN_UFFD);
+}
+
+PC_PROBE(pattern_uffd_full, "pagelayer.map_pattern.reads_pattern/uffd_full",
+	 "pl_map_pattern(userfaultfd serving kernel-mode faults): pages read the byte; writes stay private")
+{
+	pattern_check(ctx, PL_PATTERN_UFFD_FULL);
+}
+
+/* read(2) from a pipe into fresh pattern memory: the kernel itself takes the fault. */
+static void pattern_syscall_check(struct pc_ctx *ctx, enum pl_pattern_mode mode)
+{
+	size_t ps = pl_page_size(), len = 8 * ps;
+	enum pl_pattern_mode used;
+	char *p, msg[64];
+	int fds[2], e = pl_map_pattern(len, PATTERN, mode, (void **)&p, &used);
+	if (e == ENOTSUP)
+		pc_skip(ctx, "pattern mode %s not available on this system", pl_pattern_mode_name(mode));
+	PC_CHECK(ctx, e == 0, "pl_map_pattern(%s) returned %s", pl_pattern_mode_name(mode), pc_strerror(e));
+	pc_observe(ctx, "mode_used", "%s", pl_pattern_mode_name(used));
+	memset(msg, 0x5a, sizeof(msg));
+	PC_SETUP(ctx, pipe(fds) == 0 ? 0 : errno);
+	PC_SETUP(ctx, write(fds[1], msg, sizeof(msg)) == (ssize_t)sizeof(msg) ? 0 : errno);
+	ssize_t n = read(fds[0], p + 4 * ps + 16, sizeof(msg));
+	int re = n < 0 ? errno : 0;
+	close(fds[0]);
+	close(fds[1]);
+	pc_observe(ctx, "read", "%s", n < 0 ? pl_errno_name(re) : "ok");
+	if (n < 0 && used == PL_PATTERN_UFFD)
+		pc_skip(ctx, "user-mode-only userfaultfd: faults inside system calls get %s", pl_errno_name(re));
+	PC_CHECK(ctx, n == (ssize_t)sizeof(msg), "read(2) into fresh pattern memory (%s) returned %zd (%s)",
+		 pl_pattern_mode_name(used), n, n < 0 ? pc_strerror(re) : "short");
+	PC_CHECK(ctx, memcmp(p + 4 * ps + 16, msg, sizeof(msg)) == 0, "the bytes read(2) wrote are not there");
+	PC_CHECK(ctx, pc_all_bytes(p + 4 * ps, 16, PATTERN) && pc_all_bytes(p, 4 * ps, PATTERN),
+		 "read(2) disturbed the pattern around it");
+	PC_SETUP(ctx, pl_unmap_pattern(p, len));
+	pc_pass(ctx);
+}
+
+PC_PROBE(pattern_syscall_auto, "pagelayer.map_pattern.syscall_fault/auto",
+	 "pl_map_pattern(auto): read(2) into fresh pattern memory succeeds")
+{
+	pattern_syscall_check(ctx, PL_PATTERN_AUTO);
+}
+
+PC_PROBE(pattern_syscall_uffd_full, "pagelayer.map_pattern.syscall_fault/uffd_full",
+	 "pl_map_pattern(uffd_full): read(2) into fresh pattern memory succeeds")
+{
+	pattern_syscall_check(ctx, PL_PATTERN_UFFD_FULL);
+}
+
+PC_PROBE(pattern_syscall_uffd, "pagelayer.map_pattern.syscall_fault/uffd",
+	 "pl_map_pattern(uffd): read(2) into fresh pattern memory succeeds unless the userfaultfd is user-mode only")
+{
+	pattern_syscall_check(ctx, PL_PATTERN_UFFD);
+}
+
+struct fork_pattern {
+	char *p;
+	size_t len;
+};
+
+/* In the child: after one pl_map_pattern call the inherited mapping reads the pattern again. */
+static int child_pattern(void *arg)
+{
+	struct fork_pattern *f = arg;
+	void *q;
+	enum pl_pattern_mode used;
+	if (pl_map_pattern(pl_page_size(), PATTERN, PL_PATTERN_UFFD_FULL, &q, &used) != 0)
+		return 2;
+	if (!pc_all_bytes(f->p, f->len, PATTERN))
+		return 1;
+	return pl_unmap_pattern(q, pl_page_size()) == 0 ? 0 : 3;
+}
+
+PC_PROBE(pattern_fork_child, "pagelayer.map_pattern.fork_child/uffd_full",
+	 "a forked child's inherited userfaultfd pattern mapping reads the byte after its next pl_map_pattern")
+{
+	struct fork_pattern f = {.len = 8 * pl_page_size()};
+	enum pl_pattern_mode used;
+	int e = pl_map_pattern(f.len, PATTERN, PL_PATTERN_UFFD_FULL, (void **)&f.p, &used);
+	if (e == ENOTSUP)
+		pc_skip(ctx, "pattern mode uffd_full not available on this system");
+	PC_CHECK(ctx, e == 0, "pl_map_pattern(uffd_full) returned %s", pc_strerror(e));
+	int st = pc_in_child(child_pattern, &f);
+	pc_observe(ctx, "child_status", "%d", st);
+	PC_CHECK(ctx, st != -1, "fork failed: %s", pc_strerror(errno));
+	PC_CHECK(ctx, st != 2, "pl_map_pattern failed in the child");
+	PC_CHECK(ctx, st == 0, "the child's inherited pattern mapping does not read the pattern (status %d)", st);
+	PC_CHECK(ctx, pc_all_bytes(f.p, f.len, PATTERN), "the parent's pattern mapping changed");
+	PC_SETUP(ctx, pl_unmap_pattern(f.p, f.len));
+	pc_pass(ctx);
 }
 
 PC_PROBE(pattern_memset, "pagelayer.map_pattern.reads_pattern/memset",

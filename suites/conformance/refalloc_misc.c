@@ -61,6 +61,8 @@ static void probe_pattern(struct pc_ctx *ctx, enum ra_pattern_via via)
 {
 	setup(ctx, RA_INIT_PATTERN, via);
 	pc_observe(ctx, "pattern_mode", "%s", ra_pattern_mode());
+	if (ra_pattern_note())
+		pc_observe(ctx, "pattern_note", "%s", ra_pattern_note());
 	static const size_t sizes[] = {40, 5000, 300000, LARGE};
 	for (size_t i = 0; i < 4; i++) {
 		char *p = ra_malloc(sizes[i]);

@@ -154,7 +154,8 @@ static void child_main(int fd, struct churn *c, enum ra_release policy)
 	}
 	f.rss_start = b.rss;
 	f.rss_end = rss_now();
-	f.faults = faults_now() - b.faults;
+	double faults = faults_now();
+	f.faults = faults >= 0 && b.faults >= 0 ? faults - b.faults : -1; /* -1: unavailable */
 	ra_totals(c, &f.released, &f.release_calls);
 	f.released -= b.released;
 	f.release_calls -= b.release_calls;
@@ -228,9 +229,13 @@ static void report(pb_state *s, const struct churn *c, const struct final *f)
 	double iters = (double)pb_iterations(s);
 	pb_set_items_processed(s, pb_iterations(s) * (int64_t)c->n);
 	pb_counter(s, "ops", (double)c->n, PB_COUNTER_TOTAL);
-	pb_counter(s, "rss_bytes", f->rss_end, PB_COUNTER_TOTAL);
-	pb_counter(s, "rss_growth_bytes", f->rss_end - f->rss_start, PB_COUNTER_TOTAL);
-	pb_counter(s, "child_faults_per_iter", iters > 0 ? f->faults / iters : 0, PB_COUNTER_TOTAL);
+	/* Counters the system cannot give (-1) are left out rather than reported as numbers. */
+	if (f->rss_end >= 0)
+		pb_counter(s, "rss_bytes", f->rss_end, PB_COUNTER_TOTAL);
+	if (f->rss_end >= 0 && f->rss_start >= 0)
+		pb_counter(s, "rss_growth_bytes", f->rss_end - f->rss_start, PB_COUNTER_TOTAL);
+	if (f->faults >= 0)
+		pb_counter(s, "child_faults_per_iter", iters > 0 ? f->faults / iters : 0, PB_COUNTER_TOTAL);
 	if (c->which == USE_REFALLOC) {
 		pb_counter(s, "released_bytes_per_iter", iters > 0 ? f->released / iters : 0, PB_COUNTER_TOTAL);
 		pb_counter(s, "release_calls_per_iter", iters > 0 ? f->release_calls / iters : 0, PB_COUNTER_TOTAL);
