@@ -28,6 +28,9 @@ static int get_memory(int src, size_t len, void **p)
 		return pl_map_anon(len, p);
 	enum pl_pattern_mode used;
 	int e = pl_map_pattern(len, PATTERN_BYTE, (enum pl_pattern_mode)src, p, &used);
+	/* A full userfaultfd (kernel-mode faults too) serves a uffd request the same way. */
+	if (!e && used == PL_PATTERN_UFFD_FULL)
+		used = PL_PATTERN_UFFD;
 	if (!e && used != (enum pl_pattern_mode)src) {
 		(void)pl_unmap_pattern(*p, len);
 		e = ENOTSUP;
