@@ -16,19 +16,26 @@ static const struct { int e; const char *name; } names[] = {
 };
 #undef E
 
+/* A few rotating buffers, so that two results can appear in one printf. */
+#define SLOTS 4
+
 const char *pl_errno_name(int e)
 {
-	static _Thread_local char buf[32];
+	static _Thread_local char buf[SLOTS][32];
+	static _Thread_local unsigned next;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].e == e)
 			return names[i].name;
-	snprintf(buf, sizeof(buf), "errno %d", e);
-	return buf;
+	char *b = buf[next++ % SLOTS];
+	snprintf(b, sizeof(buf[0]), "errno %d", e);
+	return b;
 }
 
 const char *pl_errno_desc(int e)
 {
-	static _Thread_local char buf[128];
-	snprintf(buf, sizeof(buf), "%s (%s)", pl_errno_name(e), strerror(e));
-	return buf;
+	static _Thread_local char buf[SLOTS][128];
+	static _Thread_local unsigned next;
+	char *b = buf[next++ % SLOTS];
+	snprintf(b, sizeof(buf[0]), "%s (%s)", pl_errno_name(e), strerror(e));
+	return b;
 }

@@ -53,6 +53,9 @@ int pl_release(void *p, size_t len)
 
 int pl_release_zero(void *p, size_t len)
 {
+	size_t ps = pl_page_size();
+	if ((uintptr_t)p % ps || len % ps)
+		return EINVAL; /* mmap would round the length up and zero bytes the caller kept */
 	return pl_posix_remap_fresh(p, len, PL_PROT_RW);
 }
 
