@@ -133,6 +133,12 @@ bool pc_check_fill(const void *p, size_t len, unsigned seed);
 /* "old", "zero", "mixed" or "other": what [p, p+len) holds compared with pc_fill(seed). */
 const char *pc_contents(const void *p, size_t len, unsigned seed);
 
+/* Per page: [p, p+len) reads the page's bytes in old, or all zero. */
+bool pc_pages_old_or_zero(const void *p, const void *old, size_t len);
+/* Ask the system to reclaim [p, p+len) now, where it can be asked (MADV_PAGEOUT
+ * drops clean and lazily freed pages even without swap); true when it took the request. */
+bool pc_force_reclaim(void *p, size_t len);
+
 /* Run fn(arg) in a forked child, wait for it; returns its exit status (0..255),
  * or 128+signal when killed. Error -1 with errno set when fork fails. */
 int pc_in_child(int (*fn)(void *arg), void *arg);

@@ -211,6 +211,28 @@ const char *pc_contents(const void *p, size_t len, unsigned seed)
 	return "mixed";
 }
 
+bool pc_pages_old_or_zero(const void *p, const void *old, size_t len)
+{
+	size_t ps = pl_page_size();
+	for (size_t off = 0; off < len; off += ps) {
+		size_t n = len - off < ps ? len - off : ps;
+		const char *a = (const char *)p + off, *b = (const char *)old + off;
+		if (memcmp(a, b, n) != 0 && !pc_all_bytes(a, n, 0))
+			return false;
+	}
+	return true;
+}
+
+bool pc_force_reclaim(void *p, size_t len)
+{
+#ifdef MADV_PAGEOUT
+	return pc_madvise(p, len, MADV_PAGEOUT) == 0;
+#else
+	(void)p; (void)len;
+	return false;
+#endif
+}
+
 int pc_in_child(int (*fn)(void *arg), void *arg)
 {
 	fflush(NULL);

@@ -35,30 +35,6 @@ static void free_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 #endif
 }
 
-/* Ask for reclaim now (MADV_PAGEOUT drops clean lazily freed pages even
- * without swap); returns whether the kernel took the request. */
-static bool force_reclaim(void *p, size_t len)
-{
-#ifdef MADV_PAGEOUT
-	return pc_madvise(p, len, MADV_PAGEOUT) == 0;
-#else
-	(void)p; (void)len;
-	return false;
-#endif
-}
-
-/* Per page: each page must read either its old bytes or all zero. */
-static bool pages_old_or_zero(const void *p, const void *old, size_t len)
-{
-	size_t ps = pl_page_size();
-	for (size_t off = 0; off < len; off += ps) {
-		const char *a = (const char *)p + off, *b = (const char *)old + off;
-		if (memcmp(a, b, ps) != 0 && !pc_all_bytes(a, ps, 0))
-			return false;
-	}
-	return true;
-}
-
 PC_PROBE_KINDS(free_contents, "madvise.free.contents_after", PC_ALL_KINDS,
 	       "after MADV_FREE each page reads its old bytes or zero")
 {
@@ -68,7 +44,7 @@ PC_PROBE_KINDS(free_contents, "madvise.free.contents_after", PC_ALL_KINDS,
 	free_or_skip(ctx, m.addr, m.len);
 	const char *now = pc_contents(m.addr, m.len, SEED);
 	pc_observe(ctx, "contents_after", "%s", now);
-	bool reclaimed = force_reclaim(m.addr, m.len);
+	bool reclaimed = pc_force_reclaim(m.addr, m.len);
 	const char *later = pc_contents(m.addr, m.len, SEED);
 	pc_observe(ctx, "contents_after_pageout", "%s", reclaimed ? later : "not forced");
 	PC_CHECK(ctx, strcmp(now, "other") != 0, "a page holds neither its old bytes nor zero");
@@ -100,7 +76,7 @@ PC_PROBE_KINDS(free_retouch, "madvise.free.contents_after_retouch", PC_ALL_KINDS
 	memcpy(old, p, m.len);
 	free_or_skip(ctx, p, m.len);
 	retouch_even_pages(p, m.len, written);
-	bool reclaimed = force_reclaim(p, m.len);
+	bool reclaimed = pc_force_reclaim(p, m.len);
 	pc_observe(ctx, "reclaim_forced", "%s", reclaimed ? "MADV_PAGEOUT" : "no");
 	size_t lost = 0, kept_old = 0;
 	for (size_t off = 0; off < m.len; off += 2 * ps) {
@@ -112,7 +88,7 @@ PC_PROBE_KINDS(free_retouch, "madvise.free.contents_after_retouch", PC_ALL_KINDS
 	PC_CHECK(ctx, lost == 0, "%zu written pages changed after reclaim", lost);
 	size_t zero = 0;
 	for (size_t off = ps; off < m.len; off += 2 * ps) {
-		PC_CHECK(ctx, pages_old_or_zero(p + off, old + off, ps), "unwritten page %zu neither old nor zero", off / ps);
+		PC_CHECK(ctx, pc_pages_old_or_zero(p + off, old + off, ps), "unwritten page %zu neither old nor zero", off / ps);
 		zero += pc_all_bytes(p + off, ps, 0);
 	}
 	pc_observe(ctx, "unwritten_after", "%s", zero == m.len / ps / 2 ? "zero" : zero ? "mixed" : "old");
@@ -153,12 +129,12 @@ PC_PROBE_KINDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP,
 	free_or_skip(ctx, m.addr, m.len);
 	PC_SETUP(ctx, pl_rss(&after_free));
 	pc_observe(ctx, "rss_after", "%s", rss_change(filled, after_free, m.len));
-	bool reclaimed = force_reclaim(m.addr, m.len);
+	bool reclaimed = pc_force_reclaim(m.addr, m.len);
 	PC_SETUP(ctx, pl_rss(&after_reclaim));
 	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
 	pc_observe(ctx, "rss_after_pageout", "%s", reclaimed ? rss_change(filled, after_reclaim, m.len) : "not forced");
 	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
-	PC_CHECK(ctx, pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
+	PC_CHECK(ctx, pc_pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
 	if (resident == 0)
 		PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "no page resident, yet contents are not zero");
 	free(old);

@@ -109,16 +109,6 @@ PC_PROBE(release_zero_bad_range, "pagelayer.release_zero.rejects_unaligned",
 	pc_pass(ctx);
 }
 
-/* Per page: its old bytes or all zero. */
-static bool pages_old_or_zero(const char *p, const char *old, size_t len)
-{
-	size_t ps = pl_page_size();
-	for (size_t off = 0; off < len; off += ps)
-		if (memcmp(p + off, old + off, ps) != 0 && !pc_all_bytes(p + off, ps, 0))
-			return false;
-	return true;
-}
-
 PC_PROBE_KINDS(release_any, "pagelayer.release.old_or_zero", PC_ALL_KINDS,
 	       "pl_release: every page reads its old bytes or zero and stays accessible")
 {
@@ -133,7 +123,7 @@ PC_PROBE_KINDS(release_any, "pagelayer.release.old_or_zero", PC_ALL_KINDS,
 	int e = pl_release(m.addr, m.len);
 	PC_CHECK(ctx, e == 0, "pl_release on %s memory returned %s", pc_kind_name(m.kind), pc_strerror(e));
 	pc_observe(ctx, "contents_after", "%s", pc_contents(m.addr, m.len, SEED));
-	PC_CHECK(ctx, pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
+	PC_CHECK(ctx, pc_pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
 	free(old);
 	pc_unmap(&m);
 	pc_pass(ctx);

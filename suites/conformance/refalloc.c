@@ -106,17 +106,6 @@ static size_t resident(struct pc_ctx *ctx, const void *p, size_t len)
 	return n;
 }
 
-/* Ask the kernel to reclaim the range now, where it can be asked (MADV_PAGEOUT). */
-static bool apply_pressure(char *p, size_t len)
-{
-#ifdef MADV_PAGEOUT
-	return pc_madvise(p, len, MADV_PAGEOUT) == 0;
-#else
-	(void)p; (void)len;
-	return false;
-#endif
-}
-
 static void probe_rss(struct pc_ctx *ctx, enum ra_release r)
 {
 	setup(ctx, r, RA_INIT_NONE, RA_PATTERN_AUTO);
@@ -131,7 +120,7 @@ static void probe_rss(struct pc_ctx *ctx, enum ra_release r)
 	const char *when = "never";
 	if (after <= pages / 10)
 		when = "at once";
-	else if (apply_pressure(p, BIG) && resident(ctx, p, BIG) <= pages / 10)
+	else if (pc_force_reclaim(p, BIG) && resident(ctx, p, BIG) <= pages / 10)
 		when = "under pressure (MADV_PAGEOUT)";
 	pc_observe(ctx, "rss_after_free", "dropped %s", when);
 	if (r == RA_RELEASE_ZERO || r == RA_RELEASE_DECOMMIT)

@@ -52,27 +52,6 @@ static void reusable_then_reuse(struct pc_ctx *ctx, void *p, size_t len)
 	PC_CHECK(ctx, e == 0, "reuse returned %s", pc_strerror(e));
 }
 
-/* Ask the kernel to reclaim now, where it can be asked; whether it took the request. */
-static bool force_reclaim(void *p, size_t len)
-{
-#ifdef MADV_PAGEOUT
-	return pc_madvise(p, len, MADV_PAGEOUT) == 0;
-#else
-	(void)p; (void)len;
-	return false;
-#endif
-}
-
-/* Per page: its old bytes or all zero. */
-static bool pages_old_or_zero(const char *p, const char *old, size_t len)
-{
-	size_t ps = pl_page_size();
-	for (size_t off = 0; off < len; off += ps)
-		if (memcmp(p + off, old + off, ps) != 0 && !pc_all_bytes(p + off, ps, 0))
-			return false;
-	return true;
-}
-
 PC_PROBE_KINDS(reuse_contents, "reusable.contents_after_reuse", PC_ALL_KINDS,
 	       "after reusable then reuse each page reads its old bytes or zero, also after reclaim")
 {
@@ -85,10 +64,10 @@ PC_PROBE_KINDS(reuse_contents, "reusable.contents_after_reuse", PC_ALL_KINDS,
 	memcpy(old, m.addr, m.len);
 	reusable_then_reuse(ctx, m.addr, m.len);
 	pc_observe(ctx, "contents_after_reuse", "%s", pc_contents(m.addr, m.len, SEED));
-	PC_CHECK(ctx, pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
-	bool forced = force_reclaim(m.addr, m.len);
+	PC_CHECK(ctx, pc_pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
+	bool forced = pc_force_reclaim(m.addr, m.len);
 	pc_observe(ctx, "contents_after_pageout", "%s", forced ? pc_contents(m.addr, m.len, SEED) : "not forced");
-	PC_CHECK(ctx, pages_old_or_zero(m.addr, old, m.len), "after reclaim a page reads neither old bytes nor zero");
+	PC_CHECK(ctx, pc_pages_old_or_zero(m.addr, old, m.len), "after reclaim a page reads neither old bytes nor zero");
 	free(old);
 	pc_unmap(&m);
 	pc_pass(ctx);
@@ -102,7 +81,7 @@ PC_PROBE_KINDS(reuse_write, "reusable.write_after_reuse_kept", PC_PRIVATE_ANON |
 	pc_fill(m.addr, m.len, SEED);
 	reusable_then_reuse(ctx, m.addr, m.len);
 	pc_fill(m.addr, m.len, SEED_NEW);
-	bool forced = force_reclaim(m.addr, m.len);
+	bool forced = pc_force_reclaim(m.addr, m.len);
 	pc_observe(ctx, "reclaim_forced", "%s", forced ? "MADV_PAGEOUT" : "no");
 	const char *got = pc_contents(m.addr, m.len, SEED_NEW);
 	pc_observe(ctx, "contents_after", "%s", got);
@@ -124,7 +103,7 @@ PC_PROBE(reusable_rss, "reusable.rss_after_reusable",
 	observe_impl(ctx);
 	PC_SETUP(ctx, make_reusable(m.addr, m.len));
 	PC_SETUP(ctx, pl_rss(&after));
-	bool forced = force_reclaim(m.addr, m.len);
+	bool forced = pc_force_reclaim(m.addr, m.len);
 	PC_SETUP(ctx, pl_rss(&after_reclaim));
 	size_t drop = filled > after ? filled - after : 0, drop2 = filled > after_reclaim ? filled - after_reclaim : 0;
 	pc_observe(ctx, "rss_after", "%s", drop >= m.len / 4 * 3 ? "dropped" : drop < m.len / 4 ? "unchanged" : "partial");
