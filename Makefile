@@ -188,7 +188,6 @@ run: deps all
 	$(PYTHON) runners/pagelab run --build $(BUILD)
 
 check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest
-	@mkdir -p $(BUILD)/check
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
 
 check-c: all $(CTESTS)

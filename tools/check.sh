@@ -4,6 +4,7 @@
 # usage: tools/check.sh BUILD PYTHON [c|py|all]
 set -u
 build=$1; py=$2; only=${3:-all}
+mkdir -p "$build/check" || exit 1
 pass=0; fail=0; failed=""
 part() {
 	name=$1; shift
