@@ -180,7 +180,8 @@ def _cost_vs_size_area(data, out_dir, formats, area, ops):
         ax.set_ylabel(ylabel)
     for k in range(len(ops), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
-    axes[0][0].legend(loc="upper left")
+    if len(data.labels) > 1:  # one run needs no legend: the caption names it
+        axes[0][0].legend(loc="upper left")
     name = "size_%s" % area
     what = AXES.get(area, (None, None, "%s: time per call against size, log-log" % area))[2]
     cap = "%s (median over repetitions, error bars: interquartile range), one line per run." % what
