@@ -13,7 +13,7 @@ pkgs="$pkgs python3 python3-matplotlib python3-numpy python3-scipy"
 if [ "$what" = check ]; then
 	# Tests: static musl build, clang warnings, compare.py, real programs under the
 	# malloc shim, the report rendered in a real browser, and a Debian kernel booted under QEMU.
-	pkgs="$pkgs python3-pytest musl-tools clang libbenchmark-tools sqlite3 poppler-utils groff-base ghostscript time libjemalloc2 libmimalloc2.0 chromium cpio qemu-system-x86"
+	pkgs="$pkgs python3-pytest musl-tools clang libbenchmark-tools sqlite3 poppler-utils groff ghostscript time libjemalloc2 libmimalloc2.0 chromium cpio qemu-system-x86"
 fi
 command -v dpkg-query >/dev/null 2>&1 || { echo "install-deps: not a Debian system; install the equivalents of: $pkgs" >&2; exit 0; }
 missing=""
