@@ -113,7 +113,7 @@ ifneq ($(BENCH_TEST_SRC),)
 CTESTS += $(BUILD)/tests/bench-selftest
 endif
 
-.PHONY: all deps deps-check run check check-c check-py check-conform bench patterninit clean distclean deps help
+.PHONY: all deps deps-check run check check-c bench patterninit clean help
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
