@@ -125,6 +125,8 @@ void pc_unmap(struct pc_map *m);
 /* Does reading (write=false) or writing one byte at p fault? Returns the signal
  * taken (SIGSEGV, SIGBUS) or 0 when the access succeeded. Writes store `val`. */
 int pc_access_faults(volatile void *p, bool write, unsigned char val);
+/* "none", "SIGSEGV", "SIGBUS" or "other": pc_access_faults' result, for observations. */
+const char *pc_fault_name(int sig);
 /* The lowest and highest bytes in [p, p+len); returns true when all equal b. */
 bool pc_all_bytes(const void *p, size_t len, unsigned char b);
 /* Fill [p, p+len) with a pattern derived from seed; check it with pc_check_fill. */

@@ -155,6 +155,16 @@ int pc_access_faults(volatile void *p, bool write, unsigned char val)
 	return fault_sig;
 }
 
+const char *pc_fault_name(int sig)
+{
+	switch (sig) {
+	case 0: return "none";
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	default: return "other";
+	}
+}
+
 bool pc_all_bytes(const void *p, size_t len, unsigned char b)
 {
 	const unsigned char *c = p;

@@ -16,16 +16,6 @@
 
 #define RW (PROT_READ | PROT_WRITE)
 
-static const char *sig_name(int sig)
-{
-	switch (sig) {
-	case 0: return "none";
-	case SIGSEGV: return "SIGSEGV";
-	case SIGBUS: return "SIGBUS";
-	default: return "other";
-	}
-}
-
 static int try_mprotect(void *p, size_t len, int prot)
 {
 	return mprotect(p, len, prot) == 0 ? 0 : errno;
@@ -42,8 +32,8 @@ PC_PROBE_KINDS(prot_none_faults, "mprotect.prot_none.faults", PC_ANON_KINDS | PC
 	int wr = pc_access_faults((char *)m.addr + m.len - 1, true, 0);
 	PC_SETUP(ctx, try_mprotect(m.addr, m.len, RW));
 	const char *after = pc_contents(m.addr, m.len, 1);
-	pc_observe(ctx, "read_signal", "%s", sig_name(rd));
-	pc_observe(ctx, "write_signal", "%s", sig_name(wr));
+	pc_observe(ctx, "read_signal", "%s", pc_fault_name(rd));
+	pc_observe(ctx, "write_signal", "%s", pc_fault_name(wr));
 	pc_observe(ctx, "contents_after_restore", "%s", after);
 	PC_CHECK(ctx, rd > 0, "a read of PROT_NONE memory did not fault");
 	PC_CHECK(ctx, wr > 0, "a write to PROT_NONE memory did not fault");
@@ -63,8 +53,8 @@ PC_PROBE_KINDS(prot_read_write_faults, "mprotect.prot_read.write_faults",
 	int rd = pc_access_faults(m.addr, false, 0);
 	int wr = pc_access_faults(m.addr, true, 0);
 	const char *after = pc_contents(m.addr, m.len, 2);
-	pc_observe(ctx, "read_signal", "%s", sig_name(rd));
-	pc_observe(ctx, "write_signal", "%s", sig_name(wr));
+	pc_observe(ctx, "read_signal", "%s", pc_fault_name(rd));
+	pc_observe(ctx, "write_signal", "%s", pc_fault_name(wr));
 	pc_observe(ctx, "contents", "%s", after);
 	PC_CHECK(ctx, rd == 0, "a read of PROT_READ memory faulted (signal %d)", rd);
 	PC_CHECK(ctx, wr > 0, "a write to PROT_READ memory did not fault");

@@ -8,16 +8,6 @@
 #include <signal.h>
 #include <sys/mman.h>
 
-static const char *sig_name(int sig)
-{
-	switch (sig) {
-	case 0: return "none";
-	case SIGSEGV: return "SIGSEGV";
-	case SIGBUS: return "SIGBUS";
-	default: return "other";
-	}
-}
-
 /* munmap and report errno. */
 static int try_munmap(void *p, size_t len)
 {
@@ -34,8 +24,8 @@ PC_PROBE_KINDS(access_faults, "munmap.access_faults", PC_ANON_KINDS | PC_FILE_KI
 	PC_SETUP(ctx, try_munmap(b, m.len));
 	int rd = pc_access_faults(b, false, 0);
 	int wr = pc_access_faults(b + m.len - 1, true, 1);
-	pc_observe(ctx, "read_signal", "%s", sig_name(rd));
-	pc_observe(ctx, "write_signal", "%s", sig_name(wr));
+	pc_observe(ctx, "read_signal", "%s", pc_fault_name(rd));
+	pc_observe(ctx, "write_signal", "%s", pc_fault_name(wr));
 	PC_CHECK(ctx, rd > 0, "a read after munmap did not fault");
 	PC_CHECK(ctx, wr > 0, "a write after munmap did not fault");
 	pc_pass(ctx);
