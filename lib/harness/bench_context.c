@@ -124,9 +124,8 @@ static void gbench_members(struct pl_json *j)
 #endif
 }
 
-void pb_context_json(struct pl_json *j, const char *backend_name)
+void pb_context_members(struct pl_json *j, const char *backend_name)
 {
-	pl_json_begin_object(j);
 	gbench_members(j);
 	pl_env_json_members(j);
 	pl_json_kv_str(j, "backend", backend_name);
@@ -134,5 +133,4 @@ void pb_context_json(struct pl_json *j, const char *backend_name)
 	pl_json_kv_bool(j, "random_interleaving", pb_opts.random_interleaving);
 	pl_counters_json_members(j);
 	pl_topo_json_members(j);
-	pl_json_end_object(j);
 }

@@ -121,15 +121,45 @@ void pb_state_after_fn(pb_state *s);
 double pb_now(clockid_t clk);
 
 /* ---- bench_report.c ---- */
-void pb_report_begin(void);
+/* Start reporting for a run of the selected instances with this back-end. */
+void pb_report_begin(const char *backend_name);
+/* One repetition finished (or was skipped). When it completes its instance,
+ * the JSON file (--benchmark_out) is rewritten with every finished instance,
+ * so an interrupted run keeps them; 0 or errno. */
 int pb_report_run(const struct pb_run *r);
 /* The runs reported so far (for the self-test). */
 int pb_report_runs(const struct pb_run **out);
-/* Compute aggregates and write the JSON file (when --benchmark_out); 0 or errno. */
-int pb_report_end(const char *backend_name);
+/* Write the final JSON file (when --benchmark_out); 0 or errno. */
+int pb_report_end(void);
+/* Members of the "context" object (bench_context.c). */
+void pb_context_members(struct pl_json *j, const char *backend_name);
+
+/* ---- bench_stats.c ---- */
 /* Statistics of n values: mean, median, sample stddev, cv (stddev/mean). */
 void pb_stats(const double *v, int n, double *mean, double *median, double *stddev, double *cv);
-void pb_context_json(struct pl_json *j, const char *backend_name);
+
+#define PB_SHAPE_MAX 128          /* repetitions analysed for modes at most */
+#define PB_MODE_SEPARATION 0.15   /* modes differ by at least 15% */
+#define PB_GAP_FACTOR 4.0         /* ... and by 4x the typical gap between repetitions */
+
+struct pb_mode {
+	double center, lo, hi; /* median and range of its repetitions */
+	int count;
+};
+
+/* The shape of a sample of repetitions (see bench_stats.c for the rule). */
+struct pb_shape {
+	int n, nmodes, noutliers;
+	bool scattered; /* no two repetitions close together: no mode at all */
+	struct pb_mode mode[PB_SHAPE_MAX / 2]; /* fastest first */
+	int mode_of[PB_SHAPE_MAX];             /* per repetition: its mode, -1 for an outlier */
+	int outlier[PB_SHAPE_MAX];             /* repetition indices of the outliers */
+};
+/* Modes and outliers of n positive values; 0, EDOM for a value that is not
+ * positive, E2BIG for more than PB_SHAPE_MAX values (sh then says nothing). */
+int pb_shape(const double *v, int n, struct pb_shape *sh);
+/* "unimodal", "outliers", "bimodal", "multimodal" or "scattered". */
+const char *pb_shape_name(const struct pb_shape *sh);
 
 /* ---- bench_portable.c / gbench_shim.cc ---- */
 int pb_portable_run(void);

@@ -53,6 +53,7 @@ static int place(void)
 	return 0;
 }
 
+/* The file is written even after a failed run: it keeps what finished and names what did not. */
 static int run(void)
 {
 	const char *be = backend_name();
@@ -63,16 +64,12 @@ static int run(void)
 	else
 #endif
 		e = pb_portable_run();
-	if (e) {
+	if (e)
 		fprintf(stderr, "pagelab-bench: run failed: %s\n", strerror(e));
-		return 1;
-	}
-	e = pb_report_end(be);
-	if (e) {
-		fprintf(stderr, "pagelab-bench: cannot write %s: %s\n", pb_opts.out, strerror(e));
-		return 1;
-	}
-	return 0;
+	int we = pb_report_end();
+	if (we)
+		fprintf(stderr, "pagelab-bench: cannot write %s: %s\n", pb_opts.out, strerror(we));
+	return e || we ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -287,7 +287,7 @@ int pb_portable_run(void)
 			jobs[k++] = (struct job){i, rep};
 	if (!e && pb_opts.random_interleaving)
 		shuffle(jobs, njobs);
-	pb_report_begin();
+	pb_report_begin("portable");
 	for (int k = 0; !e && k < njobs; k++)
 		e = run_job(&ins[jobs[k].instance], jobs[k].repetition, &iters[jobs[k].instance], w);
 	free(jobs);

@@ -1,5 +1,8 @@
-/* Results of both back-ends: console lines, aggregates over repetitions, and
- * the JSON file in Google Benchmark's schema (context + benchmarks). */
+/* Results of both back-ends: console lines, aggregates over repetitions, the
+ * shape of each sample, and the JSON file in Google Benchmark's schema
+ * (context + benchmarks). The file is rewritten, atomically, every time an
+ * instance finishes its repetitions, so an interrupted run leaves a valid
+ * file holding every finished instance; its context lists the ones not run. */
 #include "config.h"
 #include "bench_impl.h"
 #include "pagelab/env.h"
@@ -12,9 +15,18 @@
 
 static struct pb_run *runs;
 static int nruns, capruns;
+static int *reported; /* per instance: repetitions reported so far */
+static int ninstances;
+static const char *backend;
 
-void pb_report_begin(void)
+void pb_report_begin(const char *backend_name)
 {
+	const struct pb_instance *ins;
+	backend = backend_name;
+	ninstances = pb_instances(&ins);
+	free(reported);
+	reported = calloc((size_t)ninstances + 1, sizeof(*reported));
+	nruns = 0; /* runs of an earlier selection point at instances that are gone */
 	printf("%-44s %14s %14s %12s  %s\n", "Benchmark", "Time", "CPU", "Iterations", "Counters (per iteration)");
 	fflush(stdout);
 }
@@ -32,12 +44,28 @@ static void print_run(const struct pb_run *r)
 	fflush(stdout);
 }
 
-int pb_report_run(const struct pb_run *r)
+static bool finished(int instance)
 {
-	/* One skipped entry per instance is enough: later repetitions say the same. */
-	for (int i = 0; r->error && i < nruns; i++)
-		if (runs[i].inst == r->inst && runs[i].error)
-			return 0;
+	const struct pb_instance *ins;
+	pb_instances(&ins);
+	return reported && reported[instance] >= ins[instance].repetitions;
+}
+
+/* The good runs of one instance, in repetition order; returns how many. */
+static int good_runs(const struct pb_instance *in, int *idx)
+{
+	int n = 0;
+	for (int i = 0; i < nruns; i++)
+		if (runs[i].inst == in && !runs[i].error)
+			idx[n++] = i;
+	return n;
+}
+
+static void print_shape_line(const struct pb_instance *in);
+static int write_file(bool final);
+
+static int keep(const struct pb_run *r)
+{
 	if (nruns == capruns) {
 		int cap = capruns ? capruns * 2 : 64;
 		struct pb_run *n = realloc(runs, (size_t)cap * sizeof(*n));
@@ -51,38 +79,137 @@ int pb_report_run(const struct pb_run *r)
 	return 0;
 }
 
+int pb_report_run(const struct pb_run *r)
+{
+	const struct pb_instance *ins;
+	pb_instances(&ins);
+	int k = (int)(r->inst - ins), e = 0;
+	bool dup_error = false;
+	/* One skipped entry per instance is enough: later repetitions say the same. */
+	for (int i = 0; r->error && i < nruns; i++)
+		dup_error |= runs[i].inst == r->inst && runs[i].error;
+	if (!dup_error)
+		e = keep(r);
+	if (e || !reported || k < 0 || k >= ninstances)
+		return e;
+	reported[k]++;
+	if (!finished(k))
+		return 0;
+	print_shape_line(r->inst);
+	return pb_opts.out ? write_file(false) : 0;
+}
+
 int pb_report_runs(const struct pb_run **out)
 {
 	*out = runs;
 	return nruns;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* The time samples of runs idx[0..n). */
+static void times_of(const int *idx, int n, double *v)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	for (int i = 0; i < n; i++)
+		v[i] = runs[idx[i]].real_ns;
 }
 
-void pb_stats(const double *v, int n, double *mean, double *median, double *stddev, double *cv)
+static double run_value(const struct pb_run *r, int f)
 {
-	*mean = *median = *stddev = *cv = NAN;
-	if (n <= 0)
-		return;
-	double *s = malloc((size_t)n * sizeof(*s));
-	if (!s)
-		return;
-	double sum = 0;
-	for (int i = 0; i < n; i++)
-		sum += s[i] = v[i];
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	*mean = sum / n;
-	*median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	double sq = 0;
-	for (int i = 0; i < n; i++)
-		sq += (v[i] - *mean) * (v[i] - *mean);
-	*stddev = n > 1 ? sqrt(sq / (n - 1)) : 0;
-	*cv = *mean != 0 ? *stddev / *mean : 0;
-	free(s);
+	return f < 0 ? r->cpu_ns : r->counter[f].value;
+}
+
+static const char *value_name(const struct pb_run *r, int f)
+{
+	return f < 0 ? "cpu_time" : r->counter[f].name;
+}
+
+static bool explains(const struct pb_run *r, int f)
+{
+	if (f < 0)
+		return true;
+	const char *n = r->counter[f].name;
+	return strcmp(n, "items_per_second") && strcmp(n, "bytes_per_second") && strcmp(n, "pages");
+}
+
+/* Median of value f over the runs in group g (mode index, or the outlier repetition as -2-rep). */
+static double group_median(const int *idx, const struct pb_shape *sh, int g, int f)
+{
+	double v[PB_SHAPE_MAX], m, med, sd, cv;
+	int n = 0;
+	for (int i = 0; i < sh->n; i++)
+		if ((g >= 0 && sh->mode_of[i] == g) || (g < 0 && i == -2 - g))
+			v[n++] = run_value(&runs[idx[i]], f);
+	pb_stats(v, n, &m, &med, &sd, &cv);
+	return med;
+}
+
+/* Up to two values (counters, CPU time) that differ by more than half between
+ * group g and the main mode: the likely reason the group stands apart. */
+static void why(const int *idx, const struct pb_shape *sh, int g, int main_mode, char *buf, size_t len)
+{
+	const struct pb_run *r0 = &runs[idx[0]];
+	double best[2] = {0, 0};
+	int pick[2] = {-2, -2};
+	for (int f = -1; f < r0->ncounters; f++) {
+		if (!explains(r0, f))
+			continue;
+		double a = group_median(idx, sh, g, f), b = group_median(idx, sh, main_mode, f);
+		double rel = fabs(a - b) / fmax(fmax(fabs(a), fabs(b)), 1e-300);
+		if (!(rel > 0.5) || fmax(fabs(a), fabs(b)) < 0.5)
+			continue;
+		int slot = rel > best[0] ? 0 : rel > best[1] ? 1 : -1;
+		if (slot == 0) {
+			best[1] = best[0];
+			pick[1] = pick[0];
+		}
+		if (slot >= 0) {
+			best[slot] = rel;
+			pick[slot] = f;
+		}
+	}
+	size_t used = (size_t)snprintf(buf, len, "%s", pick[0] == -2 ? "no counter differs" : "");
+	for (int s = 0; s < 2 && pick[s] != -2 && used < len; s++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s %.4g vs %.4g", s ? ", " : "",
+					 value_name(r0, pick[s]), group_median(idx, sh, g, pick[s]),
+					 group_median(idx, sh, main_mode, pick[s]));
+}
+
+/* The mode holding the most repetitions (the fastest of equals). */
+static int main_mode(const struct pb_shape *sh)
+{
+	int m = 0;
+	for (int i = 1; i < sh->nmodes; i++)
+		if (sh->mode[i].count > sh->mode[m].count)
+			m = i;
+	return m;
+}
+
+/* The shape of an instance's good runs; false when there is nothing to say. */
+static bool shape_of(const struct pb_instance *in, int *idx, struct pb_shape *sh)
+{
+	int n = good_runs(in, idx);
+	double v[PB_SHAPE_MAX];
+	if (n < 2 || n > PB_SHAPE_MAX)
+		return false;
+	times_of(idx, n, v);
+	return pb_shape(v, n, sh) == 0;
+}
+
+/* One console line for a sample that is not one clean mode. */
+static void print_shape_line(const struct pb_instance *in)
+{
+	int *idx = malloc((size_t)(nruns ? nruns : 1) * sizeof(*idx));
+	struct pb_shape sh;
+	if (idx && shape_of(in, idx, &sh) && (sh.nmodes != 1 || sh.noutliers)) {
+		printf("%-44s %s:", in->name, pb_shape_name(&sh));
+		for (int m = 0; m < sh.nmodes; m++)
+			printf(" %d at %.4g ns%s", sh.mode[m].count, sh.mode[m].center, m + 1 < sh.nmodes ? "," : "");
+		for (int o = 0; o < sh.noutliers; o++)
+			printf("%s repetition %d at %.4g ns", o || sh.nmodes ? ";" : "", sh.outlier[o],
+			       runs[idx[sh.outlier[o]]].real_ns);
+		printf("\n");
+		fflush(stdout);
+	}
+	free(idx);
 }
 
 static void entry_head(struct pl_json *j, const struct pb_run *r, const char *suffix)
@@ -118,8 +245,55 @@ static void write_iteration(struct pl_json *j, const struct pb_run *r)
 	pl_json_end_object(j);
 }
 
-/* One aggregate entry: statistic k (0 mean, 1 median, 2 stddev, 3 cv) of runs[idx[..]]. */
-static void write_aggregate(struct pl_json *j, const int *idx, int n, int k)
+/* "distribution": the sample's shape, each mode with its repetitions, each
+ * outlier with what set it apart. */
+static void write_distribution(struct pl_json *j, const int *idx, const struct pb_shape *sh)
+{
+	char because[256];
+	int mm = main_mode(sh);
+	pl_json_key(j, "distribution");
+	pl_json_begin_object(j);
+	pl_json_kv_str(j, "shape", pb_shape_name(sh));
+	pl_json_key(j, "modes");
+	pl_json_begin_array(j);
+	for (int m = 0; m < sh->nmodes; m++) {
+		pl_json_begin_object(j);
+		pl_json_kv_double(j, "real_time", sh->mode[m].center);
+		pl_json_kv_double(j, "min", sh->mode[m].lo);
+		pl_json_kv_double(j, "max", sh->mode[m].hi);
+		pl_json_kv_int(j, "count", sh->mode[m].count);
+		pl_json_key(j, "repetitions");
+		pl_json_begin_array(j);
+		for (int i = 0; i < sh->n; i++)
+			if (sh->mode_of[i] == m)
+				pl_json_int(j, runs[idx[i]].repetition_index);
+		pl_json_end_array(j);
+		if (m != mm) {
+			why(idx, sh, m, mm, because, sizeof(because));
+			pl_json_kv_str(j, "differs_by", because);
+		}
+		pl_json_end_object(j);
+	}
+	pl_json_end_array(j);
+	pl_json_key(j, "outliers");
+	pl_json_begin_array(j);
+	for (int o = 0; o < sh->noutliers && sh->nmodes; o++) {
+		const struct pb_run *r = &runs[idx[sh->outlier[o]]];
+		why(idx, sh, -2 - sh->outlier[o], mm, because, sizeof(because));
+		pl_json_begin_object(j);
+		pl_json_kv_int(j, "repetition", r->repetition_index);
+		pl_json_kv_double(j, "real_time", r->real_ns);
+		pl_json_kv_double(j, "ratio_to_main_mode", r->real_ns / sh->mode[mm].center);
+		pl_json_kv_str(j, "differs_by", because);
+		pl_json_end_object(j);
+	}
+	pl_json_end_array(j);
+	pl_json_end_object(j);
+}
+
+/* One aggregate entry: statistic k (0 mean, 1 median, 2 stddev, 3 cv) of runs[idx[..]];
+ * the median carries the sample's shape. */
+static void write_aggregate(struct pl_json *j, const int *idx, int n, int k, const struct pb_shape *sh)
 {
 	static const char *names[] = {"mean", "median", "stddev", "cv"};
 	const struct pb_run *first = &runs[idx[0]];
@@ -147,6 +321,8 @@ static void write_aggregate(struct pl_json *j, const int *idx, int n, int k)
 	}
 	if (first->label[0])
 		pl_json_kv_str(j, "label", first->label);
+	if (k == 1 && sh)
+		write_distribution(j, idx, sh);
 	pl_json_end_object(j);
 	free(v);
 }
@@ -157,23 +333,46 @@ static int write_instance(struct pl_json *j, const struct pb_instance *in)
 	int *idx = malloc((size_t)(nruns ? nruns : 1) * sizeof(*idx));
 	if (!idx)
 		return ENOMEM;
-	int n = 0;
 	for (int i = 0; i < nruns; i++)
-		if (runs[i].inst == in) {
+		if (runs[i].inst == in)
 			write_iteration(j, &runs[i]);
-			if (!runs[i].error)
-				idx[n++] = i;
-		}
+	struct pb_shape sh;
+	bool shaped = shape_of(in, idx, &sh);
+	int n = good_runs(in, idx);
 	for (int k = 0; n > 1 && k < 4; k++)
-		write_aggregate(j, idx, n, k);
+		write_aggregate(j, idx, n, k, shaped ? &sh : NULL);
 	free(idx);
 	return 0;
 }
 
-int pb_report_end(const char *backend_name)
+/* Progress members of the context: how many instances were planned, and
+ * which have not finished (all of them until the run ends, when final). */
+static void progress_members(struct pl_json *j, bool final)
 {
-	if (!pb_opts.out)
-		return 0;
+	const struct pb_instance *ins;
+	int n = pb_instances(&ins);
+	pl_json_kv_int(j, "benchmarks_planned", n);
+	bool all = true;
+	for (int i = 0; i < n; i++)
+		all = all && finished(i);
+	pl_json_kv_bool(j, "benchmarks_complete", final && all);
+	pl_json_key(j, "benchmarks_not_run");
+	pl_json_begin_array(j);
+	for (int i = 0; i < n; i++)
+		if (!finished(i))
+			pl_json_str(j, ins[i].name);
+	pl_json_end_array(j);
+	pl_json_key(j, "benchmark_descriptions");
+	pl_json_begin_object(j);
+	for (int i = 0; i < n; i++)
+		if (ins[i].per_family_index == 0)
+			pl_json_kv_str(j, ins[i].b->name, ins[i].b->what);
+	pl_json_end_object(j);
+}
+
+/* The whole file, from every finished instance; final when the run ended. */
+static int write_file(bool final)
+{
 	struct pl_atomic a;
 	int e = pl_atomic_open(&a, pb_opts.out);
 	if (e)
@@ -182,13 +381,17 @@ int pb_report_end(const char *backend_name)
 	pl_json_init(&j, a.f, 2);
 	pl_json_begin_object(&j);
 	pl_json_key(&j, "context");
-	pb_context_json(&j, backend_name);
+	pl_json_begin_object(&j);
+	pb_context_members(&j, backend ? backend : "none");
+	progress_members(&j, final);
+	pl_json_end_object(&j);
 	pl_json_key(&j, "benchmarks");
 	pl_json_begin_array(&j);
 	const struct pb_instance *ins;
 	int nin = pb_instances(&ins);
 	for (int i = 0; i < nin && !e; i++)
-		e = write_instance(&j, &ins[i]);
+		if (finished(i))
+			e = write_instance(&j, &ins[i]);
 	pl_json_end_array(&j);
 	pl_json_end_object(&j);
 	fputc('\n', a.f);
@@ -197,4 +400,9 @@ int pb_report_end(const char *backend_name)
 		return e ? e : EIO;
 	}
 	return pl_atomic_commit(&a);
+}
+
+int pb_report_end(void)
+{
+	return pb_opts.out ? write_file(true) : 0;
 }

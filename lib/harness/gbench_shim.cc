@@ -149,7 +149,7 @@ extern "C" int pb_gbench_run(void)
 	int argc = (int)argv.size() - 1;
 	benchmark::Initialize(&argc, argv.data());
 	Collector collector;
-	pb_report_begin();
+	pb_report_begin("gbench");
 	if (n > 0)
 		benchmark::RunSpecifiedBenchmarks(&collector);
 	benchmark::Shutdown();

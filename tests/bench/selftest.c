@@ -1,5 +1,6 @@
 /* The benchmark harness's own tests: statistics, the portable back-end on
  * benchmarks whose cost is known, and counters that must count exactly. */
+#include "config.h"
 #include "../../lib/harness/bench_impl.h"
 #include "pagelab/counters.h"
 
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define TOUCH_PAGES 256
@@ -84,11 +86,22 @@ PB_BENCH(bm_custom, "selftest/custom", "custom counters")
 	pb_counter(s, "total", 7, PB_COUNTER_TOTAL);
 }
 
-static const struct pb_run *find(const char *name, int from)
+/* Alternates between 2 us and 4 us per call; "slow" says which: a bimodal
+ * sample whose modes a counter explains. */
+PB_BENCH(bm_bimodal, "selftest/bimodal", "2 us or 4 us by turns", .manual_time = true)
+{
+	static int calls;
+	bool slow = calls++ % 2;
+	while (pb_keep_running(s))
+		pb_set_iteration_time(s, slow ? 4e-6 : 2e-6);
+	pb_counter(s, "slow", slow, PB_COUNTER_TOTAL);
+}
+
+static const struct pb_run *find(const char *name)
 {
 	const struct pb_run *runs;
 	int n = pb_report_runs(&runs);
-	for (int i = from; i < n; i++)
+	for (int i = 0; i < n; i++)
 		if (strcmp(runs[i].inst->name, name) == 0)
 			return &runs[i];
 	return NULL;
@@ -112,6 +125,39 @@ static void test_stats(void)
 	check_range("cv of 1..4", cv, 0.5163977, 0.5163978);
 	pb_stats((const double[]){5, 1, 3}, 3, &m, &med, &sd, &cv);
 	check_range("median of 5,1,3", med, 3, 3);
+}
+
+/* Synthetic samples with a known shape. */
+static void check_shape(const char *what, const double *v, int n, const char *shape, int nmodes, int noutliers)
+{
+	struct pb_shape sh;
+	int e = pb_shape(v, n, &sh);
+	bool ok = e == 0 && strcmp(pb_shape_name(&sh), shape) == 0 && sh.nmodes == nmodes && sh.noutliers == noutliers;
+	checks++;
+	failures += !ok;
+	printf("%s %d - %s: %s, %d mode(s), %d outlier(s) (expected %s, %d, %d)\n", ok ? "ok" : "not ok", checks, what,
+	       e ? "error" : pb_shape_name(&sh), sh.nmodes, sh.noutliers, shape, nmodes, noutliers);
+}
+
+static void test_shapes(void)
+{
+	check_shape("tight sample", (const double[]){100, 101, 102, 103, 104}, 5, "unimodal", 1, 0);
+	check_shape("evenly spread noise has no mode structure", (const double[]){100, 120, 140, 160, 180}, 5,
+		    "unimodal", 1, 0);
+	check_shape("one repetition 3x the rest", (const double[]){100, 101, 300, 102, 103}, 5, "outliers", 1, 1);
+	check_shape("three fast, two slow", (const double[]){100, 150, 101, 151, 102}, 5, "bimodal", 2, 0);
+	check_shape("three modes of two", (const double[]){100, 400, 200, 101, 401, 201}, 6, "multimodal", 3, 0);
+	check_shape("two modes and an outlier", (const double[]){100, 101, 102, 200, 201, 202, 900}, 7, "bimodal", 2, 1);
+	check_shape("two far-apart values", (const double[]){100, 200}, 2, "scattered", 0, 0);
+	check_shape("a 10% step is noise, not a mode", (const double[]){100, 101, 110, 111, 112}, 5, "unimodal", 1, 0);
+	struct pb_shape sh;
+	pb_shape((const double[]){100, 150, 101, 151, 102}, 5, &sh);
+	check(sh.mode_of[0] == 0 && sh.mode_of[1] == 1 && sh.mode_of[3] == 1 && sh.mode[0].count == 3 &&
+		      sh.mode[0].center == 101 && sh.mode[1].center == 150.5,
+	      "modes list their repetitions, fastest first, with their medians", sh.mode[1].center, 150.5, 150.5);
+	pb_shape((const double[]){100, 101, 300, 102, 103}, 5, &sh);
+	check(sh.outlier[0] == 2 && sh.mode_of[2] == -1, "the outlier is repetition 2", sh.outlier[0], 2, 2);
+	check(pb_shape((const double[]){1, 0, 2}, 3, &sh) == EDOM, "a zero time is refused", 0, 0, 0);
 }
 
 /* Touch n fresh pages with THP off and return the counted value of counter 0. */
@@ -146,51 +192,92 @@ static void test_counters(const char *source)
 	check(e == EINVAL, "unknown counter name is refused", e, EINVAL, EINVAL);
 }
 
-static int run_suite(const char *source, int from)
+static void run_suite(const char *source)
 {
 	char err[256];
 	if (pl_counters_configure("minor-faults,page-faults", source, err, sizeof(err)) != 0 || pb_select(err, sizeof(err)) != 0) {
 		fprintf(stderr, "bench-selftest: %s\n", err);
-		return -1;
+		check(false, "configure counters and select the self-test benchmarks", 0, 0, 0);
+		return;
 	}
 	int e = pb_portable_run();
 	check(e == 0, "portable back-end ran the self-test benchmarks", e, 0, 0);
-	const struct pb_run *r = find("selftest/manual", from);
+	const struct pb_run *r = find("selftest/manual");
 	check_range("manual time of 2 us is reported exactly (ns)", r ? r->real_ns : NAN, 1999.999, 2000.001);
-	r = find("selftest/spin", from);
+	r = find("selftest/spin");
 	check_range("a 20 us CPU spin measures 20 us of CPU (ns)", r ? r->cpu_ns : NAN, 20000, 22000);
 	check_range("real time is at least CPU time (ratio)", r ? r->real_ns / r->cpu_ns : NAN, 0.99, 100);
 	check_range("iterations calibrated to the minimum time (s)", r ? (double)r->iterations * r->real_ns * 1e-9 : NAN, 0.02, 1.0);
-	r = find("selftest/touch/256", from);
+	r = find("selftest/touch/256");
 	check_range("minor faults per iteration of 256 touched pages", counter(r, "minor-faults"), 256, 260);
-	r = find("selftest/skip", from);
+	r = find("selftest/skip");
 	check(r && r->error && strcmp(r->message, "feature missing on purpose") == 0, "skip carries its message",
 	      r ? r->error : -1, 1, 1);
-	r = find("selftest/custom", from);
+	r = find("selftest/custom");
 	check_range("per-iteration custom counter", counter(r, "three"), 3, 3);
 	check_range("total custom counter", counter(r, "total"), 7, 7);
-	const struct pb_run *runs;
-	return pb_report_runs(&runs);
+}
+
+/* Read a whole small file into a malloc'd string, or NULL. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 1 << 20);
+	size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (buf)
+		buf[n] = 0;
+	return buf;
+}
+
+/* Six repetitions alternating 2 us and 4 us: the file names both modes and
+ * what tells them apart, and lists nothing as not run. */
+static void test_bimodal_report(void)
+{
+	char path[] = "/tmp/pagelab-bench-selftest-XXXXXX", err[256];
+	int fd = mkstemp(path);
+	if (fd < 0 || close(fd) != 0) {
+		check(false, "temporary file for the JSON report", 0, 0, 0);
+		return;
+	}
+	pb_opts.filter = "^selftest/bimodal$";
+	pb_opts.repetitions = 6;
+	pb_opts.out = path;
+	int e = pl_counters_configure("none", "rusage", err, sizeof(err));
+	e = e ? e : pb_select(err, sizeof(err));
+	e = e ? e : pb_portable_run();
+	e = e ? e : pb_report_end();
+	check(e == 0, "bimodal benchmark ran and its report was written", e, 0, 0);
+	char *doc = slurp(path);
+	unlink(path);
+	check(doc && strstr(doc, "\"shape\": \"bimodal\""), "the report calls the sample bimodal", 0, 0, 0);
+	check(doc && strstr(doc, "\"count\": 3"), "three repetitions in each mode", 0, 0, 0);
+	check(doc && strstr(doc, "\"differs_by\": \"slow 1 vs 0\""), "the slow mode is explained by its counter", 0, 0, 0);
+	check(doc && strstr(doc, "\"benchmarks_not_run\": []") && strstr(doc, "\"benchmarks_complete\": true"),
+	      "a finished run lists nothing as not run", 0, 0, 0);
+	free(doc);
+	pb_opts.out = NULL;
 }
 
 int main(void)
 {
-	pb_opts.filter = "^selftest/";
 	pb_opts.profile = PB_QUICK;
-	pb_opts.repetitions = 2;
-	pb_opts.min_time = 0.02;
 	pb_opts.min_warmup = 0;
 	pb_opts.pin_cpu = -2;
 	test_stats();
+	test_shapes();
 	test_counters("rusage");
-#ifdef __linux__
+	pb_opts.filter = "^selftest/(manual|spin|touch|skip|custom)";
+	pb_opts.repetitions = 2;
+	pb_opts.min_time = 0.02;
+#ifdef HAVE_PERF_EVENT
 	test_counters("perf");
-	int n = run_suite("perf", 0);
-#else
-	int n = 0;
+	run_suite("perf");
 #endif
-	if (n >= 0)
-		run_suite("rusage", n);
+	run_suite("rusage");
+	test_bimodal_report();
 	printf("1..%d\n", checks);
 	return failures ? 1 : 0;
 }

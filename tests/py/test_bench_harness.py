@@ -4,6 +4,7 @@ library (make PORTABLE=1) builds and runs."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -125,3 +126,51 @@ def test_portable_build_without_optional_libraries(repo_root, tmp_path):
     assert "GBENCH := 0" in config and "HWLOC := 0" in config and "LIBPFM := 0" in config
     doc = run_json(str(build / "pagelab-bench"), tmp_path / "p.json")
     check_schema(doc, "portable")
+
+
+def _finished_instances(doc):
+    return {b["run_name"] for b in doc["benchmarks"] if b["run_type"] == "iteration"}
+
+
+@pytest.mark.parametrize("backend", ["gbench", "portable"])
+def test_killed_run_keeps_finished_benchmarks(build_dir, tmp_path, backend):
+    """SIGKILL while the second benchmark runs: the file parses, holds the first
+    one complete and names the second as not run."""
+    exe = bench(build_dir)
+    if backend not in backends(exe):
+        pytest.skip("built without Google Benchmark")
+    out = tmp_path / "perf.json"
+    proc = subprocess.Popen([exe, "--backend=" + backend, "--benchmark_filter=^harness/(empty|clock)$",
+                             "--benchmark_repetitions=40", "--benchmark_min_time=0.05", "--pin=none",
+                             "--counters=none", "--benchmark_out=" + str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        # The file appears when the first benchmark finishes; the second needs 2 s more.
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.kill()
+    finally:
+        proc.wait(timeout=60)
+    with open(out) as f:
+        doc = json.load(f)
+    assert _finished_instances(doc) == {"harness/empty"}
+    reps = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
+    assert sorted(b["repetition_index"] for b in reps) == list(range(40))
+    ctx = doc["context"]
+    assert ctx["benchmarks_planned"] == 2 and ctx["benchmarks_not_run"] == ["harness/clock"]
+    assert ctx["benchmarks_complete"] is False
+    assert not [p for p in os.listdir(tmp_path) if p != "perf.json"], "temporary files left behind"
+
+
+def test_descriptions_and_distribution_in_json(build_dir, tmp_path):
+    doc = run_json(bench(build_dir), tmp_path / "d.json")
+    ctx = doc["context"]
+    assert ctx["benchmarks_complete"] is True and ctx["benchmarks_not_run"] == []
+    assert ctx["benchmark_descriptions"]["harness/empty"] == "one empty loop iteration"
+    medians = [b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"]
+    for m in medians:
+        dist = m["distribution"]
+        counted = sum(x["count"] for x in dist["modes"]) + len(dist["outliers"])
+        assert dist["shape"] in ("unimodal", "outliers", "bimodal", "multimodal", "scattered")
+        assert counted == 3 or dist["shape"] == "scattered"
