@@ -22,8 +22,9 @@ static void list_tests(void)
 {
 	const struct pb_instance *ins;
 	int n = pb_instances(&ins);
+	/* The name first (tools take the first word), then what the benchmark measures and from which state. */
 	for (int i = 0; i < n; i++)
-		printf("%s\n", ins[i].name);
+		printf("%-44s %s\n", ins[i].name, ins[i].b->what);
 }
 
 /* Pinning and topology: unsupported is recorded and the run goes on. */

@@ -126,7 +126,7 @@ def _bench_list(binary, args):
         return []
     if res.returncode != 0:
         return []
-    return [ln.strip() for ln in res.stdout.splitlines() if BENCH_NAME.match(ln.strip())]
+    return [ln.split()[0] for ln in res.stdout.splitlines() if BENCH_NAME.match(ln.strip())]
 
 
 def _filter(args):
