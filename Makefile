@@ -68,9 +68,24 @@ endif
 
 # ---- sources: found by wildcard; a new file registers itself ----
 PLATFORM_SRC := lib/platform/posix.c lib/platform/$(PLATFORM).c $(wildcard lib/platform/$(PLATFORM)_*.c)
-COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters.c lib/harness/topology.c,$(wildcard lib/harness/*.c))
+COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters% lib/harness/topology%,$(wildcard lib/harness/*.c))
 CONFORM_LIB  := $(wildcard lib/harness/conform*.c)
-BENCH_LIB    := $(wildcard lib/harness/bench*.c) $(wildcard lib/harness/counters.c) $(wildcard lib/harness/topology.c)
+# Counter and topology back-ends: one file each, built where config.mk found the feature.
+COUNTERS_SRC := lib/harness/counters.c lib/harness/counters_rusage.c
+ifeq ($(PERF_EVENT),1)
+COUNTERS_SRC += lib/harness/counters_perf_event.c
+ifeq ($(LIBPFM),1)
+COUNTERS_SRC += lib/harness/counters_pfm.c
+endif
+endif
+TOPOLOGY_SRC := lib/harness/topology.c lib/harness/topology_none.c
+ifeq ($(AFFINITY),1)
+TOPOLOGY_SRC += lib/harness/topology_affinity.c
+endif
+ifeq ($(HWLOC),1)
+TOPOLOGY_SRC += lib/harness/topology_hwloc.c
+endif
+BENCH_LIB    := $(wildcard lib/harness/bench*.c) $(COUNTERS_SRC) $(TOPOLOGY_SRC)
 REFALLOC_SRC := $(filter-out lib/refalloc/shim.c,$(wildcard lib/refalloc/*.c))
 CONFORM_SRC  := $(wildcard suites/conformance/*.c)
 PERF_SRC     := $(wildcard suites/perf/*.c)

@@ -84,9 +84,15 @@ try_link HAVE_LIBPFM LIBPFM "-lpfm" "#include <perfmon/pfmlib_perf_event.h>
 int main(void) { return pfm_initialize(); }"
 try_link HAVE_HWLOC HWLOC "-lhwloc" "#include <hwloc.h>
 int main(void) { hwloc_topology_t t; return hwloc_topology_init(&t); }"
+# Counter and topology back-ends: the Makefile builds one file per back-end found.
 try_compile HAVE_PERF_EVENT "#include <linux/perf_event.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
-int pl_probe(void) { return PERF_COUNT_SW_PAGE_FAULTS_MIN + SYS_perf_event_open; }"
+int pl_probe(void) { return PERF_COUNT_SW_PAGE_FAULTS_MIN + SYS_perf_event_open + PR_TASK_PERF_EVENTS_ENABLE; }" &&
+	echo "PERF_EVENT := 1" >> "$m" || echo "PERF_EVENT := 0" >> "$m"
+try_compile HAVE_SCHED_SETAFFINITY "#include <sched.h>
+int pl_probe(void) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(0, &s); return sched_setaffinity(0, sizeof(s), &s); }" &&
+	echo "AFFINITY := 1" >> "$m" || echo "AFFINITY := 0" >> "$m"
 
 # Google Benchmark needs a C++ compiler and the library: the only C++ in the project.
 printf '#include <benchmark/benchmark.h>\nint main(){ benchmark::Initialize(nullptr, nullptr); return 0; }\n' > "$tmp/g.cc"

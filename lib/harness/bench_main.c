@@ -57,10 +57,9 @@ static int place(void)
 /* The file is written even after a failed run: it keeps what finished and names what did not. */
 static int run(void)
 {
-	const char *be = backend_name();
 	int e;
 #ifdef HAVE_GBENCH
-	if (strcmp(be, "gbench") == 0)
+	if (strcmp(backend_name(), "gbench") == 0)
 		e = pb_gbench_run();
 	else
 #endif
