@@ -9,15 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *backend_name(void)
-{
-#ifdef HAVE_GBENCH
-	if (!pb_opts.backend || strcmp(pb_opts.backend, "gbench") == 0)
-		return "gbench";
-#endif
-	return "portable";
-}
-
 static void list_tests(void)
 {
 	const struct pb_instance *ins;
@@ -55,15 +46,20 @@ static int place(void)
 }
 
 /* The file is written even after a failed run: it keeps what finished and names what did not. */
+/* Google Benchmark unless --backend=portable or it is not built in. */
+static int run_backend(void)
+{
+#ifdef HAVE_GBENCH
+	if (!pb_opts.backend || strcmp(pb_opts.backend, "gbench") == 0)
+		return pb_gbench_run();
+#endif
+	return pb_portable_run();
+}
+
+/* The file is written even after a failed run: it keeps what finished and names what did not. */
 static int run(void)
 {
-	int e;
-#ifdef HAVE_GBENCH
-	if (strcmp(backend_name(), "gbench") == 0)
-		e = pb_gbench_run();
-	else
-#endif
-		e = pb_portable_run();
+	int e = run_backend();
 	if (e)
 		fprintf(stderr, "pagelab-bench: run failed: %s\n", strerror(e));
 	int we = pb_report_end();
