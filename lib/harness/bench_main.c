@@ -45,7 +45,6 @@ static int place(void)
 	return 0;
 }
 
-/* The file is written even after a failed run: it keeps what finished and names what did not. */
 /* Google Benchmark unless --backend=portable or it is not built in. */
 static int run_backend(void)
 {
