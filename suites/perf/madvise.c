@@ -1,7 +1,14 @@
-/* madvise: per advice this system supports, the cost per page of the call on
- * resident memory (madvise/<advice>), of re-touching the range afterwards
- * (<advice>_retouch), and of both together (<advice>_cycle). Pairs whose
- * second half must run before the memory is usable again (guard
+/* madvise: per advice this system supports, the cost per page of the call,
+ * measured from a stated page state, because the kernel's work depends on it:
+ *   madvise/<advice>          the first advice of freshly faulted pages (what an
+ *                             allocator meets when it releases memory it just used);
+ *   madvise/<advice>_again    the same pages advised again after being rewritten
+ *                             (steady-state cycling: e.g. already on the lazy-free
+ *                             or inactive list), for advices whose cost depends on it;
+ *   madvise/<advice>_retouch  writing every page right after the first advice;
+ *   madvise/<advice>_cycle    advice then a write to every page, repeated on the
+ *                             same pages (the steady state of release and reuse).
+ * Pairs whose second half must run before the memory is usable again (guard
  * install/remove, reusable/reuse) also time that half alone. Private
  * anonymous memory with THP off; set-up is paused (timer and counters). */
 #include "config.h"
@@ -15,13 +22,12 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#ifdef __linux__
+#ifdef HAVE_SYS_SYSINFO_H
 #include <sys/sysinfo.h>
-#include "linux_abi.h"
 #endif
 
 enum prep {
-	PREP_RESIDENT, /* every page written before the call */
+	PREP_RESIDENT, /* every page freshly faulted and written before the call */
 	PREP_RELEASED, /* written, then released: the call meets non-resident pages */
 };
 
@@ -37,10 +43,11 @@ struct advice {
 };
 
 enum mode {
-	MODE_CALL,    /* time the advice */
+	MODE_FIRST,   /* time the first advice of freshly faulted pages */
+	MODE_AGAIN,   /* time the advice of pages advised before and rewritten since */
 	MODE_UNDO,    /* time the undo half of a pair */
-	MODE_RETOUCH, /* time writing every page after advice (+ undo) */
-	MODE_CYCLE,   /* time advice (+ undo) + writing every page */
+	MODE_RETOUCH, /* time writing every page after the first advice (+ undo) */
+	MODE_CYCLE,   /* time advice (+ undo) + writing every page, over and over */
 };
 
 static int advise(const struct advice *a, void *p, size_t len)
@@ -50,33 +57,41 @@ static int advise(const struct advice *a, void *p, size_t len)
 	return madvise(p, len, a->number) == 0 ? 0 : errno;
 }
 
-/* Fault the range in (populate where the kernel can, which is faster), then write every page. */
-static int make_resident(void *p, size_t len)
+/* Fresh pages: drop whatever the range holds, fault it in again, write every page. */
+static int make_fresh(void *p, size_t len)
 {
-#ifdef __linux__
-	if (madvise(p, len, MADV_POPULATE_WRITE) != 0 && errno != EINVAL)
-		return errno;
-#endif
-	pb_touch_pages(p, len);
-	return 0;
+	int e = pl_release_zero(p, len);
+	if (!e)
+		e = pl_populate(p, len, true);
+	if (!e)
+		pb_touch_pages(p, len);
+	return e;
 }
 
 static int prepare(const struct advice *a, void *p, size_t len)
 {
-	int e = make_resident(p, len);
+	int e = make_fresh(p, len);
 	if (!e && a->prep == PREP_RELEASED)
 		e = pl_release_zero(p, len);
 	return e;
 }
 
+/* Why anonymous memory cannot be paged out here, or NULL. */
+static const char *no_swap(void)
+{
+#ifdef HAVE_SYS_SYSINFO_H
+	struct sysinfo si;
+	if (sysinfo(&si) != 0 || si.totalswap == 0)
+		return "no swap: anonymous pages cannot be paged out";
+#endif
+	return NULL;
+}
+
 /* Why this advice cannot be measured here, or NULL. */
 static const char *unavailable(const struct advice *a, char *buf, size_t n)
 {
-#ifdef __linux__
-	struct sysinfo si;
-	if (a->needs_swap && (sysinfo(&si) != 0 || si.totalswap == 0))
-		return "no swap: anonymous pages cannot be paged out";
-#endif
+	if (a->needs_swap && no_swap())
+		return no_swap();
 	if (!a->fn && a->number < 0) {
 		snprintf(buf, n, "%s: not in this system's headers", a->label);
 		return buf;
@@ -98,24 +113,45 @@ static const char *unavailable(const struct advice *a, char *buf, size_t n)
 	return buf;
 }
 
-/* The untimed part, done for a whole pool of ranges at once: after the
- * first fill, undo what the timed calls left, then prepare every range. */
+/* One advice and, where the pair needs it, the undo that makes the memory usable. */
+static int advise_and_undo(const struct advice *a, void *p, size_t len)
+{
+	int e = advise(a, p, len);
+	return !e && a->undo ? a->undo(p, len) : e;
+}
+
+/* The untimed part, done for a whole pool of ranges at once: bring every
+ * range to the state the mode measures from. first: the pool's first fill. */
 static int refill(const struct advice *a, enum mode m, void *pool, size_t plen, bool first)
 {
-	int e = !first && m == MODE_CALL && a->undo ? a->undo(pool, plen) : 0;
+	int e = 0;
+	if (m == MODE_CYCLE && !first)
+		return 0; /* the last cycle left every range in the steady state */
+	if (!first && a->undo && (m == MODE_FIRST || m == MODE_AGAIN))
+		e = a->undo(pool, plen); /* the timed call left the pair half done */
+	if (m == MODE_AGAIN && !first) {
+		if (!e)
+			pb_touch_pages(pool, plen); /* advised by the timed call, now rewritten */
+		return e;
+	}
 	if (!e)
 		e = prepare(a, pool, plen);
 	if (!e && (m == MODE_UNDO || m == MODE_RETOUCH))
 		e = advise(a, pool, plen);
 	if (!e && m == MODE_RETOUCH && a->undo)
 		e = a->undo(pool, plen);
+	if (!e && (m == MODE_AGAIN || m == MODE_CYCLE)) {
+		e = advise_and_undo(a, pool, plen);
+		if (!e)
+			pb_touch_pages(pool, plen);
+	}
 	return e;
 }
 
 static int timed(const struct advice *a, enum mode m, void *p, size_t len)
 {
 	int e = 0;
-	if (m == MODE_CALL || m == MODE_CYCLE)
+	if (m == MODE_FIRST || m == MODE_AGAIN || m == MODE_CYCLE)
 		e = advise(a, p, len);
 	if (!e && a->undo && (m == MODE_UNDO || m == MODE_CYCLE))
 		e = a->undo(p, len);
@@ -127,8 +163,8 @@ static int timed(const struct advice *a, enum mode m, void *p, size_t len)
 static int map_range(size_t len, void **p)
 {
 	int e = pl_map_anon(len, p);
-#ifdef MADV_NOHUGEPAGE
-	/* Base pages only, so that per-page counts mean 4 KiB pages. */
+#ifdef HAVE_MADV_NOHUGEPAGE
+	/* Base pages only, so that per-page counts mean base pages. */
 	if (!e && madvise(*p, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL) {
 		e = errno;
 		(void)pl_unmap(*p, len);
@@ -165,18 +201,25 @@ static int iterate(pb_state *s, const struct advice *a, enum mode m, unsigned ch
 	return 0;
 }
 
+/* Timing a verb that makes no system call would time only the clock. */
+static const char *undo_is_no_call(const struct advice *a, enum mode m, char *buf, size_t n)
+{
+	if (m != MODE_UNDO || a->undo_op < 0 || strcmp(pl_caps()->op[a->undo_op].via, "none") != 0)
+		return NULL;
+	const struct pl_cap *c = &pl_caps()->op[a->undo_op];
+	snprintf(buf, n, "%s: no system call on this system (%s)", pl_op_name((enum pl_op)a->undo_op),
+		 c->how ? c->how : "emulated");
+	return buf;
+}
+
 static void run(pb_state *s, const struct advice *a, enum mode m)
 {
 	char why[160];
 	size_t len = (size_t)pb_arg(s, 0);
 	size_t plen = len < (size_t)POOL_BYTES ? (size_t)POOL_BYTES / len * len : len;
 	const char *no = unavailable(a, why, sizeof(why));
-	/* Timing a verb that makes no system call would time only the clock. */
-	if (!no && m == MODE_UNDO && a->undo_op >= 0 && strcmp(pl_caps()->op[a->undo_op].via, "none") == 0) {
-		snprintf(why, sizeof(why), "%s: no system call on this system (%s)", pl_op_name((enum pl_op)a->undo_op),
-			 pl_caps()->op[a->undo_op].how ? pl_caps()->op[a->undo_op].how : "emulated");
-		no = why;
-	}
+	if (!no)
+		no = undo_is_no_call(a, m, why, sizeof(why));
 	if (no) {
 		pb_skip(s, no);
 		return;
@@ -195,9 +238,7 @@ static void run(pb_state *s, const struct advice *a, enum mode m)
 		pb_skip_errno(s, a->label, e ? e : e2);
 		return;
 	}
-	size_t pages = len / pl_page_size();
-	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
-	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
+	pb_per_page(s, len / pl_page_size());
 }
 
 static int page_layer_reusable(void *p, size_t len) { return pl_reusable(p, len); }
@@ -205,25 +246,25 @@ static int page_layer_reuse(void *p, size_t len) { return pl_reuse(p, len); }
 static int page_layer_guard(void *p, size_t len) { return pl_guard(p, len); }
 static int page_layer_unguard(void *p, size_t len) { return pl_unguard(p, len); }
 
-#ifndef MADV_DONTNEED
+#ifndef HAVE_MADV_DONTNEED
 #define MADV_DONTNEED -1
 #endif
-#ifndef MADV_FREE
+#ifndef HAVE_MADV_FREE
 #define MADV_FREE -1
 #endif
-#ifndef MADV_COLD
+#ifndef HAVE_MADV_COLD
 #define MADV_COLD -1
 #endif
-#ifndef MADV_PAGEOUT
+#ifndef HAVE_MADV_PAGEOUT
 #define MADV_PAGEOUT -1
 #endif
-#ifndef MADV_POPULATE_READ
+#ifndef HAVE_MADV_POPULATE_READ
 #define MADV_POPULATE_READ -1
 #endif
-#ifndef MADV_POPULATE_WRITE
+#ifndef HAVE_MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE -1
 #endif
-#ifndef MADV_WILLNEED
+#ifndef HAVE_MADV_WILLNEED
 #define MADV_WILLNEED -1
 #endif
 
@@ -237,9 +278,10 @@ static const struct advice adv_willneed = {"MADV_WILLNEED", MADV_WILLNEED, NULL,
 static const struct advice adv_guard = {"pl_guard", -1, page_layer_guard, page_layer_unguard, PREP_RESIDENT, false, PL_OP_GUARD, PL_OP_UNGUARD};
 static const struct advice adv_reusable = {"pl_reusable", -1, page_layer_reusable, page_layer_reuse, PREP_RESIDENT, false, PL_OP_REUSABLE, PL_OP_REUSE};
 
-/* The three release kinds the reports compare get the whole sweep in both profiles. */
+/* The release kinds the reports compare get the whole sweep in both profiles;
+ * the quick one has 2 MiB and 128 MiB for the first/again comparison. */
 #define MAIN_FULL PB_SIZES_FULL
-#define MAIN_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
+#define MAIN_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(128))
 #define OTHER_FULL PB_ARGS(PB_KIB(4), PB_KIB(64), PB_MIB(2), PB_MIB(32), PB_MIB(256))
 #define OTHER_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2))
 #define MADV_MIN_TIME 0.02
@@ -251,28 +293,42 @@ static const struct advice adv_reusable = {"pl_reusable", -1, page_layer_reusabl
 		run(s, &adv, mode);                                                             \
 	}
 
-/* One advice: the call, the re-touch after it, and the two together. */
-#define MADV_TRIO(id, nm, adv, set, callwhat)                                           \
-	MADV_BENCH(id, nm, adv, MODE_CALL, set, callwhat)                                \
-	MADV_BENCH(id##_retouch, nm "_retouch", adv, MODE_RETOUCH, set,                  \
-		   "write one byte to each page of a range right after this advice")              \
-	MADV_BENCH(id##_cycle, nm "_cycle", adv, MODE_CYCLE, set,                        \
-		   "this advice on a resident range, then write one byte to each page")
+/* One advice: the first call, the re-touch after it, and the steady-state cycle. */
+#define MADV_TRIO(id, nm, adv, set, callwhat)                                             \
+	MADV_BENCH(id, nm, adv, MODE_FIRST, set, callwhat)                                 \
+	MADV_BENCH(id##_retouch, nm "_retouch", adv, MODE_RETOUCH, set,                    \
+		   "write one byte to each page right after the first " nm " advice of freshly faulted pages") \
+	MADV_BENCH(id##_cycle, nm "_cycle", adv, MODE_CYCLE, set,                          \
+		   nm " advice then a write to each page, repeated on the same pages (steady state)")
 
-MADV_TRIO(dontneed, "dontneed", adv_dontneed, MAIN, "madvise(MADV_DONTNEED) of a resident range")
-MADV_TRIO(free, "free", adv_free, MAIN, "madvise(MADV_FREE) of a resident, written range")
-MADV_TRIO(cold, "cold", adv_cold, MAIN, "madvise(MADV_COLD) of a resident range")
-MADV_TRIO(pageout, "pageout", adv_pageout, OTHER, "madvise(MADV_PAGEOUT) of a resident range")
+/* An advice whose cost depends on the pages' state: also the call again. */
+#define MADV_STATEFUL(id, nm, adv, set, callwhat, againwhat)                               \
+	MADV_TRIO(id, nm, adv, set, callwhat)                                             \
+	MADV_BENCH(id##_again, nm "_again", adv, MODE_AGAIN, set, againwhat)
+
+MADV_TRIO(dontneed, "dontneed", adv_dontneed, MAIN,
+	  "madvise(MADV_DONTNEED) of freshly faulted, written pages (a refault makes pages fresh again, so no _again)")
+MADV_STATEFUL(free, "free", adv_free, MAIN,
+	      "madvise(MADV_FREE) of freshly faulted, written pages: the first advice, which moves them to the lazy-free list",
+	      "madvise(MADV_FREE) of pages freed before and rewritten since: already lazy-free, no list move")
+MADV_STATEFUL(cold, "cold", adv_cold, MAIN,
+	      "madvise(MADV_COLD) of freshly faulted, written pages: the first advice, which deactivates them",
+	      "madvise(MADV_COLD) of pages made cold before and rewritten since: already inactive")
+MADV_STATEFUL(pageout, "pageout", adv_pageout, MAIN,
+	      "madvise(MADV_PAGEOUT) of freshly faulted, written pages: the first advice, which writes them to swap",
+	      "madvise(MADV_PAGEOUT) of pages paged out before and rewritten since (swapped in by the rewrite)")
 MADV_TRIO(populate_read, "populate_read", adv_populate_read, OTHER,
-	  "madvise(MADV_POPULATE_READ) of a range released with MADV_DONTNEED")
+	  "madvise(MADV_POPULATE_READ) of a range released with MADV_DONTNEED (maps the zero page)")
 MADV_TRIO(populate_write, "populate_write", adv_populate_write, OTHER,
-	  "madvise(MADV_POPULATE_WRITE) of a range released with MADV_DONTNEED")
-MADV_TRIO(willneed, "willneed", adv_willneed, OTHER, "madvise(MADV_WILLNEED) of a resident range")
+	  "madvise(MADV_POPULATE_WRITE) of a range released with MADV_DONTNEED (allocates every page)")
+MADV_TRIO(willneed, "willneed", adv_willneed, OTHER,
+	  "madvise(MADV_WILLNEED) of freshly faulted, resident anonymous pages (nothing to read ahead)")
 MADV_TRIO(guard, "guard_install", adv_guard, OTHER,
-	  "pl_guard (MADV_GUARD_INSTALL or its equivalent) of a resident range; removal untimed")
+	  "pl_guard (MADV_GUARD_INSTALL or its equivalent) of freshly faulted pages; removal untimed")
 MADV_BENCH(guard_remove, "guard_remove", adv_guard, MODE_UNDO, OTHER,
-	   "pl_unguard (MADV_GUARD_REMOVE or its equivalent) of a guarded range")
-MADV_TRIO(reusable, "reusable", adv_reusable, OTHER,
-	  "pl_reusable (MADV_FREE_REUSABLE or its emulation) of a resident range; pl_reuse untimed")
+	   "pl_unguard (MADV_GUARD_REMOVE or its equivalent) of a range guarded once after being faulted")
+MADV_STATEFUL(reusable, "reusable", adv_reusable, OTHER,
+	      "pl_reusable (MADV_FREE_REUSABLE or its emulation) of freshly faulted pages; pl_reuse untimed",
+	      "pl_reusable of pages made reusable before, reused and rewritten since; pl_reuse untimed")
 MADV_BENCH(reuse, "reuse", adv_reusable, MODE_UNDO, OTHER,
-	   "pl_reuse (MADV_FREE_REUSE or its emulation) of a range made reusable")
+	   "pl_reuse (MADV_FREE_REUSE or its emulation) of freshly faulted pages made reusable once")
