@@ -1,11 +1,23 @@
-/* pagelab-init: PID 1 of the initramfs that `pagelab kernels` boots under
- * QEMU. Mounts the pseudo file systems, runs the conformance suite and the
- * perf suite as the kernel command line asks (pagelab.profile=quick|full,
- * pagelab.parts=conform,perf, pagelab.filter=GLOB, pagelab.bench_filter=RE),
- * then sends every result file to the console between markers, base64
- * encoded, and powers the machine off. The host decodes the markers. */
+/* pagelab-init: PID 1 of the guest a kernel or uml target boots. It mounts the
+ * pseudo file systems, runs the plan the host wrote to /plan part by part,
+ * sends everything back over the console, and powers the machine off. It
+ * knows nothing of the suite's command lines: the plan carries them.
+ *
+ * /plan, one directive a line:
+ *   part NAME        start a new part
+ *   arg WORD         the next word of its command line (the first is the program)
+ *   out NAME PATH    its stdout goes to PATH, sent back as NAME
+ *   err NAME PATH    its stderr, likewise
+ *   send NAME PATH   a file it writes, sent back as NAME
+ *   run              run the part
+ * Console lines, each "=== pagelab-KIND ...":
+ *   alive MODE; begin PART; out PART LINE (its stdout, live); file NAME, then
+ *   base64 lines, then end NAME SIZE CRC32; missing NAME ERRNO; status PART CODE
+ *   (negative: killed by that signal); warning WHAT ERRNO; done.
+ * With pagelab.mode=alive on the kernel command line it only says alive. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +27,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MARK "=== pagelab"
+#define MARK "=== pagelab-"
+#define MAX_ARGS 64
+#define MAX_FILES 8
 
-static char cmdline[4096];
+struct file_ref {
+	char *name, *path;
+};
 
-static void say(const char *fmt, const char *a, long b)
+struct part {
+	char *name;
+	char *argv[MAX_ARGS + 1];
+	int argc;
+	struct file_ref out, err, send[MAX_FILES];
+	int nsend;
+};
+
+static void say(const char *kind, const char *what, long num)
 {
-	printf(MARK "-%s %s %ld\n", fmt, a, b);
+	printf(MARK "%s %s %ld\n", kind, what, num);
 	fflush(stdout);
 }
 
@@ -29,85 +53,211 @@ static void mount_or_say(const char *src, const char *dst, const char *type)
 {
 	if (mkdir(dst, 0755) != 0 && errno != EEXIST)
 		say("warning mkdir", dst, errno);
-	if (mount(src, dst, type, 0, NULL) != 0)
+	if (mount(src, dst, type, 0, NULL) != 0 && errno != EBUSY)
 		say("warning mount", dst, errno);
 }
 
-/* The value of key=VALUE on the kernel command line, or def. */
-static const char *param(const char *key, const char *def)
+/* "alive" when the kernel command line says pagelab.mode=alive, else "run". */
+static const char *boot_mode(void)
 {
-	static char val[8][512];
-	static int slot;
-	size_t n = strlen(key);
-	for (char *p = cmdline; (p = strstr(p, key)) != NULL; p += n) {
-		if ((p == cmdline || p[-1] == ' ') && p[n] == '=') {
-			char *v = val[slot++ % 8];
-			size_t len = strcspn(p + n + 1, " \n");
-			snprintf(v, sizeof(val[0]), "%.*s", (int)len, p + n + 1);
-			return v;
-		}
-	}
-	return def;
+	char cmdline[4096];
+	int fd = open("/proc/cmdline", O_RDONLY);
+	if (fd < 0)
+		return "run";
+	ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
+	close(fd);
+	cmdline[n > 0 ? n : 0] = 0;
+	return strstr(cmdline, "pagelab.mode=alive") ? "alive" : "run";
 }
 
-/* Run argv with stdout to out_path (NULL: the console); returns the exit status. */
-static int run(char *const argv[], const char *out_path)
+static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return 127;
-	if (pid == 0) {
-		if (out_path) {
-			int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-			if (fd < 0 || dup2(fd, 1) < 0)
-				_exit(127);
-		}
-		execv(argv[0], argv);
-		_exit(127);
+	crc = ~crc;
+	while (n--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc >> 1 ^ (0xEDB88320u & (0u - (crc & 1)));
 	}
+	return ~crc;
+}
+
+static void base64_line(const unsigned char *in, size_t n)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char line[80];
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+		line[o++] = b64[v >> 18 & 63];
+		line[o++] = b64[v >> 12 & 63];
+		line[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+		line[o++] = i + 2 < n ? b64[v & 63] : '=';
+	}
+	line[o] = 0;
+	puts(line);
+}
+
+static void send_file(const struct file_ref *f)
+{
+	FILE *in = fopen(f->path, "rb");
+	if (!in) {
+		say("missing", f->name, errno);
+		return;
+	}
+	printf(MARK "file %s\n", f->name);
+	unsigned char buf[57];
+	size_t n, size = 0;
+	uint32_t crc = 0;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		base64_line(buf, n);
+		crc = crc32_update(crc, buf, n);
+		size += n;
+	}
+	fclose(in);
+	printf(MARK "end %s %zu %lu\n", f->name, size, (unsigned long)crc);
+	fflush(stdout);
+}
+
+/* Copy the child's stdout to the part's file and, line by line, to the console. */
+static void relay(int from, FILE *to, const char *part)
+{
+	char buf[4096], line[1024];
+	size_t len = 0;
+	ssize_t n;
+	while ((n = read(from, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			say("warning read", part, errno);
+			break;
+		}
+		if (to && fwrite(buf, 1, (size_t)n, to) != (size_t)n)
+			say("warning write", part, errno);
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n' && len < sizeof(line) - 1) {
+				line[len++] = buf[i];
+				continue;
+			}
+			printf(MARK "out %s %.*s\n", part, (int)len, line);
+			len = 0;
+		}
+		fflush(stdout);
+	}
+	if (len)
+		printf(MARK "out %s %.*s\n", part, (int)len, line);
+	fflush(stdout);
+}
+
+static void child(const struct part *p, int out_fd)
+{
+	int err = p->err.path ? open(p->err.path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+	if (dup2(out_fd, 1) < 0 || (err >= 0 && dup2(err, 2) < 0))
+		_exit(127);
+	execv(p->argv[0], p->argv);
+	fprintf(stderr, "pagelab-init: cannot execute %s: %s\n", p->argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* Run one part: its exit status, or minus the signal that killed it. */
+static long run_part(const struct part *p)
+{
+	int fds[2];
+	if (pipe(fds) != 0) {
+		say("warning pipe", p->name, errno);
+		return 127;
+	}
+	FILE *out = p->out.path ? fopen(p->out.path, "wb") : NULL;
+	pid_t pid = fork();
+	if (pid < 0) {
+		say("warning fork", p->name, errno);
+		close(fds[0]);
+		close(fds[1]);
+		if (out)
+			fclose(out);
+		return 127;
+	}
+	if (pid == 0)
+		child(p, fds[1]);
+	close(fds[1]);
+	relay(fds[0], out, p->name);
+	close(fds[0]);
+	if (out && fclose(out) != 0)
+		say("warning close", p->name, errno);
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return 127;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
-static void send_file(const char *name, const char *path)
+static void finish_part(struct part *p)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	FILE *f = fopen(path, "rb");
+	say("begin", p->name, 0);
+	p->argv[p->argc] = NULL;
+	long code = p->argc ? run_part(p) : 127;
+	for (int i = 0; i < p->nsend; i++)
+		send_file(&p->send[i]);
+	if (p->out.name)
+		send_file(&p->out);
+	if (p->err.name)
+		send_file(&p->err);
+	say("status", p->name, code);
+}
+
+/* NAME PATH after a directive, both copied. */
+static int file_ref(char *rest, struct file_ref *f)
+{
+	char *sp = strchr(rest, ' ');
+	if (!sp)
+		return -1;
+	*sp = 0;
+	f->name = strdup(rest);
+	f->path = strdup(sp + 1);
+	return f->name && f->path ? 0 : -1;
+}
+
+static int directive(struct part *p, char *line)
+{
+	char *rest = strchr(line, ' ');
+	rest = rest ? (*rest = 0, rest + 1) : line + strlen(line);
+	if (strcmp(line, "part") == 0) {
+		memset(p, 0, sizeof(*p));
+		return (p->name = strdup(rest)) ? 0 : -1;
+	}
+	if (strcmp(line, "arg") == 0 && p->argc < MAX_ARGS)
+		return (p->argv[p->argc++] = strdup(rest)) ? 0 : -1;
+	if (strcmp(line, "out") == 0)
+		return file_ref(rest, &p->out);
+	if (strcmp(line, "err") == 0)
+		return file_ref(rest, &p->err);
+	if (strcmp(line, "send") == 0 && p->nsend < MAX_FILES)
+		return file_ref(rest, &p->send[p->nsend++]);
+	if (strcmp(line, "run") == 0 && p->name) {
+		finish_part(p);
+		return 0;
+	}
+	return -1;
+}
+
+static void run_plan(const char *path)
+{
+	FILE *f = fopen(path, "r");
 	if (!f) {
-		say("missing", name, errno);
+		say("warning plan", path, errno);
 		return;
 	}
-	say("file", name, 0);
-	unsigned char in[57];
-	size_t n;
-	while ((n = fread(in, 1, sizeof(in), f)) > 0) {
-		char line[80];
-		size_t o = 0;
-		for (size_t i = 0; i < n; i += 3) {
-			unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-			line[o++] = b64[v >> 18 & 63];
-			line[o++] = b64[v >> 12 & 63];
-			line[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-			line[o++] = i + 2 < n ? b64[v & 63] : '=';
-		}
-		line[o] = 0;
-		puts(line);
+	struct part p = {0};
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] == '\n')
+			line[n - 1] = 0;
+		if (line[0] && line[0] != '#' && directive(&p, line) != 0)
+			say("warning directive", line, 0);
 	}
+	free(line);
 	fclose(f);
-	say("end", name, 0);
-}
-
-static void read_cmdline(void)
-{
-	int fd = open("/proc/cmdline", O_RDONLY);
-	if (fd >= 0) {
-		ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
-		cmdline[n > 0 ? n : 0] = 0;
-		close(fd);
-	}
 }
 
 int main(void)
@@ -116,29 +266,12 @@ int main(void)
 	mount_or_say("sysfs", "/sys", "sysfs");
 	mount_or_say("devtmpfs", "/dev", "devtmpfs");
 	mount_or_say("tmpfs", "/tmp", "tmpfs");
-	read_cmdline();
 	setenv("TMPDIR", "/tmp", 1);
 	setenv("PATH", "/:/bin", 1);
-	say("alive", param("pagelab.mode", "run"), 0);
-	const char *parts = param("pagelab.parts", "conform,perf");
-	if (strcmp(param("pagelab.mode", "run"), "run") == 0) {
-		if (strstr(parts, "conform")) {
-			char *argv[] = {"/pagelab-conform", "-j", "2", "--json", "/tmp/conformance.json", "-f",
-					(char *)param("pagelab.filter", "*"), NULL};
-			say("status", "conform", run(argv, "/tmp/conformance.tap"));
-			send_file("conformance.json", "/tmp/conformance.json");
-			send_file("conformance.tap", "/tmp/conformance.tap");
-		}
-		if (strstr(parts, "perf")) {
-			char prof[64], filt[600];
-			snprintf(prof, sizeof(prof), "--profile=%s", param("pagelab.profile", "quick"));
-			snprintf(filt, sizeof(filt), "--benchmark_filter=%s", param("pagelab.bench_filter", "."));
-			char *argv[] = {"/pagelab-bench", prof, filt, "--benchmark_out=/tmp/perf.json",
-					"--benchmark_out_format=json", NULL};
-			say("status", "perf", run(argv, NULL));
-			send_file("perf.json", "/tmp/perf.json");
-		}
-	}
+	const char *mode = boot_mode();
+	say("alive", mode, 0);
+	if (strcmp(mode, "run") == 0)
+		run_plan("/plan");
 	say("done", "all", 0);
 	sync();
 	reboot(RB_POWER_OFF);

@@ -1,3 +1,5 @@
-"""Host side of pagelab: run directories, comparisons, reports and figures."""
-MANIFEST_SCHEMA = "pagelab.manifest/1"
-CONFORMANCE_SCHEMA = "pagelab.conformance/1"
+"""Host side of pagelab: targets, run directories, comparisons, reports and figures."""
+MANIFEST_SCHEMA = "pagelab.manifest/2"
+# Versions the readers accept: older run directories stay readable.
+MANIFEST_SCHEMAS = ("pagelab.manifest/1", MANIFEST_SCHEMA)
+CONFORMANCE_SCHEMAS = ("pagelab.conformance/1", "pagelab.conformance/2")

@@ -1,11 +1,11 @@
-"""The `pagelab` command line: run, compare, report, plot, list."""
+"""The `pagelab` command line: run, targets, kernels, compare, report, plot, list."""
 import argparse
 import datetime
 import json
 import os
 import sys
 
-from . import kernels
+from . import runcmd
 from .errors import UserError, warn
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,20 +25,21 @@ def build_parser():
     p.add_argument("--results", default=os.path.join(REPO, "results"), help="results directory (default: %(default)s)")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    r = sub.add_parser("run", help="run conformance and perf here; write results/<run-id>/ with a report",
-                       description="Build, run the conformance suite and the benchmarks on this machine, and write a "
-                                   "run directory with manifest, results, logs, report and figures.")
-    r.add_argument("--profile", choices=("quick", "full"), default="quick", help="benchmark profile (default: quick)")
-    r.add_argument("--out", help="run directory (default: RESULTS/<time>-<host>-<kernel>)")
-    r.add_argument("--no-perf", action="store_true", help="skip the benchmarks")
-    r.add_argument("--no-conform", action="store_true", help="skip the conformance suite")
-    r.add_argument("--no-build", action="store_true", help="do not run make first")
-    r.add_argument("--build", default=os.path.join(REPO, "build"), help="build directory (default: %(default)s)")
-    r.add_argument("--filter", help="only benchmarks matching this regular expression (--benchmark_filter)")
-    r.add_argument("--conform-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument for pagelab-conform (repeatable)")
-    r.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument for pagelab-bench, e.g. --bench-arg=--benchmark_repetitions=5")
+    r = sub.add_parser("run", help="run the suite on one or more targets; one run directory each, compared",
+                       description="Build, run the conformance suite and the benchmarks on each target (this "
+                                   "machine by default), and write one run directory per target with manifest, "
+                                   "results, logs and report; with several targets, a comparison too. "
+                                   "`pagelab targets` lists the kinds.")
+    r.add_argument("--target", "-t", action="append", metavar="SPEC",
+                   help="where to run (repeatable): local, musl, qemu-user:ARCH, kernel:SERIES[/ARCH], uml[:KERNEL], "
+                        "wrap:COMMAND ... (default: local)")
+    r.add_argument("--build", default=os.path.join(REPO, "build"),
+                   help="build directory; other targets build under BUILD/targets/ (default: %(default)s)")
+    runcmd.add_run_options(r)
+    t = sub.add_parser("targets", help="the kinds of target, what each needs, and whether it is installed",
+                       description="List the target kinds `pagelab run --target` accepts, with the tools each "
+                                   "needs and the Debian package to install when one is missing.")
+    t.set_defaults(build=os.path.join(REPO, "build"), memory="2G", cpus=2, accel="auto")
     c = sub.add_parser("compare", help="comparative report across runs",
                        description="Write a comparative report (Markdown, HTML, figures) across any number of runs.")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
@@ -56,7 +57,14 @@ def build_parser():
     pl.add_argument("runs", nargs="+", metavar="RUN")
     pl.add_argument("--format", choices=FORMATS, action="append", help="formats (default: pdf and png)")
     pl.add_argument("--out", help="directory for the figures (default: RUN/figures, or RESULTS/plot-<time> for several runs)")
-    kernels.add_parser(sub)
+    k = sub.add_parser("kernels", help="shorthand: run --target kernel:K for each kernel K, and compare",
+                       description="Boot each kernel under QEMU with the suite inside, one run directory each, "
+                                   "then compare them: `pagelab run --target kernel:K ...`.")
+    k.add_argument("kernels", nargs="+", metavar="KERNEL",
+                   help="a Debian kernel series (6.1, 6.12), a package name, a .deb or an image path; /ARCH "
+                        "for another architecture (6.1/ppc64el)")
+    k.add_argument("--build", default=os.path.join(REPO, "build"), help="build directory (default: %(default)s)")
+    runcmd.add_run_options(k)
     ls = sub.add_parser("list", help="list runs, or what one run holds",
                         description="Without RUN: the runs under the results directory. With RUN: its parts and files.")
     ls.add_argument("run", nargs="?", metavar="RUN")
@@ -171,10 +179,12 @@ def main(argv):
     args = build_parser().parse_args(argv)
     try:
         if args.cmd == "run":
-            from . import runcmd
             return runcmd.main(args, REPO, ["pagelab"] + list(argv))
         if args.cmd == "kernels":
-            return kernels.main(args, REPO, ["pagelab"] + list(argv))
+            args.target = ["kernel:%s" % k for k in args.kernels]
+            return runcmd.main(args, REPO, ["pagelab"] + list(argv))
+        if args.cmd == "targets":
+            return runcmd.list_targets(args)
         return {"compare": cmd_compare, "report": cmd_report, "plot": cmd_plot, "list": cmd_list}[args.cmd](args)
     except UserError as e:
         sys.stderr.write("pagelab: error: %s\n" % e)

@@ -1,4 +1,4 @@
-"""The host's view of the environment, recorded in every run's manifest and env.json."""
+"""This machine's environment: the local target's env.json, and the driving host in every manifest."""
 import os
 import platform
 import shutil
@@ -50,7 +50,8 @@ def git_commit(repo):
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def capture(repo):
+def capture():
+    """This machine as a target: what the local run's env.json starts from."""
     u = platform.uname()
     env = {
         "os": u.system, "kernel": u.release, "kernel_version": u.version, "arch": u.machine,
@@ -62,12 +63,20 @@ def capture(repo):
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         "virtualization": _virtualization(),
         "swap": "yes" if len((_read("/proc/swaps") or "").splitlines()) > 1 else "no",
-        "pagelab_commit": git_commit(repo),
     }
     return {k: v for k, v in env.items() if v is not None}
 
 
+def driving_host(repo):
+    """The machine that drove a run (manifest "host"), never mixed into a target's environment."""
+    u = platform.uname()
+    host = {"hostname": socket.gethostname(), "os": u.system, "kernel": u.release, "arch": u.machine,
+            "cpu_model": _cpu_model(), "ncpu": os.cpu_count(), "python": platform.python_version(),
+            "pagelab_commit": git_commit(repo)}
+    return {k: v for k, v in host.items() if v is not None}
+
+
 def run_id(when):
-    """'20261122T0500Z-hostname-6.18.44': time, host, kernel."""
+    """'20261122T050003Z-vm-6.18.44': time, host, kernel."""
     host = socket.gethostname().split(".")[0] or "host"
-    return "%s-%s-%s" % (when.strftime("%Y%m%dT%H%MZ"), host.replace("/", "_"), platform.release().replace("/", "_"))
+    return "%s-%s-%s" % (when.strftime("%Y%m%dT%H%M%SZ"), host.replace("/", "_"), platform.release().replace("/", "_"))

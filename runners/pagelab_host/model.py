@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from . import CONFORMANCE_SCHEMA, MANIFEST_SCHEMA
+from . import CONFORMANCE_SCHEMAS, MANIFEST_SCHEMAS
 from .errors import UserError
 
 STATUSES = ("pass", "fail", "skip", "xfail", "error", "timeout")
@@ -45,8 +45,8 @@ def check_conformance(doc, path):
     if not isinstance(doc, dict):
         return "%s: not a JSON object" % path
     schema = doc.get("schema")
-    if schema != CONFORMANCE_SCHEMA:
-        return "%s: schema %r is not %s" % (path, schema, CONFORMANCE_SCHEMA)
+    if schema not in CONFORMANCE_SCHEMAS:
+        return "%s: schema %r is not one of %s" % (path, schema, ", ".join(CONFORMANCE_SCHEMAS))
     if not isinstance(doc.get("results"), list):
         return "%s: no \"results\" list" % path
     for i, r in enumerate(doc["results"]):
@@ -76,6 +76,7 @@ class Run:
         self.manifest = None
         self.conformance = None
         self.perf = None
+        self.env_file = None
         self.problems = []
 
     @property
@@ -83,9 +84,12 @@ class Run:
         return bool(self.manifest and self.manifest.get("complete"))
 
     def env(self):
-        """Environment keys: conformance env, perf context, then the host's view."""
+        """The target's environment: env.json (runs before targets: the manifest's host_env), then what
+        the suite reported from inside the target. The driving host (manifest "host") is never mixed in."""
         env = {}
-        if self.manifest:
+        if isinstance(self.env_file, dict):
+            env.update({k: v for k, v in self.env_file.items() if isinstance(v, (str, int, float, bool))})
+        elif self.manifest:
             env.update(self.manifest.get("host_env") or {})
         if self.perf:
             ctx = self.perf.get("context", {})
@@ -119,14 +123,19 @@ def load_run(path):
         raise UserError("%s: not a run directory (no manifest.json, conformance.json or perf.json)" % path)
     if os.path.exists(files["manifest.json"]):
         doc, err = read_json(files["manifest.json"])
-        if err is None and (not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA):
-            err = "%s: schema %r is not %s" % (files["manifest.json"], isinstance(doc, dict) and doc.get("schema"),
-                                               MANIFEST_SCHEMA)
+        if err is None and (not isinstance(doc, dict) or doc.get("schema") not in MANIFEST_SCHEMAS):
+            err = "%s: schema %r is not one of %s" % (files["manifest.json"], isinstance(doc, dict) and
+                                                      doc.get("schema"), ", ".join(MANIFEST_SCHEMAS))
         run.manifest = doc if err is None else None
         if err:
             run.problems.append(err)
         elif not doc.get("complete"):
             run.problems.append("%s: run is marked incomplete (%s)" % (run.path, doc.get("state", "unknown")))
+    if os.path.exists(os.path.join(run.path, "env.json")):
+        doc, err = read_json(os.path.join(run.path, "env.json"))
+        run.env_file = doc if isinstance(doc, dict) else None
+        if err:
+            run.problems.append(err)
     for name, check, attr in (("conformance.json", check_conformance, "conformance"),
                               ("perf.json", check_perf, "perf")):
         if not os.path.exists(files[name]):

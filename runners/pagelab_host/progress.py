@@ -7,7 +7,7 @@ import threading
 import time
 from collections import namedtuple
 
-Result = namedtuple("Result", "returncode signal interrupted")
+Result = namedtuple("Result", "returncode signal interrupted timed_out")
 
 
 def _hms(s):
@@ -70,22 +70,26 @@ def _pump(pipe, path, tag, q):
     q.put((tag, None))
 
 
-def run_streaming(cmd, stdout_path, stderr_path, progress, parse):
-    """Run cmd; both streams to files; every line goes to parse(). Ctrl-C stops the child and is reported."""
+def run_streaming(cmd, stdout_path, stderr_path, progress, parse, deadline=None):
+    """Run cmd in its own process group; both streams to files; every stdout line goes to parse().
+    Ctrl-C, or the monotonic deadline passing, stops the whole group and is reported."""
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
     except OSError as e:
         with open(stderr_path, "w", encoding="utf-8") as f:
             f.write("cannot execute %s: %s\n" % (cmd[0], e.strerror))
-        return Result(127, None, False)
+        return Result(127, None, False, False)
     q = queue.Queue()
     threads = [threading.Thread(target=_pump, args=(proc.stdout, stdout_path, "out", q), daemon=True),
                threading.Thread(target=_pump, args=(proc.stderr, stderr_path, "err", q), daemon=True)]
     for t in threads:
         t.start()
-    interrupted = False
+    interrupted = timed_out = False
     try:
-        _consume(q, progress, parse)
+        timed_out = not _consume(q, progress, parse, deadline)
+        if timed_out:
+            _stop(proc)
         proc.wait()
     except KeyboardInterrupt:
         interrupted = True
@@ -94,30 +98,34 @@ def run_streaming(cmd, stdout_path, stderr_path, progress, parse):
         t.join(timeout=5)
     rc = proc.returncode
     sig = signal.Signals(-rc).name if rc is not None and rc < 0 else None
-    return Result(rc, sig, interrupted)
+    return Result(rc, sig, interrupted, timed_out)
 
 
-def _consume(q, progress, parse):
+def _consume(q, progress, parse, deadline):
+    """Until both streams close (True) or the deadline passes (False)."""
     open_streams = 2
     while open_streams:
+        if deadline is not None and time.monotonic() > deadline:
+            return False
         try:
-            _, line = q.get(timeout=1.0)
+            tag, line = q.get(timeout=1.0)
         except queue.Empty:
             progress.show()
             continue
         if line is None:
             open_streams -= 1
-        else:
+        elif tag == "out":
             parse(line)
+    return True
 
 
 def _stop(proc):
-    """SIGINT, then SIGKILL after 5 s: the child may be writing its results."""
+    """SIGINT to the process group, then SIGKILL after 5 s: the child may be writing its results."""
     try:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     except OSError:
         pass

@@ -1,0 +1,111 @@
+"""The plan of parts every target runs, and how a part's status is judged.
+
+A part is one run of a suite binary on the target. Its command line is
+written here once, with two functions a target supplies: where a binary is
+(on the target) and where a result file goes (on the target). The build
+before the parts is the target's own preparation; the report after them is
+made on the host. Every target, here or elsewhere, runs the same plan, and
+every part is judged by the same rule (judge()).
+"""
+import os
+import re
+
+from .model import check_conformance, check_perf, read_json
+
+TAP_LINE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(\S*)")
+TAP_PLAN = re.compile(r"^1\.\.(\d+)")
+BENCH_NAME = re.compile(r"^([a-z][a-z0-9_]*/[A-Za-z0-9_./:-]+)")
+
+# Part statuses; the first two mean the part's results are valid.
+VALID = ("ok", "completed with failures")
+
+
+class Part:
+    """One suite binary run: its command line, its files in the run directory, its progress."""
+
+    def __init__(self, name, binary, args, stdout, results, validate, progress, label=None):
+        self.name = name
+        self.binary = binary            # file name of the suite binary ("pagelab-conform")
+        self._args = args               # fn(out) -> arguments after the binary
+        self.stdout = stdout            # run-directory name that keeps the binary's stdout
+        self.stderr = "logs/%s.stderr" % name
+        self.results = results          # run-directory names the binary writes; the first decides validity
+        self.validate = validate        # fn(doc, path) -> problem or None
+        self.progress = progress        # fn(Progress) -> fn(line): follows the binary's stdout
+        self.label = label or name
+
+    def argv(self, binary_path, out_path):
+        """The command line on the target: binary_path(name) and out_path(run-dir name) say where things are."""
+        return [binary_path(self.binary)] + self._args(out_path)
+
+    def files(self):
+        """Every run-directory file the part produces, result files first."""
+        return list(self.results) + [self.stdout, self.stderr]
+
+
+def _conform_progress(progress):
+    def parse(line):
+        m = TAP_PLAN.match(line)
+        if m:
+            progress.total = int(m.group(1))
+        m = TAP_LINE.match(line)
+        if m:
+            progress.step(m.group(2) or "probe", failed=m.group(1) == "not ok")
+    return parse
+
+
+def _bench_progress(progress):
+    def parse(line):
+        for tok in line.split()[:2]:
+            base = re.sub(r"_(mean|median|stddev|cv)$", "", tok)
+            if BENCH_NAME.match(base):
+                progress.step(base, unique=True)
+                return
+    return parse
+
+
+class Options:
+    """What the user asked of every target: parts, profile, filters, extra arguments."""
+
+    def __init__(self, conform=True, perf=True, profile="quick", probe_filters=(), bench_filter=None,
+                 conform_args=(), bench_args=()):
+        self.conform, self.perf, self.profile = conform, perf, profile
+        self.probe_filters = list(probe_filters)
+        self.bench_filter = bench_filter
+        self.conform_args, self.bench_args = list(conform_args), list(bench_args)
+
+
+def make_plan(opts, jobs):
+    """The parts to run, in order, for a target that runs `jobs` probes at once."""
+    parts = []
+    if opts.conform:
+        filters = [a for f in opts.probe_filters for a in ("-f", f)]
+        parts.append(Part("conformance", "pagelab-conform",
+                          lambda out: ["-j", str(jobs), "--json", out("conformance.json")] + filters
+                          + opts.conform_args,
+                          "conformance.tap", ["conformance.json"], check_conformance, _conform_progress))
+    if opts.perf:
+        bench_filter = ["--benchmark_filter=%s" % opts.bench_filter] if opts.bench_filter else []
+        parts.append(Part("perf", "pagelab-bench",
+                          lambda out: ["--benchmark_out=%s" % out("perf.json"), "--benchmark_out_format=json",
+                                       "--profile=%s" % opts.profile, "--topology_out=%s" % out("topology.xml")]
+                          + bench_filter + opts.bench_args,
+                          "logs/perf.stdout", ["perf.json", "topology.xml"], check_perf, _bench_progress))
+    return parts
+
+
+def judge(part, run_dir, exit_status, signal=None, interrupted=False, timed_out=False):
+    """(status, problem): the one rule for every target, from how the binary ended and what it left."""
+    path = os.path.join(run_dir, part.results[0])
+    if os.path.exists(path):
+        doc, problem = read_json(path)
+        problem = problem or part.validate(doc, path)
+    else:
+        problem = "%s: not written" % part.results[0]
+    if interrupted:
+        return "interrupted", problem
+    if timed_out:
+        return "timed out", problem
+    if signal or problem or exit_status is None:
+        return "died", problem or ("killed by %s" % signal if signal else "no exit status")
+    return ("ok" if exit_status == 0 else "completed with failures"), None

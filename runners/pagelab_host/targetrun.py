@@ -1,0 +1,135 @@
+"""What a target gets while it runs: the run directory, the options, progress,
+and the few calls that record a part (see targets/__init__.py for the contract)."""
+import os
+import subprocess
+import sys
+import time
+
+from .errors import UserError
+from .fsutil import atomic_path, atomic_write_bytes
+from .plan import judge
+from .progress import Progress, run_streaming
+from .rundir import utc
+
+
+class TargetFailed(Exception):
+    """The target itself failed (build, boot, hang, crash): one line saying why."""
+
+
+class TargetRun:
+    def __init__(self, rundir, repo, options, build_root, no_build, timeout, stream=sys.stderr):
+        self.rundir = rundir
+        self.repo = repo
+        self.options = options
+        self.build_root = build_root    # builds go here (targets/<label>/ for other than this machine's)
+        self.no_build = no_build        # use what is built, never run make
+        self.timeout = timeout          # seconds for the whole target
+        self.t0 = time.monotonic()
+        self.progress = Progress(stream)
+        self.stream = stream
+
+    # ---- time ----
+    def remaining(self):
+        return max(0.0, self.timeout - (time.monotonic() - self.t0))
+
+    # ---- the run directory ----
+    def path(self, name):
+        """Where a run-directory file is on the host."""
+        return self.rundir.file(name)
+
+    def store(self, name, data):
+        """Write a result file brought back from the target (atomically)."""
+        atomic_write_bytes(self.path(name), data)
+
+    def say(self, msg):
+        self.stream.write("pagelab: %s\n" % msg)
+        self.stream.flush()
+
+    # ---- preparing binaries ----
+    def make(self, build, variables=(), binaries=("pagelab-conform", "pagelab-bench")):
+        """Build the suite binaries into build (make BUILD=build VARIABLES...); {name: path}.
+        The log is logs/build.log; a failed build raises TargetFailed."""
+        targets = [os.path.join(build, b) for b in binaries]
+        if self.no_build:
+            return dict(zip(binaries, targets))
+        cmd = ["make", "-C", self.repo, "-j2", "BUILD=%s" % build] + list(variables) + targets
+        self.rundir.part("build", status="running", command=cmd, started=utc().isoformat(timespec="seconds"))
+        self.progress.start("build", None)
+        t0 = time.monotonic()
+        res = run_streaming(cmd, self.path("logs/build.log"), self.path("logs/build.stderr"), self.progress,
+                            lambda line: self.progress.step(line.strip()[:60]) if line.startswith("  ") else None,
+                            deadline=time.monotonic() + min(self.remaining(), 1800))
+        self.progress.finish()
+        ok = res.returncode == 0 and not res.signal and not res.timed_out
+        self.rundir.part("build", status="ok" if ok else ("interrupted" if res.interrupted else "failed"),
+                         exit_status=res.returncode, seconds=round(time.monotonic() - t0, 1))
+        if res.interrupted:
+            raise KeyboardInterrupt
+        if not ok:
+            raise TargetFailed("build failed (%s): see logs/build.stderr" % " ".join(variables or ["native"]))
+        return dict(zip(binaries, targets))
+
+    # ---- recording parts ----
+    def begin(self, part, command=None):
+        """A part starts on the target: progress line and manifest entry."""
+        info = {"status": "running", "started": utc().isoformat(timespec="seconds")}
+        if command:
+            info["command"] = command
+        self.rundir.part(part.name, **info)
+        self.progress.start(part.label, None)
+        self._parse = part.progress(self.progress)
+        self._begun = time.monotonic()
+
+    def output(self, part, line):
+        """One line of the part's stdout, as the target sends it (for progress only)."""
+        self._parse(line)
+
+    def end(self, part, exit_status, signal=None, interrupted=False, timed_out=False, note=None):
+        """A part ended: its files are in the run directory (or missing); judge and record it."""
+        self.progress.finish()
+        status, problem = judge(part, self.rundir.path, exit_status, signal, interrupted, timed_out)
+        info = {"status": status, "exit_status": exit_status, "finished": utc().isoformat(timespec="seconds"),
+                "seconds": round(time.monotonic() - self._begun, 1)}
+        for k, v in (("signal", signal), ("problem", problem), ("note", note)):
+            if v:
+                info[k] = v
+        self.rundir.part(part.name, **info)
+        return status
+
+    def not_run(self, part, why, status="not run"):
+        self.rundir.part(part.name, status=status, note=why)
+
+    # ---- running a part as a local command ----
+    def exec_part(self, part, argv, outputs):
+        """Run argv here (the target's own launcher in front, if any); outputs: {run-dir name: path the
+        command writes}, renamed into the run directory when it ends. Returns the part's status."""
+        self.begin(part, argv)
+        res = run_streaming(argv, atomic_path(self.path(part.stdout)), self.path(part.stderr), self.progress,
+                            lambda line: self.output(part, line), deadline=time.monotonic() + self.remaining())
+        for name, written in list(outputs.items()) + [(part.stdout, atomic_path(self.path(part.stdout)))]:
+            if os.path.exists(written):
+                os.replace(written, self.path(name))
+        status = self.end(part, res.returncode, res.signal, res.interrupted, res.timed_out)
+        if res.interrupted:
+            raise KeyboardInterrupt
+        if res.timed_out:
+            raise TargetFailed("%s did not finish within the target's %d s" % (part.name, self.timeout))
+        return status
+
+
+def which_or_error(command, package):
+    from shutil import which
+    path = which(command)
+    if not path:
+        raise UserError("%s not found (Debian: apt-get install %s)" % (command, package))
+    return path
+
+
+def tool_version(cmd):
+    """First line of `cmd --version`, or None."""
+    try:
+        res = subprocess.run(cmd + ["--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (res.stdout or res.stderr).strip().splitlines()
+    return lines[0].strip() if lines else None

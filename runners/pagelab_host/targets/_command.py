@@ -1,0 +1,37 @@
+"""A target where the suite runs as a command on this machine, maybe behind a launcher."""
+import os
+
+from ..fsutil import atomic_path
+from . import Target
+
+
+class CommandTarget(Target):
+    """Subclasses say how to build (make_variables) and what goes in front of each command (prefix)."""
+
+    def make_variables(self):
+        """Variables for make (e.g. CC=musl-gcc STATIC=1); () builds for this machine."""
+        return ()
+
+    def prefix(self):
+        """The launcher in front of every suite command ([] for none)."""
+        return []
+
+    def build_dir(self, ctx):
+        return os.path.join(ctx.build_root, "targets", self.label()) if self.make_variables() else ctx.build_root
+
+    def prepare(self, ctx):
+        self.binaries = ctx.make(self.build_dir(ctx), self.make_variables())
+
+    def run(self, plan, ctx):
+        for part in plan:
+            binary = self.binaries.get(part.binary)
+            if not binary or not os.access(binary, os.X_OK):
+                ctx.not_run(part, "%s does not exist" % binary, status="not built")
+                continue
+            outputs = {}
+
+            def out(name, outputs=outputs):
+                outputs[name] = atomic_path(ctx.path(name))
+                return outputs[name]
+            argv = self.prefix() + part.argv(self.binaries.get, out)
+            ctx.exec_part(part, argv, outputs)
