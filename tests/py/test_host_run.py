@@ -25,11 +25,12 @@ def test_run_writes_a_complete_run_directory(real_run, build_dir):
     out, res = real_run
     assert "Traceback" not in res.stderr
     m = json.loads((out / "manifest.json").read_text())
-    assert m["schema"] == "pagelab.manifest/1"
+    assert m["schema"] == "pagelab.manifest/2"
+    assert m["target"] == {"spec": "local", "kind": "local", "label": "local"} and m["host"]["hostname"]
     assert m["parts"]["conformance"]["status"] in ("ok", "completed with failures")
     assert m["parts"]["conformance"]["exit_status"] in (0, 1)
     conf = json.loads((out / "conformance.json").read_text())
-    assert conf["schema"] == "pagelab.conformance/1"
+    assert conf["schema"] in ("pagelab.conformance/1", "pagelab.conformance/2")
     assert conf["summary"]["total"] == len(conf["results"]) > 0
     tap = (out / "conformance.tap").read_text()
     assert tap.startswith("TAP version 13") and "1..%d" % conf["summary"]["total"] in tap

@@ -57,5 +57,10 @@ def test_the_checker_rejects_what_it_should(schemas):
 def test_fixture_files_match_their_schema(fixtures_dir, schemas, name, kind):
     runs = sorted(glob.glob(os.path.join(fixtures_dir, "runs", "*")))
     assert runs
-    for r in runs:
-        assert violations(load(os.path.join(r, name)), schemas[kind]) == []
+    docs = [load(os.path.join(r, name)) for r in runs]
+    if kind == "manifest":
+        # Manifests of the first version are read, not written: the schema file describes the current one.
+        docs = [d for d in docs if d["schema"] == schemas["manifest"]["properties"]["schema"]["const"]]
+        assert docs, "one fixture run must have a current manifest"
+    for d in docs:
+        assert violations(d, schemas[kind]) == []

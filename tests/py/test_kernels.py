@@ -1,8 +1,5 @@
-"""`pagelab kernels`: the initramfs, the console protocol, and a real boot of a
-Debian kernel under QEMU (TCG here: nested KVM guests fail on this kind of VM,
-which the accelerator probe must notice)."""
-import base64
-import io
+"""Kernel targets: the initramfs, the spec, Debian's versions and private APT, and a real boot of a
+Debian kernel of another architecture under qemu-system (TCG)."""
 import json
 import os
 import shutil
@@ -10,69 +7,96 @@ import subprocess
 
 import pytest
 
-from pagelab_host import kernels
+from pagelab_host.errors import UserError
+from pagelab_host.targets import _debian, _guest, kernel
 
 
 def test_initramfs_is_a_valid_newc_archive(tmp_path):
-    bins = {}
-    for name in ("init", "conform", "bench"):
-        p = tmp_path / name
-        p.write_bytes(b"#!" + name.encode() * 7)
-        bins[name] = str(p)
+    files = {"init": b"#!init" * 7, "pagelab-conform": b"c" * 5, "pagelab-bench": b"b", "plan": b"part x\n"}
     out = tmp_path / "initrd.cpio"
-    kernels.make_initramfs(bins, str(out))
+    _guest.make_initramfs(files, str(out))
     if not shutil.which("cpio"):
         pytest.skip("cpio is not installed to read the archive back")
     listing = subprocess.run(["cpio", "-itv"], input=out.read_bytes(), capture_output=True, check=True).stdout.decode()
     names = [line.split()[-1] for line in listing.splitlines()]
-    assert names == ["dev", "proc", "sys", "tmp", "bin", "dev/console", "init", "pagelab-conform", "pagelab-bench"]
+    assert names == ["dev", "proc", "sys", "tmp", "bin", "dev/console", "init", "pagelab-conform", "pagelab-bench",
+                     "plan"]
     console = [line for line in listing.splitlines() if line.endswith("dev/console")][0]
     assert console.startswith("crw-------") and "5,   1" in console
+    plan = [line for line in listing.splitlines() if line.endswith(" plan")][0]
+    assert plan.startswith("-rw-r--r--")
 
 
-def test_console_protocol_decodes_files_and_statuses():
-    payload = json.dumps({"schema": "pagelab.conformance/1"}).encode() * 10
-    lines = ["[    0.1] booting", "=== pagelab-alive run 0", "=== pagelab-status conform 1",
-             "=== pagelab-file conformance.json 0"]
-    enc = base64.b64encode(payload).decode()
-    lines += [enc[i:i + 76] for i in range(0, len(enc), 76)]
-    lines += ["=== pagelab-end conformance.json 0", "fault/write_4k/4096  12 ns", "=== pagelab-done all 0"]
-    other = []
-    con = kernels.Console(io.StringIO())
-    for ln in lines:
-        con.feed(ln, other.append)
-    assert con.alive and con.done
-    assert con.status == {"conform": 1}
-    assert con.files == {"conformance.json": payload}
-    assert other == ["[    0.1] booting", "fault/write_4k/4096  12 ns"]
+@pytest.mark.parametrize("arg,kernel_spec,arch", [
+    ("6.1/ppc64el", "6.1", "ppc64el"), ("6.12/arm64-16k", "6.12", "arm64-16k"), ("6.1", "6.1", "amd64"),
+    ("linux-image-6.1.0-50-s390x/s390x", "linux-image-6.1.0-50-s390x", "s390x")])
+def test_kernel_spec_names_the_kernel_and_the_architecture(arg, kernel_spec, arch):
+    spec, karch = kernel.split_spec(arg, "kernel:" + arg)
+    assert (spec, karch.name) == (kernel_spec, arch)
 
 
-def test_bad_kernel_spec_is_one_line(repo_root, python_exe):
-    p = subprocess.run([python_exe, os.path.join(repo_root, "runners", "pagelab"), "kernels", "/no/such/vmlinuz-x"],
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 2
-    assert p.stderr.startswith("pagelab: error: kernel /no/such/vmlinuz-x")
+def test_unknown_kernel_architecture_is_one_line():
+    with pytest.raises(UserError, match="unknown architecture 'sparc'"):
+        kernel.split_spec("6.1/sparc", "kernel:6.1/sparc")
+
+
+@pytest.mark.parametrize("a,b,order", [
+    ("6.12.117-1", "6.12.95-1~bpo12+1", 1), ("1.0-1", "1.0-1~bpo", 1), ("6.1.176-1", "6.1.176-1", 0),
+    ("1:0.1", "2.0", 1), ("2.30-1", "2.4-1", 1), ("1.0a", "1.0", 1), ("1.0~rc1", "1.0", -1)])
+def test_debian_versions_order_as_dpkg_does(a, b, order):
+    assert _debian.compare_versions(a, b) == order
+    assert _debian.compare_versions(b, a) == -order
+    if shutil.which("dpkg"):
+        op = {1: "gt", 0: "eq", -1: "lt"}[order]
+        assert subprocess.run(["dpkg", "--compare-versions", a, op, b]).returncode == 0
+
+
+def test_private_apt_never_uses_the_machines_directories(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAGELAB_CACHE", str(tmp_path))
+    opts = _debian.PrivateApt("ppc64el").options()
+    dirs = [o.partition("=") for o in opts[1::2] if o.startswith("Dir::")]
+    assert {k for k, _, _ in dirs} >= {"Dir::Etc", "Dir::Etc::SourceList", "Dir::Etc::SourceParts", "Dir::State",
+                                       "Dir::State::status", "Dir::Cache"}
+    for key, _, value in dirs:
+        assert value.startswith(str(tmp_path)) or value == "/dev/null", key
+    assert "APT::Architecture=ppc64el" in opts and "APT::Architectures=ppc64el" in opts
+
+
+def test_meta_package_picks_the_newest_kernel_of_the_series():
+    class FakeApt:
+        def records(self, meta):
+            return {"linux-image-powerpc64le": [
+                ("6.12.117-1", "linux-image-6.12.117+deb13-powerpc64le (= 6.12.117-1)"),
+                ("6.1.176-1", "linux-image-6.1.0-50-powerpc64le (= 6.1.176-1)"),
+                ("6.1.170-1", "linux-image-6.1.0-48-powerpc64le (= 6.1.170-1)")],
+                "linux-image-powerpc64le-64k": [
+                ("6.12.117-1", "linux-image-6.12.117+deb13-powerpc64le-64k (= 6.12.117-1)")]}.get(meta, [])
+    flavours = kernel.KERNEL_ARCHES["ppc64el"].flavours
+    assert _debian.image_package(FakeApt(), "6.1", flavours) == ("linux-image-6.1.0-50-powerpc64le", "6.1.176-1")
+    assert _debian.image_package(FakeApt(), "6.12", flavours)[0] == "linux-image-6.12.117+deb13-powerpc64le-64k"
+    assert _debian.image_package(FakeApt(), "5.10", flavours) == (None, None)
+
+
+FOREIGN = "kernel:6.1/ppc64el"
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-ppc64") or not shutil.which("powerpc64le-linux-gnu-gcc"),
+                    reason="needs qemu-system-ppc and gcc-powerpc64le-linux-gnu")
+def test_boot_a_foreign_kernel_and_run_probes(repo_root, python_exe, build_dir, tmp_path):
+    out = tmp_path / "run"
+    p = subprocess.run([python_exe, os.path.join(repo_root, "runners", "pagelab"), "run", "--target", FOREIGN,
+                        "--no-perf", "--probes", "mmap.anon*", "--probes", "brk.syscall.*", "--memory", "1G",
+                        "--build", build_dir, "--out", str(out)], capture_output=True, text=True, timeout=1500)
     assert "Traceback" not in p.stderr
-
-
-@pytest.mark.skipif(not shutil.which("qemu-system-x86_64") or os.uname().machine != "x86_64",
-                    reason="needs qemu-system-x86_64 on an x86-64 host")
-def test_boot_debian_6_1_and_run_probes(repo_root, python_exe, tmp_path):
-    out = tmp_path / "runs"
-    p = subprocess.run([python_exe, os.path.join(repo_root, "runners", "pagelab"), "kernels", "6.1", "--no-perf",
-                        "--filter", "mmap.*", "--memory", "1G", "--timeout", "900", "--out", str(out),
-                        "--cache", str(tmp_path / "cache")],
-                       capture_output=True, text=True, timeout=1200)
-    assert p.returncode == 0, p.stderr[-2000:]
-    (run,) = [d for d in out.iterdir() if "-qemu-6.1." in d.name]
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["complete"] is True
-    assert manifest["qemu"]["accel"] in ("kvm", "tcg") and manifest["qemu"]["accel_reason"]
-    assert manifest["qemu"]["accel"] in run.name
-    conf = json.loads((run / "conformance.json").read_text())
-    assert conf["env"]["kernel"].startswith("6.1.")
-    assert conf["summary"]["total"] > 10 and conf["summary"]["fail"] == 0
-    assert all(r["id"].startswith("mmap.") for r in conf["results"])
-    if manifest["qemu"]["accel"] == "tcg":
-        assert conf["env"].get("emulation") == "qemu-tcg"
-    assert (run / "report.html").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True, (manifest["state"], p.stderr[-2000:])
+    assert manifest["target"]["spec"] == FOREIGN and manifest["parts"]["boot"]["status"] == "ok"
+    conf = json.loads((out / "conformance.json").read_text())
+    env = json.loads((out / "env.json").read_text())
+    # What the guest reported: Debian's ppc64el 6.1 kernel uses 64 KiB pages.
+    assert conf["env"]["kernel"].startswith("6.1.") and conf["env"]["arch"] == "ppc64le"
+    assert conf["env"]["page_size"] == 65536 and env["page_size"] == 65536
+    assert env["accel"] == "tcg" and env["kernel_package"].startswith("linux-image-6.1.")
+    assert conf["summary"]["total"] > 5
+    assert all(r["id"].startswith(("mmap.anon", "brk.syscall.")) for r in conf["results"])
+    assert (out / "logs" / "console.log").stat().st_size > 0 and (out / "report.html").exists()

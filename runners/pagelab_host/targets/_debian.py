@@ -84,7 +84,7 @@ class PrivateApt:
         if not force and os.path.exists(stamp) and time.time() - os.path.getmtime(stamp) < LISTS_MAX_AGE_S:
             return
         res = self._run(["apt-get"] + self.options() + ["-q", "update"], 900)
-        lists = glob.glob(os.path.join(self.root, "state", "lists", "*_Packages"))
+        lists = glob.glob(os.path.join(self.root, "state", "lists", "*_Packages*"))
         if res.returncode != 0:
             errs = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith(("E:", "Err:"))]
             if not lists:
@@ -198,6 +198,7 @@ def extract_image(deb):
         if tar.wait() != 0 or res.returncode != 0 or not images:
             raise UserError("%s: no kernel image could be unpacked: %s" % (deb, res.stderr.strip() or "no boot/vmlinu*"))
         _gunzip_in_place(images[0])
+        os.chmod(tmp, 0o755)
         os.replace(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
