@@ -14,6 +14,9 @@ if [ "$what" = check ]; then
 	# Tests: static musl build, clang warnings, compare.py, real programs under the
 	# malloc shim, the report rendered in a real browser, and a Debian kernel booted under QEMU.
 	pkgs="$pkgs python3-pytest musl-tools clang libbenchmark-tools sqlite3 poppler-utils groff ghostscript time libjemalloc2 libmimalloc2.0 chromium cpio qemu-system-x86"
+	# Targets: qemu-user on aarch64 and s390x (static cross builds), user-mode Linux, and
+	# Debian's ppc64el kernel under qemu-system (fetched with pagelab's private APT setup).
+	pkgs="$pkgs qemu-user-static user-mode-linux qemu-system-ppc debian-archive-keyring gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross"
 fi
 command -v dpkg-query >/dev/null 2>&1 || { echo "install-deps: not a Debian system; install the equivalents of: $pkgs" >&2; exit 0; }
 missing=""

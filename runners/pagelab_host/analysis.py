@@ -2,7 +2,7 @@
 the cost tables with ratios and significance, and the environments side by side."""
 import os
 
-from . import model, stats
+from . import findings, model, stats
 from .errors import warn
 
 ENV_ORDER = ("os", "kernel", "kernel_version", "arch", "hostname", "platform", "page_size", "thp", "thp_defrag",
@@ -34,6 +34,21 @@ def semantics(observed):
     return "; ".join("%s: %s" % (str(k).replace("_", " "), v) for k, v in observed.items())
 
 
+def outcome(r):
+    """'skip (unsupported)', 'fail (not honoured)', 'pass': the status with its class."""
+    cls = r.get("class")
+    return "%s (%s)" % (r["status"], str(cls).replace("_", " ")) if cls else r["status"]
+
+
+def cell(r):
+    """A matrix cell. Only the outcome and the semantic observations ("observed") are compared;
+    measurements ("measured": addresses, sizes, timings) are shown and never make runs differ.
+    Results without "measured" (schema /1) count every observation as semantic."""
+    return {"status": r["status"], "class": r.get("class") or "", "outcome": outcome(r),
+            "reason": r.get("reason") or "", "semantics": semantics(r.get("observed")),
+            "measured": semantics(r.get("measured")), "duration_ms": r.get("duration_ms")}
+
+
 def behaviour_matrix(runs):
     order, table = [], []
     for run in runs:
@@ -41,8 +56,7 @@ def behaviour_matrix(runs):
         for r in (run.conformance or {}).get("results", []):
             if r["id"] not in cells and r["id"] not in order:
                 order.append(r["id"])
-            cells[r["id"]] = {"status": r["status"], "reason": r.get("reason") or "",
-                              "semantics": semantics(r.get("observed")), "duration_ms": r.get("duration_ms")}
+            cells[r["id"]] = cell(r)
         table.append(cells if run.conformance else None)
     with_conf = [t is not None for t in table]
     rows = []
@@ -50,7 +64,8 @@ def behaviour_matrix(runs):
         cells = [t.get(pid) if t is not None else None for t in table]
         # A run with no conformance at all does not make every probe "differ".
         present = [c for c, ok in zip(cells, with_conf) if ok]
-        rows.append(Row(pid, cells, len({(c["status"], c["semantics"]) if c else None for c in present}) > 1))
+        rows.append(Row(pid, cells, len({(c["status"], c["class"], c["semantics"]) if c else None
+                                         for c in present}) > 1))
     return Matrix(rows, with_conf)
 
 
@@ -155,3 +170,4 @@ class Data:
         self.geomeans = area_geomeans(self.costs, len(runs), baseline)
         self.env = env_table(runs)
         self.caps = capability_table(runs)
+        self.findings = findings.collect(runs, self.labels)

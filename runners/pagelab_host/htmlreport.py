@@ -12,7 +12,7 @@ th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f2f2f2}tr.differs td,tr.differs th{background:#fff4d6}
 td.pass{color:#006b4f}td.fail,td.error,td.timeout{color:#b03000;font-weight:bold}
 td.skip{color:#777}td.xfail{color:#2c6e9b}td.absent{color:#aaa}
-.sem{display:block;color:#444;font-size:11px}.sig{color:#b03000;font-weight:bold}
+.sem{display:block;color:#444;font-size:11px}.meas{display:block;color:#999;font-size:10px}.sig{color:#b03000;font-weight:bold}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:12px;color:#444}
 .ratio{display:block}.ratio.slower{color:#b03000;font-weight:bold}.ratio.faster{color:#006b4f;font-weight:bold}
 tr.area th{background:#e4e9f2;text-align:left}.problems{color:#b03000}.note{color:#555}
@@ -71,9 +71,29 @@ def _matrix_row(r):
             cells.append("<td class=absent>—</td>")
             continue
         extra = c["semantics"] or (c["reason"] if c["status"] != "pass" else "")
-        cells.append("<td class=%s>%s%s</td>" % (c["status"], esc(c["status"]),
-                                                  "<span class=sem>%s</span>" % esc(extra) if extra else ""))
+        meas = "<span class=meas>measured: %s</span>" % esc(c["measured"]) if c["measured"] else ""
+        cells.append("<td class=%s>%s%s%s</td>" % (c["status"], esc(c["outcome"]),
+                                                    "<span class=sem>%s</span>" % esc(extra) if extra else "", meas))
     return "<tr class='%s'><th>%s</th>%s</tr>" % ("differs" if r.differs else "", esc(r.id), "".join(cells))
+
+
+def _findings(data):
+    out = ["<h2 id=findings>Findings</h2>", "<p class=note>Each fail on each system: the probe, what its contract "
+           "says, what the system did, and a reading (triaged in results/triage.json, else from the verdict "
+           "class).</p>"]
+    for s in data.findings:
+        out.append("<h3>%s <code>%s</code></h3>" % (esc(s.target), esc(s.run_id)))
+        if s.others:
+            out.append("<p class=note>Not judged: %s (harness or environment; see the matrix).</p>" % esc(
+                ", ".join("%d %s" % (n, k) for k, n in sorted(s.others.items()))))
+        if not s.items:
+            out.append("<p>No fails.</p>")
+            continue
+        rows = ["<tr><th>%s</th><td>%s</td><td>%s</td><td>%s%s</td></tr>" % (
+            esc(f.probe), esc(f.contract or "—"), esc(f.did), esc(f.reading),
+            "" if f.verdict == "untriaged" else " <b>(%s)</b>" % esc(f.verdict)) for f in s.items]
+        out.append(_table(["probe", "contract", "what the system did", "reading"], rows))
+    return out
 
 
 def _costs(data):
@@ -134,6 +154,6 @@ def _figures(figs):
 
 def render(data, figs, title, when):
     body = ["<h1>%s</h1>" % esc(title), "<p class=note>Generated %s by pagelab.</p>" % esc(when)]
-    body += _runs(data) + _matrix(data) + _costs(data) + _env(data) + _figures(figs)
+    body += _runs(data) + _findings(data) + _matrix(data) + _costs(data) + _env(data) + _figures(figs)
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset='utf-8'><title>%s</title><style>%s</style>"
             "<script>%s</script></head><body>\n%s\n</body></html>\n" % (esc(title), CSS, CHECK_JS, "\n".join(body)))

@@ -4,10 +4,10 @@ import datetime
 import html
 import os
 
-from . import stats
+from . import findings, stats
 from .analysis import Data
 from .errors import warn
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_json, atomic_write_text
 
 FIGURE_FORMATS = ("pdf", "png")
 
@@ -52,8 +52,10 @@ def make_figures(data, fig_dir, formats=FIGURE_FORMATS):
 def _cell_md(c):
     if c is None:
         return "—"
-    s = "**%s**" % c["status"].upper() if c["status"] != "pass" else "pass"
+    s = "**%s**" % c["outcome"].upper() if c["status"] != "pass" else "pass"
     extra = c["semantics"] or (c["reason"] if c["status"] != "pass" else "")
+    if c["measured"]:
+        extra += " _(measured: %s)_" % c["measured"]
     return (s + (": " + extra if extra else "")).replace("|", "\\|")
 
 
@@ -69,7 +71,7 @@ def markdown(data, figures, title):
     problems = [p for r in data.runs for p in r.problems]
     if problems:
         L += ["", "Problems found while reading:", ""] + ["- %s" % p for p in problems]
-    L += _matrix_md(data) + _costs_md(data) + _env_md(data)
+    L += findings.markdown(data.findings) + _matrix_md(data) + _costs_md(data) + _env_md(data)
     if figures:
         L += ["", "## Figures", ""]
         for f in figures:
@@ -164,6 +166,7 @@ def write_report(runs, out_dir, title, baseline=0, formats=FIGURE_FORMATS):
         figs = make_figures(data, os.path.join(out_dir, "figures"), formats)
     os.makedirs(out_dir, exist_ok=True)
     atomic_write_text(os.path.join(out_dir, "report.md"), markdown(data, figs, title))
+    atomic_write_json(os.path.join(out_dir, "findings.json"), findings.to_json(data.findings, _now()))
     from .htmlreport import render
     path = os.path.join(out_dir, "report.html")
     atomic_write_text(path, render(data, figs, title, _now()))

@@ -111,3 +111,40 @@ def test_per_page_comes_from_the_pages_counter_only(repo_root, tmp_path):
     rows = {ln.split(" | ")[0][2:]: ln for ln in md.splitlines() if ln.startswith("| ") and "/" in ln}
     assert "/page" in rows["fault/write_4k/2097152"]
     assert "/page" not in rows["refalloc/none/65536"] and "/page" not in rows["madvise/dontneed/2097152"]
+
+
+class _Run:
+    def __init__(self, results, schema="pagelab.conformance/2"):
+        self.conformance = {"schema": schema, "results": results}
+
+
+def _res(pid, status="pass", observed=None, measured=None, cls=None):
+    r = {"id": pid, "status": status, "observed": observed or {}}
+    if measured is not None:
+        r["measured"] = measured
+    if cls:
+        r["class"] = cls
+    return r
+
+
+def test_only_semantic_observations_and_outcome_classes_make_probes_differ():
+    from pagelab_host.analysis import behaviour_matrix
+    a = _Run([_res("brk.start", observed={"after_exec": "above bss"}, measured={"gap_bytes": 4096}),
+              _res("mmap.noreserve", measured={"reservation_gib": 7.6}),
+              _res("madvise.free", observed={"contents_after": "zero"}),
+              _res("madvise.cold", "skip", cls="unsupported")])
+    b = _Run([_res("brk.start", observed={"after_exec": "above bss"}, measured={"gap_bytes": 1 << 20}),
+              _res("mmap.noreserve", measured={"reservation_gib": 7.7}),
+              _res("madvise.free", observed={"contents_after": "old"}),
+              _res("madvise.cold", "skip", cls="unobservable")])
+    rows = {r.id: r for r in behaviour_matrix([a, b]).rows}
+    assert not rows["brk.start"].differs and not rows["mmap.noreserve"].differs
+    assert rows["madvise.free"].differs and rows["madvise.cold"].differs
+    assert rows["mmap.noreserve"].cells[1]["measured"] == "reservation gib: 7.7"
+
+
+def test_results_without_measured_count_every_observation_as_semantic():
+    from pagelab_host.analysis import behaviour_matrix
+    a = _Run([_res("brk.start", observed={"gap_bytes": 4096})], "pagelab.conformance/1")
+    b = _Run([_res("brk.start", observed={"gap_bytes": 8192})], "pagelab.conformance/1")
+    assert behaviour_matrix([a, b]).rows[0].differs

@@ -1,0 +1,128 @@
+"""The findings view: every fail on every system, with what the contract says, what
+the system did, and a one-line reading.
+
+The reading comes from results/triage.json when a rule there matches the probe and
+the system (a human's triage: the system's non-conformance, or a defect of ours),
+else from the verdict class the suite recorded.
+"""
+import fnmatch
+import json
+import os
+import subprocess
+
+SCHEMA = "pagelab.findings/1"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRIAGE = os.path.join(REPO, "results", "triage.json")
+BY_CLASS = {"not_honoured": "accepted the request and did not honour its contract",
+            "refused": "refused a request the contract says it must accept"}
+_listing = {}
+
+
+class Finding:
+    def __init__(self, result, contract, reading, verdict):
+        self.probe = result["id"]
+        self.cls = result.get("class") or ""
+        self.contract = contract
+        obs = "; ".join("%s: %s" % (k.replace("_", " "), v) for k, v in (result.get("observed") or {}).items())
+        self.did = "; ".join(x for x in (result.get("reason") or "", obs) if x) or "failed without a reason"
+        self.reading, self.verdict = reading, verdict
+
+    def as_dict(self):
+        return {"probe": self.probe, "class": self.cls or None, "contract": self.contract, "did": self.did,
+                "reading": self.reading, "verdict": self.verdict}
+
+
+class System:
+    def __init__(self, run, label, items, others):
+        m = run.manifest or {}
+        self.target = (m.get("target") or {}).get("spec") or label
+        self.label, self.run_id, self.items, self.others = label, run.id, items, others
+
+    def as_dict(self):
+        return {"target": self.target, "label": self.label, "run": self.run_id,
+                "fails": [f.as_dict() for f in self.items], "not_judged": self.others}
+
+
+def probe_contracts():
+    """{probe id: what it checks}, from `pagelab-conform -l` of this tree's build (when there is one)."""
+    binary = os.path.join(os.environ.get("PAGELAB_BUILD") or os.path.join(REPO, "build"), "pagelab-conform")
+    if binary not in _listing:
+        _listing[binary] = {}
+        try:
+            res = subprocess.run([binary, "-l"], capture_output=True, text=True, timeout=60)
+            for line in res.stdout.splitlines():
+                pid, _, text = line.partition(" ")
+                if pid and text.strip():
+                    _listing[binary][pid] = text.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return _listing[binary]
+
+
+def load_triage(path=TRIAGE):
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return []
+    return [r for r in doc.get("rules", []) if isinstance(r, dict) and "probe" in r and "reading" in r]
+
+
+def _matches(rule, pid, env):
+    if not fnmatch.fnmatchcase(pid, rule["probe"]):
+        return False
+    return all(fnmatch.fnmatchcase(str(env.get(k, "")), str(v)) for k, v in (rule.get("when") or {}).items())
+
+
+def _reading(result, env, rules):
+    for rule in rules:
+        if _matches(rule, result["id"], env):
+            return rule["reading"], rule.get("verdict", "system")
+    return BY_CLASS.get(result.get("class"), "not triaged yet (no verdict class recorded)"), "untriaged"
+
+
+def _contract(result, listing):
+    base = result["id"].split("/")[0]
+    return result.get("description") or listing.get(result["id"]) or listing.get(base) or ""
+
+
+def collect(runs, labels, rules=None):
+    """[System]: per run with conformance results, its fails and how many errors and timeouts."""
+    rules = load_triage() if rules is None else rules
+    listing = probe_contracts() if any(r.conformance for r in runs) else {}
+    out = []
+    for run, label in zip(runs, labels):
+        if not run.conformance:
+            continue
+        env = dict(run.env(), target=((run.manifest or {}).get("target") or {}).get("spec", ""))
+        items, others = [], {}
+        for r in run.conformance["results"]:
+            if r["status"] == "fail":
+                reading, verdict = _reading(r, env, rules)
+                items.append(Finding(r, _contract(r, listing), reading, verdict))
+            elif r["status"] in ("error", "timeout"):
+                others[r["status"]] = others.get(r["status"], 0) + 1
+        out.append(System(run, label, items, others))
+    return out
+
+
+def to_json(systems, generated):
+    return {"schema": SCHEMA, "generated": generated, "systems": [s.as_dict() for s in systems]}
+
+
+def markdown(systems):
+    L = ["", "## Findings", "", "Each fail on each system: the probe, what its contract says, what the system did, "
+         "and a reading (triaged in results/triage.json, else from the verdict class)."]
+    for s in systems:
+        L += ["", "### %s (`%s`)" % (s.target, s.run_id), ""]
+        if s.others:
+            L += ["Not judged: %s (harness or environment; see the matrix)." % ", ".join(
+                "%d %s" % (n, k) for k, n in sorted(s.others.items())), ""]
+        if not s.items:
+            L.append("No fails.")
+            continue
+        L += ["| probe | contract | what the system did | reading |", "|---|---|---|---|"]
+        L += ["| %s | %s | %s | %s |" % tuple(x.replace("|", "\\|") for x in (
+            f.probe, f.contract or "—", f.did, f.reading + ("" if f.verdict == "untriaged" else " (%s)" % f.verdict)))
+              for f in s.items]
+    return L
