@@ -23,7 +23,7 @@ VALID = ("ok", "completed with failures")
 class Part:
     """One suite binary run: its command line, its files in the run directory, its progress."""
 
-    def __init__(self, name, binary, args, stdout, results, validate, progress, label=None):
+    def __init__(self, name, binary, args, stdout, results, validate, progress, label=None, listing=None):
         self.name = name
         self.binary = binary            # file name of the suite binary ("pagelab-conform")
         self._args = args               # fn(out) -> arguments after the binary
@@ -33,6 +33,7 @@ class Part:
         self.validate = validate        # fn(doc, path) -> problem or None
         self.progress = progress        # fn(Progress) -> fn(line): follows the binary's stdout
         self.label = label or name
+        self.listing = listing          # arguments that list what the part will run, one name a line (or None)
 
     def argv(self, binary_path, out_path):
         """The command line on the target: binary_path(name) and out_path(run-dir name) say where things are."""
@@ -52,6 +53,11 @@ def _conform_progress(progress):
         if m:
             progress.step(m.group(2) or "probe", failed=m.group(1) == "not ok")
     return parse
+
+
+def listed_names(text):
+    """Names in a listing: the first word of each line that looks like a benchmark instance."""
+    return [ln.split()[0] for ln in text.splitlines() if BENCH_NAME.match(ln.strip())]
 
 
 def _bench_progress(progress):
@@ -90,7 +96,8 @@ def make_plan(opts, jobs):
                           lambda out: ["--benchmark_out=%s" % out("perf.json"), "--benchmark_out_format=json",
                                        "--profile=%s" % opts.profile, "--topology_out=%s" % out("topology.xml")]
                           + bench_filter + opts.bench_args,
-                          "logs/perf.stdout", ["perf.json", "topology.xml"], check_perf, _bench_progress))
+                          "logs/perf.stdout", ["perf.json", "topology.xml"], check_perf, _bench_progress,
+                          listing=["--benchmark_list_tests=true", "--profile=%s" % opts.profile] + bench_filter))
     return parts
 
 

@@ -70,13 +70,13 @@ class TargetRun:
         return dict(zip(binaries, targets))
 
     # ---- recording parts ----
-    def begin(self, part, command=None):
-        """A part starts on the target: progress line and manifest entry."""
+    def begin(self, part, command=None, total=None):
+        """A part starts on the target: progress line (total: steps expected, if known) and manifest entry."""
         info = {"status": "running", "started": utc().isoformat(timespec="seconds")}
         if command:
             info["command"] = command
         self.rundir.part(part.name, **info)
-        self.progress.start(part.label, None)
+        self.progress.start(part.label, total)
         self._parse = part.progress(self.progress)
         self._begun = time.monotonic()
 
@@ -100,10 +100,10 @@ class TargetRun:
         self.rundir.part(part.name, status=status, note=why)
 
     # ---- running a part as a local command ----
-    def exec_part(self, part, argv, outputs):
+    def exec_part(self, part, argv, outputs, total=None):
         """Run argv here (the target's own launcher in front, if any); outputs: {run-dir name: path the
         command writes}, renamed into the run directory when it ends. Returns the part's status."""
-        self.begin(part, argv)
+        self.begin(part, argv, total)
         res = run_streaming(argv, atomic_path(self.path(part.stdout)), self.path(part.stderr), self.progress,
                             lambda line: self.output(part, line), deadline=time.monotonic() + self.remaining())
         for name, written in list(outputs.items()) + [(part.stdout, atomic_path(self.path(part.stdout)))]:

@@ -1,7 +1,9 @@
 """A target where the suite runs as a command on this machine, maybe behind a launcher."""
 import os
+import subprocess
 
 from ..fsutil import atomic_path
+from ..plan import listed_names
 from . import Target
 
 
@@ -34,4 +36,14 @@ class CommandTarget(Target):
                 outputs[name] = atomic_path(ctx.path(name))
                 return outputs[name]
             argv = self.prefix() + part.argv(self.binaries.get, out)
-            ctx.exec_part(part, argv, outputs)
+            ctx.exec_part(part, argv, outputs, total=self._count(part, binary))
+
+    def _count(self, part, binary):
+        """How many steps the part will take (for the time left), when it can list them quickly."""
+        if not part.listing:
+            return None
+        try:
+            res = subprocess.run(self.prefix() + [binary] + part.listing, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return len(listed_names(res.stdout)) or None if res.returncode == 0 else None
