@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ra_state ra_g = {
@@ -156,8 +157,23 @@ static bool pattern_served(void)
 	return atomic_load(&ra_g.refpage);
 }
 
+/* A marker no correct program writes: random per process, never zero. */
+static uintptr_t random_marker(void)
+{
+	struct timespec t = {0, 0};
+	int local;
+	(void)clock_gettime(CLOCK_REALTIME, &t);
+	uint64_t x = (uint64_t)t.tv_sec * 1000000007u ^ (uint64_t)t.tv_nsec ^ (uint64_t)(uintptr_t)&local ^
+		     (uint64_t)(uintptr_t)&ra_g;
+	x += 0x9e3779b97f4a7c15ULL; /* splitmix64 */
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return (uintptr_t)(x ^ (x >> 31)) | 1;
+}
+
 static void start_locked(void)
 {
+	ra_g.free_marker = random_marker();
 	if (!configured)
 		(void)ra_config_from_env(&ra_g.cfg); /* malformed values were reported; defaults stand */
 	ra_g.page = pl_page_size();
@@ -283,6 +299,13 @@ void *ra_malloc(size_t size)
 {
 	if (RA_UNLIKELY(!started()))
 		return ra_boot_alloc(size, 16);
+	/* The common case straight to the thread cache: a small block that needs no initialisation. */
+	if (RA_LIKELY(size <= RA_SMALL_MAX && ra_g.cfg.init == RA_INIT_NONE)) {
+		void *p = ra_small_alloc(ra_class_of(size));
+		if (RA_UNLIKELY(!p))
+			errno = ENOMEM;
+		return p;
+	}
 	return alloc_any(size, 0, false);
 }
 
@@ -434,7 +457,7 @@ int ra_stats(struct ra_stats *st)
 	freed = ra_g.dead_free_bytes;
 	for (struct ra_tcache *t = ra_g.caches; t; t = t->next) {
 		alloc += atomic_load_explicit(&t->alloc_bytes, memory_order_relaxed);
-		freed += atomic_load_explicit(&t->free_bytes, memory_order_relaxed);
+		freed += atomic_load_explicit(&t->free_bytes, memory_order_relaxed) + ra_cached_bytes(t);
 	}
 	pthread_mutex_unlock(&ra_g.tc_lock);
 	st->in_use = (size_t)(alloc - freed);

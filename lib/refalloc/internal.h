@@ -12,9 +12,20 @@
  * (plain thread-local lists, no atomics), refilled from and flushed to the
  * spans in batches under a per-class lock; segments and medium/large objects
  * are under one heap lock. Thread caches make the common malloc/free pair
- * lock-free and keep freed memory hot in the freeing thread, while per-class
- * locks keep the shared state simple enough to audit; a cross-thread free
- * just lands in the freeing thread's cache. Lock order: class, then heap.
+ * free of locks and atomic instructions and keep freed memory hot in the
+ * freeing thread, while per-class locks keep the shared state simple enough
+ * to audit; a cross-thread free just lands in the freeing thread's cache.
+ * Lock order: class, then heap.
+ *
+ * Double frees. A free small block (in a thread cache or back in its span)
+ * carries a per-process random marker in its second word; handing it out
+ * clears it. free() aborts on the marker (this thread's cache is searched to
+ * say where the block was) and on a block its span never carved; malloc
+ * aborts on a cached block without it (written after it was freed). A live
+ * block holds the marker only if the program copied it out of freed memory.
+ * No atomic instruction and no shared bitmap: the block's own cache line is
+ * touched anyway, and runs of blocks move between caches and spans in one
+ * splice because they stay marked.
  * Page-layer pattern mappings are made with no allocator lock held (the
  * pattern layer's fork handler allocates). */
 #ifndef REFALLOC_INTERNAL_H
@@ -42,7 +53,6 @@
 #define RA_STEPS (1u << RA_STEP_SHIFT)
 #define RA_NCLASS (8 + 8 * RA_STEPS)
 #define RA_MIN_BLOCK 16
-#define RA_BITMAP_WORDS (RA_SPAN / RA_MIN_BLOCK / 64)
 #define RA_MAGIC 0x72616c63u
 
 #define RA_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -83,8 +93,6 @@ struct ra_seg {
 	/* small segments, under the heap lock; bit i is span i */
 	uint64_t free_mask, dirty_mask, clean_mask, decommitted_mask, reusable_mask;
 	struct ra_span spans[RA_SPANS];
-	/* one bit per block, set while the block is handed out */
-	_Atomic uint64_t bits[RA_SPANS][RA_BITMAP_WORDS];
 };
 
 /* What a release left behind: how the memory must be taken back and what it reads. */
@@ -94,8 +102,11 @@ struct ra_after {
 
 struct ra_tcache {
 	void *head[RA_NCLASS];
-	uint32_t count[RA_NCLASS];
-	_Atomic uint64_t alloc_bytes, free_bytes; /* written by the owner only */
+	_Atomic uint32_t count[RA_NCLASS]; /* written by the owner only, read by ra_stats */
+	/* Bytes taken out of / given back to spans and the heap, written by the
+	 * owner only: what is out minus what is cached is in use. The
+	 * malloc/free pair of a cached block counts nothing. */
+	_Atomic uint64_t alloc_bytes, free_bytes;
 	struct ra_tcache *next, *prev;
 	bool registered;
 	bool exited; /* its thread-exit flush ran: the thread is going away */
@@ -121,6 +132,7 @@ struct ra_state {
 	uint64_t dead_alloc_bytes, dead_free_bytes;
 	uint64_t start_minor, start_major;
 	pthread_key_t tc_key;
+	uintptr_t free_marker;       /* second word of every free small block */
 };
 
 extern struct ra_state ra_g;
@@ -132,8 +144,26 @@ extern uint32_t ra_class_limit[RA_NCLASS];
 void ra_warn(const char *msg, const char *detail);
 _Noreturn void ra_die(const char *what, const void *p);
 
-/* registry.c: 4 MiB chunk -> segment */
-struct ra_seg *ra_lookup(const void *p);
+/* registry.c: 4 MiB chunk -> segment, two levels over 48-bit addresses */
+#define RA_ADDR_BITS 48
+#define RA_CHUNK_BITS (RA_ADDR_BITS - RA_SEG_SHIFT)
+#define RA_LEAF_BITS (RA_CHUNK_BITS / 2)
+#define RA_TOP_BITS (RA_CHUNK_BITS - RA_LEAF_BITS)
+#define RA_LEAF_LEN ((size_t)1 << RA_LEAF_BITS)
+typedef struct ra_seg *_Atomic leaf_t;
+extern leaf_t *_Atomic ra_radix_top[(size_t)1 << RA_TOP_BITS];
+
+/* The segment holding p, or NULL: how free() knows a pointer is ours. */
+static inline struct ra_seg *ra_lookup(const void *p)
+{
+	uintptr_t chunk = (uintptr_t)p >> RA_SEG_SHIFT;
+	if (chunk >> RA_CHUNK_BITS)
+		return NULL;
+	leaf_t *leaf = atomic_load_explicit(&ra_radix_top[chunk >> RA_LEAF_BITS], memory_order_acquire);
+	if (!leaf)
+		return NULL;
+	return atomic_load_explicit(&leaf[chunk & (RA_LEAF_LEN - 1)], memory_order_acquire);
+}
 int ra_register(struct ra_seg *s);
 void ra_unregister(struct ra_seg *s);
 
@@ -157,10 +187,11 @@ void ra_large_free(struct ra_seg *s, void *p);
 /* small.c */
 void *ra_small_alloc(unsigned cls);
 void ra_small_free(struct ra_seg *s, void *p);
-unsigned ra_class_of(size_t size);
 void ra_classes_init(void);
 void ra_tcache_flush_all(struct ra_tcache *t);
 void ra_account(size_t allocated, size_t freed);
+/* Bytes of free blocks sitting in t. */
+uint64_t ra_cached_bytes(const struct ra_tcache *t);
 int ra_trim_small(void);
 int ra_tcache_key_init(void);
 bool ra_small_live(struct ra_seg *s, const void *p);
@@ -171,6 +202,15 @@ bool ra_in_start(void);
 void *ra_boot_alloc(size_t size, size_t align);
 bool ra_is_boot(const void *p);
 size_t ra_boot_size(const void *p);
+
+/* The size class serving size bytes (size <= RA_SMALL_MAX). */
+static inline unsigned ra_class_of(size_t size)
+{
+	if (size <= 128)
+		return size ? (unsigned)((size - 1) >> 4) : 0;
+	unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
+	return 8 + (lg - 7) * RA_STEPS + (unsigned)(((size - 1) >> (lg - RA_STEP_SHIFT)) & (RA_STEPS - 1));
+}
 
 static inline struct ra_span *ra_span_of(struct ra_seg *s, const void *p)
 {

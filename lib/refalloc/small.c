@@ -1,8 +1,7 @@
 /* Small objects: 72 size classes (16-byte steps to 128, then eight per power
- * of two to 32 KiB, so at most 12.5% of a block is slack), per-thread caches over per-class span lists. A bit per block
- * records "handed out": set on malloc, cleared on free, each with one atomic
- * read-modify-write, so a double free or a block handed out twice is caught
- * whichever thread's cache the block sits in. */
+ * of two to 32 KiB, so at most 12.5% of a block is slack), per-thread caches
+ * over per-class span lists. Double frees are caught by the free-block
+ * marker (internal.h), which costs the malloc/free pair no atomic instruction. */
 #include "internal.h"
 
 #include <errno.h>
@@ -12,14 +11,6 @@ uint32_t ra_class_size[RA_NCLASS];
 uint32_t ra_class_limit[RA_NCLASS];
 
 static __thread struct ra_tcache tc;
-
-unsigned ra_class_of(size_t size)
-{
-	if (size <= 128)
-		return size ? (unsigned)((size - 1) >> 4) : 0;
-	unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
-	return 8 + (lg - 7) * RA_STEPS + (unsigned)(((size - 1) >> (lg - RA_STEP_SHIFT)) & (RA_STEPS - 1));
-}
 
 void ra_classes_init(void)
 {
@@ -55,6 +46,30 @@ static void tcache_register(struct ra_tcache *t)
 	(void)pthread_setspecific(ra_g.tc_key, t);
 }
 
+/* Only the owner writes its counters: relaxed stores, no read-modify-write. */
+static inline void count_bytes(_Atomic uint64_t *c, size_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline uint32_t cached(const struct ra_tcache *t, unsigned cls)
+{
+	return atomic_load_explicit(&t->count[cls], memory_order_relaxed);
+}
+
+static inline void set_cached(struct ra_tcache *t, unsigned cls, uint32_t n)
+{
+	atomic_store_explicit(&t->count[cls], n, memory_order_relaxed);
+}
+
+uint64_t ra_cached_bytes(const struct ra_tcache *t)
+{
+	uint64_t sum = 0;
+	for (unsigned c = 0; c < RA_NCLASS; c++)
+		sum += (uint64_t)cached(t, c) * ra_class_size[c];
+	return sum;
+}
+
 void ra_account(size_t allocated, size_t freed)
 {
 	struct ra_tcache *t = &tc;
@@ -70,9 +85,9 @@ void ra_account(size_t allocated, size_t freed)
 		tcache_register(t);
 	}
 	if (allocated)
-		atomic_store_explicit(&t->alloc_bytes, atomic_load_explicit(&t->alloc_bytes, memory_order_relaxed) + allocated, memory_order_relaxed);
+		count_bytes(&t->alloc_bytes, allocated);
 	if (freed)
-		atomic_store_explicit(&t->free_bytes, atomic_load_explicit(&t->free_bytes, memory_order_relaxed) + freed, memory_order_relaxed);
+		count_bytes(&t->free_bytes, freed);
 }
 
 static size_t block_index(const struct ra_span *sp, const char *sbase, const void *p, bool *exact)
@@ -131,28 +146,39 @@ static struct ra_seg *seg_of(const void *p)
 	return (struct ra_seg *)((uintptr_t)p & ~(uintptr_t)(RA_SEG - 1));
 }
 
-/* Must be called with the class lock held: move up to want blocks of sp to t. */
+static uintptr_t *marker_slot(void *b)
+{
+	return (uintptr_t *)b + 1;
+}
+
+/* Must be called with the class lock held: move up to want blocks of sp to
+ * t. Blocks of the span's free list are already chained and marked free, so
+ * a run of them moves with one splice; fresh blocks are carved and marked. */
 static unsigned take_blocks(struct ra_tcache *t, unsigned cls, struct ra_span *sp, unsigned want)
 {
 	unsigned got = 0;
+	void *first = sp->free_list, *last = NULL;
+	for (void *b = first; b && got < want; b = *(void **)b, got++)
+		last = b;
+	if (last) {
+		sp->free_list = *(void **)last;
+		*(void **)last = t->head[cls];
+		t->head[cls] = first;
+	}
 	char *sbase = ra_span_base(seg_of(sp), sp);
-	while (got < want && (sp->free_list || sp->carved < sp->capacity)) {
-		void *b = sp->free_list;
-		if (b)
-			sp->free_list = *(void **)b;
-		else
-			b = sbase + (size_t)sp->carved++ * sp->block_size;
-		sp->used++;
+	for (; got < want && sp->carved < sp->capacity; got++) {
+		void *b = sbase + (size_t)sp->carved++ * sp->block_size;
+		*marker_slot(b) = ra_g.free_marker;
 		*(void **)b = t->head[cls];
 		t->head[cls] = b;
-		got++;
 	}
+	sp->used = (uint16_t)(sp->used + got);
 	if (!sp->free_list && sp->carved == sp->capacity)
 		partial_remove(cls, sp);
 	return got;
 }
 
-static bool refill(struct ra_tcache *t, unsigned cls)
+__attribute__((noinline)) static bool refill(struct ra_tcache *t, unsigned cls)
 {
 	unsigned want = ra_class_limit[cls] / 2, got = 0;
 	if (!t->registered && !t->exited)
@@ -174,18 +200,17 @@ static bool refill(struct ra_tcache *t, unsigned cls)
 		got += take_blocks(t, cls, sp, want - got);
 	}
 	pthread_mutex_unlock(&ra_g.class_lock[cls]);
-	t->count[cls] += got;
+	set_cached(t, cls, cached(t, cls) + got);
+	ra_account((size_t)got * ra_class_size[cls], 0);
 	return true;
 }
 
-/* Must be called with the class lock held: b goes back to its span. */
-static void block_return(unsigned cls, void *b)
+/* Must be called with the class lock held: n blocks went back to sp's free list. */
+static void span_took_back(unsigned cls, struct ra_span *sp, unsigned n)
 {
-	struct ra_seg *s = seg_of(b);
-	struct ra_span *sp = ra_span_of(s, b);
-	*(void **)b = sp->free_list;
-	sp->free_list = b;
-	if (--sp->used == 0) {
+	sp->used = (uint16_t)(sp->used - n);
+	if (sp->used == 0) {
+		struct ra_seg *s = seg_of(sp);
 		if (sp->in_partial)
 			partial_remove(cls, sp);
 		pthread_mutex_lock(&ra_g.heap_lock);
@@ -196,14 +221,25 @@ static void block_return(unsigned cls, void *b)
 	}
 }
 
-static void flush(struct ra_tcache *t, unsigned cls, uint32_t keep)
+/* Give blocks back to their spans until keep are left. Blocks freed one after
+ * another often share a span: such a run is already chained (and marked
+ * free), and moves with one splice. */
+__attribute__((noinline)) static void flush(struct ra_tcache *t, unsigned cls, uint32_t keep)
 {
 	pthread_mutex_lock(&ra_g.class_lock[cls]);
-	while (t->count[cls] > keep) {
-		void *b = t->head[cls];
-		t->head[cls] = *(void **)b;
-		t->count[cls]--;
-		block_return(cls, b);
+	while (cached(t, cls) > keep) {
+		void *first = t->head[cls], *last = first;
+		struct ra_span *sp = ra_span_of(seg_of(first), first);
+		uint32_t n = 1, most = cached(t, cls) - keep;
+		for (void *next = *(void **)last; n < most && next && ra_span_of(seg_of(next), next) == sp;
+		     next = *(void **)last, n++)
+			last = next;
+		t->head[cls] = *(void **)last;
+		set_cached(t, cls, cached(t, cls) - n);
+		ra_account(0, (size_t)n * ra_class_size[cls]);
+		*(void **)last = sp->free_list;
+		sp->free_list = first;
+		span_took_back(cls, sp, n);
 	}
 	pthread_mutex_unlock(&ra_g.class_lock[cls]);
 }
@@ -211,7 +247,7 @@ static void flush(struct ra_tcache *t, unsigned cls, uint32_t keep)
 void ra_tcache_flush_all(struct ra_tcache *t)
 {
 	for (unsigned c = 0; c < RA_NCLASS; c++)
-		if (t->count[c])
+		if (cached(t, c))
 			flush(t, c, 0);
 }
 
@@ -258,39 +294,57 @@ void *ra_small_alloc(unsigned cls)
 			return NULL;
 		b = t->head[cls];
 	}
+	if (RA_UNLIKELY(*marker_slot(b) != ra_g.free_marker))
+		ra_die("heap corruption: a free block was written to (use after free?)", b);
 	t->head[cls] = *(void **)b;
-	t->count[cls]--;
-	struct ra_seg *s = seg_of(b);
-	struct ra_span *sp = ra_span_of(s, b);
-	bool exact;
-	size_t idx = block_index(sp, ra_span_base(s, sp), b, &exact);
-	uint64_t bit = 1ULL << (idx & 63);
-	uint64_t old = atomic_fetch_or_explicit(&s->bits[sp - s->spans][idx >> 6], bit, memory_order_relaxed);
-	if (RA_UNLIKELY(old & bit))
-		ra_die("heap corruption: a block about to be handed out is already in use", b);
-	ra_account(sp->block_size, 0);
+	set_cached(t, cls, cached(t, cls) - 1);
+	*marker_slot(b) = 0; /* live blocks carry no marker */
 	return b;
 }
 
-void ra_small_free(struct ra_seg *s, void *p)
+/* Is b in this thread's cache of class cls? */
+static bool in_own_cache(const struct ra_tcache *t, unsigned cls, const void *b)
+{
+	for (const void *x = t->head[cls]; x; x = *(void *const *)x)
+		if (x == b)
+			return true;
+	return false;
+}
+
+/* Why freeing p (a small block of s that failed the checks) is an error. */
+static const char *bad_free(struct ra_seg *s, const struct ra_tcache *t, void *p)
 {
 	struct ra_span *sp = ra_span_of(s, p);
 	bool exact;
 	size_t idx = block_index(sp, ra_span_base(s, sp), p, &exact);
-	if (RA_UNLIKELY(!exact))
-		ra_die("free of a pointer inside an allocation", p);
-	uint64_t bit = 1ULL << (idx & 63);
-	uint64_t old = atomic_fetch_and_explicit(&s->bits[sp - s->spans][idx >> 6], ~bit, memory_order_relaxed);
-	if (RA_UNLIKELY(!(old & bit)))
-		ra_die("double free (or free of a block never handed out)", p);
+	if (!exact)
+		return "free of a pointer inside an allocation";
+	if (idx >= sp->carved)
+		return "free of a block never handed out";
+	return in_own_cache(t, sp->cls, p) ? "double free (the block is in this thread's cache)"
+					    : "double free (the block is back in its span or in another thread's cache, "
+					      "or freed memory was copied into it)";
+}
+
+void ra_small_free(struct ra_seg *s, void *p)
+{
 	struct ra_tcache *t = &tc;
+	struct ra_span *sp = ra_span_of(s, p);
+	bool exact;
+	size_t idx = block_index(sp, ra_span_base(s, sp), p, &exact);
+	/* The marker is read only for an exact block: an interior pointer may end at a guard. */
+	if (RA_UNLIKELY(!exact || idx >= sp->carved || *marker_slot(p) == ra_g.free_marker))
+		ra_die(bad_free(s, t, p), p);
 	unsigned cls = sp->cls;
-	ra_account(0, sp->block_size);
+	if (RA_UNLIKELY(!t->registered && !t->exited))
+		ra_account(0, 0); /* registers the cache, so its blocks are counted as cached */
 	*(void **)p = t->head[cls];
+	*marker_slot(p) = ra_g.free_marker;
 	t->head[cls] = p;
-	if (RA_UNLIKELY(++t->count[cls] > ra_class_limit[cls] || t->exited)) {
+	uint32_t n = cached(t, cls) + 1;
+	set_cached(t, cls, n);
+	if (RA_UNLIKELY(n > ra_class_limit[cls] || t->exited))
 		flush(t, cls, t->exited ? 0 : ra_class_limit[cls] / 2);
-	}
 }
 
 bool ra_small_live(struct ra_seg *s, const void *p)
@@ -298,6 +352,5 @@ bool ra_small_live(struct ra_seg *s, const void *p)
 	struct ra_span *sp = ra_span_of(s, p);
 	bool exact;
 	size_t idx = block_index(sp, ra_span_base(s, sp), p, &exact);
-	uint64_t w = atomic_load_explicit(&s->bits[sp - s->spans][idx >> 6], memory_order_relaxed);
-	return exact && ((w >> (idx & 63)) & 1);
+	return exact && idx < sp->carved && *marker_slot((void *)p) != ra_g.free_marker;
 }

@@ -3,6 +3,7 @@
  * checks triggered on purpose (each in a child that must die with SIGABRT),
  * and the configuration parser. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -140,8 +141,52 @@ static int libc_free(void *arg)
 	return 0;
 }
 
+static void *free_in_thread(void *p)
+{
+	ra_free(p);
+	return NULL;
+}
+
+/* Freed by another thread first: the block sits in that thread's cache. */
+static int cross_thread_double_free(void *arg)
+{
+	(void)arg;
+	void *p = ra_malloc(64);
+	pthread_t t;
+	if (pthread_create(&t, NULL, free_in_thread, p) != 0 || pthread_join(t, NULL) != 0)
+		return 1;
+	ra_free(p);
+	return 0;
+}
+
+/* The block after a fresh one was carved into the cache but never handed out. */
+static int free_of_unreturned_neighbour(void *arg)
+{
+	(void)arg;
+	char *p = ra_malloc(64);
+	ra_free(p + 64);
+	return 0;
+}
+
+/* A write into a freed, cached block is caught when it is handed out again. */
+static int write_after_free(void *arg)
+{
+	(void)arg;
+	char *p = ra_malloc(64);
+	ra_free(p);
+	memset(p, 0x5a, 64);
+	(void)ra_malloc(64);
+	return 0;
+}
+
 static void test_hardening(void)
 {
+	int cst = in_child(cross_thread_double_free, NULL, 20);
+	ok(cst == 128 + SIGABRT, "double free of a block another thread freed first aborts (status %d)", cst);
+	cst = in_child(free_of_unreturned_neighbour, NULL, 20);
+	ok(cst == 128 + SIGABRT, "free of a block never handed out aborts (status %d)", cst);
+	cst = in_child(write_after_free, NULL, 20);
+	ok(cst == 128 + SIGABRT, "a write into a freed small block aborts the next malloc of its class (status %d)", cst);
 	static size_t sizes[] = {24, 5000, 200000, (size_t)5 << 20};
 	for (size_t i = 0; i < 4; i++) {
 		int st = in_child(double_free, &sizes[i], 20);
