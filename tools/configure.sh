@@ -80,6 +80,13 @@ void *pl_probe(void *p) { return mremap(p, 4096, 8192, MREMAP_MAYMOVE); }"
 try_compile HAVE_POSIX_SPAWN "#include <spawn.h>
 int pl_probe(void) { return posix_spawn(0, \"x\", 0, 0, 0, 0); }"
 
+# Byte-sized atomics are library calls on some architectures (riscv64 with GCC 12).
+printf 'char v; int main(void) { return __atomic_exchange_n(&v, 1, __ATOMIC_SEQ_CST); }\n' > "$tmp/a.c"
+if ! $cc $cflags "$tmp/a.c" -o "$tmp/a" $ldflags >>"$log" 2>&1 &&
+	$cc $cflags "$tmp/a.c" -o "$tmp/a" $ldflags -latomic >>"$log" 2>&1; then
+	echo "LDLIBS += -latomic" >> "$m"
+fi
+
 try_link HAVE_LIBPFM LIBPFM "-lpfm" "#include <perfmon/pfmlib_perf_event.h>
 int main(void) { return pfm_initialize(); }"
 try_link HAVE_HWLOC HWLOC "-lhwloc" "#include <hwloc.h>

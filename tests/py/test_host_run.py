@@ -101,7 +101,8 @@ def test_existing_run_directory_is_never_overwritten(repo_root, tmp_path):
 def test_fresh_run_files_match_the_documented_schemas(real_run, repo_root):
     from test_host_schema import violations
     out, _ = real_run
-    for name, kind in (("manifest.json", "manifest"), ("conformance.json", "conformance"), ("perf.json", "perf")):
+    for name, kind in (("manifest.json", "manifest"), ("conformance.json", "conformance"), ("perf.json", "perf"),
+                       ("findings.json", "findings")):
         if not (out / name).exists():
             continue
         schema = json.loads(open(os.path.join(repo_root, "results", "schema", kind + ".schema.json")).read())

@@ -39,7 +39,7 @@ KERNEL_ARCHES = {k.name: k for k in (
                ["-M", "pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off"],
                "POWER9", "hvc0"),
     KernelArch("s390x", "s390x", "s390x", ("s390x",), ["-M", "s390-ccw-virtio"], "max", "ttysclp0"),
-    KernelArch("riscv64", "riscv64", "riscv64", ("riscv64",), ["-M", "virt"], "max", "ttyS0"),
+    KernelArch("riscv64", "riscv64", "riscv64", ("riscv64",), ["-M", "virt"], "rv64", "ttyS0"),
 )}
 HOST_KERNEL_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64el", "s390x": "s390x",
                     "riscv64": "riscv64"}
