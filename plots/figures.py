@@ -410,7 +410,10 @@ def _heatmap_by_probe(data):
     codes = list(style.STATUS_COLOURS)
     grid = np.array([[codes.index(c["status"] if c else "absent") for c in r.cells] for r in rows])
     n = len(data.labels)
-    fig, ax = plt.subplots(figsize=(min(style.DOUBLE_IN, 2.8 + 0.7 * n), 1.0 + 0.13 * len(rows)))
+    # Run labels longer than 6 characters stand on end below the grid: the figure makes room for them.
+    longest = max(map(len, data.labels))
+    below = 0.04 * longest if longest > 6 else 0.0
+    fig, ax = plt.subplots(figsize=(min(style.DOUBLE_IN, 2.8 + 0.7 * n), 1.0 + 0.13 * len(rows) + below))
     _status_grid(ax, grid, data.labels, [("▶ " if r.differs else "") + r.id for r in rows])
     ax.set_xlabel("run")
     _status_legend(fig, ax, grid)
