@@ -214,3 +214,27 @@ def test_env_json_is_the_targets_and_the_manifest_keeps_the_host_apart(tmp_path)
     assert env["kernel"] == "6.1.0-50-powerpc64le" and env["thp_enabled"] == "always"
     for key, value in host_values().items():
         assert env.get(key) != value, (key, value)
+
+
+def test_bad_kernel_spec_is_one_line_before_anything_runs(repo_root, tmp_path):
+    res = subprocess.run([sys.executable, os.path.join(repo_root, "runners", "pagelab"), "kernels",
+                          "/no/such/vmlinuz-x", "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == ("pagelab: error: target kernel:/no/such/vmlinuz-x: /no/such/vmlinuz-x is neither "
+                                  "a file nor a Debian series (6.1) or image package name")
+
+
+def test_command_target_that_hangs_is_stopped_at_its_deadline(repo_root, build_dir, tmp_path):
+    launcher = tmp_path / "hangs"
+    launcher.write_text("#!/bin/sh\nexec sleep 600\n")
+    launcher.chmod(0o755)
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, os.path.join(repo_root, "runners", "pagelab"), "run", "--no-perf",
+                          "--no-build", "--build", build_dir, "--timeout", "3", "--target", "wrap:%s" % launcher,
+                          "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["parts"]["conformance"]["status"] == "timed out"
+    assert m["reason"] == "conformance did not finish within the target's 3 s"
+    assert m["complete"] is False and (out / "report.html").exists()

@@ -71,6 +71,9 @@ class KernelTarget(GuestTarget):
     def __init__(self, arg, opts):
         super().__init__(arg, opts)
         self.kernel, self.karch = split_spec(arg, self.spec)
+        if not os.path.exists(self.kernel) and not re.match(r"^(\d+\.\d+|linux-image-\S+)$", self.kernel):
+            raise UserError("target %s: %s is neither a file nor a Debian series (6.1) or image package name"
+                            % (self.spec, self.kernel))
         self.image = self.package = None
         self.accel, self.accel_reason = "tcg", "not decided yet"
 
@@ -107,8 +110,6 @@ class KernelTarget(GuestTarget):
             return _debian.extract_image(os.path.abspath(spec)), os.path.basename(spec)
         if os.path.isfile(spec):
             return os.path.abspath(spec), None
-        if not re.match(r"^(\d+\.\d+|linux-image-\S+)$", spec):
-            raise TargetFailed("kernel %s: neither a file nor a Debian series (6.1) or package name" % spec)
         ctx.say("%s: resolving Debian's %s %s kernel" % (self.spec, self.karch.name, spec))
         try:
             if spec.startswith("linux-image-"):
