@@ -36,6 +36,8 @@ def build_parser():
     r.add_argument("--build", default=os.path.join(REPO, "build"),
                    help="build directory; other targets build under BUILD/targets/ (default: %(default)s)")
     runcmd.add_run_options(r)
+    r.add_argument("--resume", metavar="RUN", help="finish an interrupted run: only the parts and benchmarks it "
+                                                   "did not run, with the options it was started with")
     t = sub.add_parser("targets", help="the kinds of target, what each needs, and whether it is installed",
                        description="List the target kinds `pagelab run --target` accepts, with the tools each "
                                    "needs and the Debian package to install when one is missing.")
@@ -179,7 +181,7 @@ def main(argv):
     args = build_parser().parse_args(argv)
     try:
         if args.cmd == "run":
-            return runcmd.main(args, REPO, ["pagelab"] + list(argv))
+            return runcmd.main(args, REPO, ["pagelab"] + list(argv), build_parser().parse_args)
         if args.cmd == "kernels":
             args.target = ["kernel:%s" % k for k in args.kernels]
             return runcmd.main(args, REPO, ["pagelab"] + list(argv))

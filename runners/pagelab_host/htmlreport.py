@@ -1,7 +1,8 @@
 """The report as one self-contained HTML file: inline style, figures as data: URIs."""
 import os
+import re
 
-from . import stats
+from . import model, stats
 from .report import cost_cell_parts, embed_png, esc, run_state
 
 CSS = """
@@ -104,15 +105,26 @@ def _costs(data):
         out.append("<p>Median time per iteration, cv and n; ratio against <b>%s</b> with a 95%% bootstrap interval; "
                    "<span class=sig>*</span> p&lt;0.05, <span class=sig>**</span> p&lt;0.01 (%s).</p>"
                    % (esc(data.labels[data.baseline]), esc(stats.test_name())))
+    what = {}
+    for r in data.runs:
+        what.update(model.descriptions(r))
     rows, area = [], None
     for row in data.costs:
         if row.area != area:
             area = row.area
             rows.append("<tr class=area><th colspan=%d>%s</th></tr>" % (len(data.labels) + 1, esc(area)))
         sig = any(stats.mark(c.p) for c in row.cells)
-        rows.append("<tr class='%s'><th>%s</th>%s</tr>" % (
-            "differs" if sig else "", esc(row.key), "".join(_cost_td(c) for c in row.cells)))
+        family = re.sub(r"/\d+$", "", row.key)
+        rows.append("<tr class='%s'><th title='%s'>%s</th>%s</tr>" % (
+            "differs" if sig else "", esc(what.get(family, "")), esc(row.key), "".join(_cost_td(c) for c in row.cells)))
     out.append(_table(["benchmark"] + data.labels, rows))
+    out.append("<p class=note>Hover a benchmark for what it measures and from which state. A sample that is not "
+               "one clean mode says so after its cv: its modes or outliers and the counters that set them apart.</p>")
+    for label, r in zip(data.labels, data.runs):
+        missing = model.not_run(r)
+        if missing:
+            out.append("<p class=note>%s: %d benchmark(s) did not run (interrupted; <code>pagelab run --resume</code> "
+                       "finishes it): %s</p>" % (esc(label), len(missing), esc(", ".join(missing))))
     if len(data.runs) > 1:
         gm_rows = ["<tr><th>%s</th>%s</tr>" % (esc(a), "".join(
             "<td>%s</td>" % ("baseline" if i == data.baseline else ("×%.3f" % g if g else "–")) for i, g in enumerate(gm)))

@@ -177,6 +177,21 @@ class Bench:
         self.per_item = False
         self.skipped = None
         self.from_aggregate = False
+        self.distribution = None  # the harness's shape of the sample: modes and outliers
+
+    def shape_note(self):
+        """'bimodal: 3 at 1.2 µs, 2 at 4.5 µs (minor-faults 512 vs 1)' or 'outliers: ...'; '' for one clean mode."""
+        d = self.distribution
+        if not isinstance(d, dict) or d.get("shape") in (None, "unimodal"):
+            return ""
+        parts = []
+        for m in d.get("modes") or []:
+            why = " (%s)" % m["differs_by"] if m.get("differs_by") else ""
+            parts.append("%s at %s%s" % (m.get("count"), fmt_ns(m.get("real_time")), why))
+        for o in d.get("outliers") or []:
+            parts.append("repetition %s ×%.2f (%s)" % (o.get("repetition"), o.get("ratio_to_main_mode") or 0,
+                                                      o.get("differs_by") or "?"))
+        return "%s: %s" % (d["shape"], ", ".join(parts))
 
     def pages(self):
         """Pages one iteration handles, from the "pages" counter of pb_per_page (items are
@@ -227,11 +242,36 @@ def benchmarks(run):
             continue
         _add_sample(bench, b)
     for key, aggs in aggregates.items():
+        out[key].distribution = (aggs.get("median") or {}).get("distribution")
         # Only aggregates were reported: the median stands for the runs.
         if not out[key].times and ("median" in aggs or "mean" in aggs):
             _add_sample(out[key], aggs.get("median") or aggs["mean"])
             out[key].from_aggregate = True
     return out
+
+
+def fmt_ns(ns):
+    """'1.23 µs' for a time in ns; '?' for none."""
+    if not isinstance(ns, (int, float)):
+        return "?"
+    for unit, div in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= div:
+            return "%.3g %s" % (ns / div, unit)
+    return "%.3g ns" % ns
+
+
+def descriptions(run):
+    """{benchmark family: what it measures, from which state}, as the suite described them."""
+    ctx = (run.perf or {}).get("context") or {}
+    d = ctx.get("benchmark_descriptions")
+    return {k: v for k, v in d.items() if isinstance(v, str)} if isinstance(d, dict) else {}
+
+
+def not_run(run):
+    """Benchmark instances the run planned and did not finish (an interrupted run), or []."""
+    ctx = (run.perf or {}).get("context") or {}
+    names = ctx.get("benchmarks_not_run")
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
 def _add_sample(bench, b):

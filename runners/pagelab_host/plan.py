@@ -23,7 +23,8 @@ VALID = ("ok", "completed with failures")
 class Part:
     """One suite binary run: its command line, its files in the run directory, its progress."""
 
-    def __init__(self, name, binary, args, stdout, results, validate, progress, label=None, listing=None):
+    def __init__(self, name, binary, args, stdout, results, validate, progress, label=None, listing=None,
+                 summarize=None):
         self.name = name
         self.binary = binary            # file name of the suite binary ("pagelab-conform")
         self._args = args               # fn(out) -> arguments after the binary
@@ -34,6 +35,8 @@ class Part:
         self.progress = progress        # fn(Progress) -> fn(line): follows the binary's stdout
         self.label = label or name
         self.listing = listing          # arguments that list what the part will run, one name a line (or None)
+        self.summarize = summarize      # fn(doc) -> {manifest key: value} from its first result file (or None)
+        self.resume_from = None         # a resumed part: the results it had, merged with what it runs now
 
     def argv(self, binary_path, out_path):
         """The command line on the target: binary_path(name) and out_path(run-dir name) say where things are."""
@@ -58,6 +61,69 @@ def _conform_progress(progress):
 def listed_names(text):
     """Names in a listing: the first word of each line that looks like a benchmark instance."""
     return [ln.split()[0] for ln in text.splitlines() if BENCH_NAME.match(ln.strip())]
+
+
+def _bench_summary(doc):
+    """What the manifest records of a perf part: how many benchmarks were planned and which did not run."""
+    ctx = doc.get("context") if isinstance(doc, dict) else None
+    if not isinstance(ctx, dict) or not isinstance(ctx.get("benchmarks_not_run"), list):
+        return {}
+    return {"benchmarks_planned": ctx.get("benchmarks_planned"), "benchmarks_not_run": ctx["benchmarks_not_run"]}
+
+
+def summary(part, run_dir):
+    """The part's summary for the manifest, from its first result file when that reads ({} otherwise)."""
+    path = os.path.join(run_dir, part.results[0])
+    if not part.summarize or not os.path.exists(path):
+        return {}
+    doc, problem = read_json(path)
+    return part.summarize(doc) if not problem else {}
+
+
+def exact_names_filter(names):
+    """A --benchmark_filter (POSIX extended regex) matching exactly these instance names."""
+    return "^(%s)$" % "|".join(re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", n) for n in names)
+
+
+def merge_perf(old, new):
+    """The results a run had, plus those its resumption added: old benchmarks the new file does not
+    repeat, then the new ones; old context, with what is still not run and the resumption noted."""
+    ran = {b.get("run_name") for b in new["benchmarks"]}
+    ctx, nctx = dict(old["context"]), new.get("context") or {}
+    ctx["benchmarks_not_run"] = list(nctx.get("benchmarks_not_run") or [])
+    ctx["benchmarks_complete"] = not ctx["benchmarks_not_run"] and bool(nctx.get("benchmarks_complete"))
+    descr = dict(ctx.get("benchmark_descriptions") or {})
+    descr.update(nctx.get("benchmark_descriptions") or {})
+    ctx["benchmark_descriptions"] = descr
+    ctx["resumed"] = list(ctx.get("resumed") or []) + [
+        {"date": nctx.get("date"), "load_avg": nctx.get("load_avg"), "instances": sorted(n for n in ran if n)}]
+    return {"context": ctx, "benchmarks": [b for b in old["benchmarks"] if b.get("run_name") not in ran]
+            + new["benchmarks"]}
+
+
+def resume_plan(opts, jobs, manifest, run_dir):
+    """The parts a resumed run still needs: a part that did not end validly runs again; the perf part
+    runs only the benchmarks its perf.json lists as not run (all of them without a readable file)."""
+    parts = []
+    for part in make_plan(opts, jobs):
+        status = ((manifest.get("parts") or {}).get(part.name) or {}).get("status")
+        if part.name != "perf":
+            if status not in VALID:
+                parts.append(part)
+            continue
+        doc, problem = read_json(os.path.join(run_dir, "perf.json")) \
+            if os.path.exists(os.path.join(run_dir, "perf.json")) else (None, "no perf.json")
+        problem = problem or check_perf(doc, "perf.json")
+        missing = None if problem else (doc["context"].get("benchmarks_not_run"))
+        if problem or not isinstance(missing, list):
+            parts.append(part)  # nothing usable to resume from: the whole part again
+        elif missing:
+            opts_missing = Options(conform=False, perf=True, profile=opts.profile,
+                                   bench_filter=exact_names_filter(missing), bench_args=opts.bench_args)
+            resumed = make_plan(opts_missing, jobs)[0]
+            resumed.resume_from = doc
+            parts.append(resumed)
+    return parts
 
 
 def _bench_progress(progress):
@@ -97,7 +163,8 @@ def make_plan(opts, jobs):
                                        "--profile=%s" % opts.profile, "--topology_out=%s" % out("topology.xml")]
                           + bench_filter + opts.bench_args,
                           "logs/perf.stdout", ["perf.json", "topology.xml"], check_perf, _bench_progress,
-                          listing=["--benchmark_list_tests=true", "--profile=%s" % opts.profile] + bench_filter))
+                          listing=["--benchmark_list_tests=true", "--profile=%s" % opts.profile] + bench_filter,
+                          summarize=_bench_summary))
     return parts
 
 

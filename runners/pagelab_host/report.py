@@ -4,7 +4,7 @@ import datetime
 import html
 import os
 
-from . import findings, stats
+from . import findings, model, stats
 from .analysis import Data
 from .errors import warn
 from .fsutil import atomic_write_json, atomic_write_text
@@ -13,12 +13,7 @@ FIGURE_FORMATS = ("pdf", "png")
 
 
 def fmt_ns(ns):
-    if ns is None:
-        return "–"
-    for unit, div in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if ns >= div:
-            return "%.3g %s" % (ns / div, unit)
-    return "%.3g ns" % ns
+    return "–" if ns is None else model.fmt_ns(ns)
 
 
 def fmt_ratio(c):
@@ -102,12 +97,14 @@ def _costs_md(data):
     if not data.costs:
         return ["", "## Cost", "", "No benchmark results."]
     base = data.labels[data.baseline]
-    L = ["", "## Cost", "", "Median time per iteration, cv and n per run%s." % (
-        "; ratio against %s with a 95%% bootstrap interval; * p<0.05, ** p<0.01 (%s)" % (base, stats.test_name())
-        if len(data.runs) > 1 else "")]
+    L = ["", "## Cost", "", "Median time per iteration, cv and n per run%s. A sample that is not one clean "
+         "mode says so: its modes (repetitions at each time) or outliers, and the counters that set them apart." % (
+             "; ratio against %s with a 95%% bootstrap interval; * p<0.05, ** p<0.01 (%s)" % (base, stats.test_name())
+             if len(data.runs) > 1 else "")]
     L += ["", "| benchmark | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
     for row in data.costs:
         L.append("| %s | %s |" % (row.key, " | ".join(_cost_cell_text(c) for c in row.cells)))
+    L += _not_run_md(data) + _descriptions_md(data)
     if len(data.runs) > 1:
         L += ["", "Geometric mean of the ratios per area:", "",
               "| area | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
@@ -115,6 +112,26 @@ def _costs_md(data):
             L.append("| %s | %s |" % (area, " | ".join("baseline" if i == data.baseline else
                                                          ("×%.3f" % g if g else "–") for i, g in enumerate(gm))))
     return L
+
+
+def _not_run_md(data):
+    L = []
+    for label, r in zip(data.labels, data.runs):
+        missing = model.not_run(r)
+        if missing:
+            L += ["", "%s: %d benchmark(s) did not run (the run was interrupted; `pagelab run --resume` finishes "
+                      "it): %s" % (label, len(missing), ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""))]
+    return L
+
+
+def _descriptions_md(data):
+    what = {}
+    for r in data.runs:
+        what.update(model.descriptions(r))
+    if not what:
+        return []
+    return ["", "What each benchmark measures, and from which state:", "", "| benchmark | measures |", "|---|---|"] + [
+        "| %s | %s |" % (k, v.replace("|", "/")) for k, v in sorted(what.items())]
 
 
 def _cost_cell_text(c):
@@ -137,7 +154,8 @@ def _cost_base_text(c):
     s = "%s (cv %s, n=%d)" % (fmt_ns(c.median), "%.1f%%" % (100 * c.cv) if c.cv is not None else "–", c.n)
     if c.per_page is not None:
         s += ", %s/page" % fmt_ns(c.per_page)
-    return s
+    shape = c.bench.shape_note()
+    return s + ("; " + shape.replace("|", "/") if shape else "")
 
 
 def _env_md(data):

@@ -5,7 +5,8 @@ import sys
 
 from . import hostenv, targets
 from .errors import UserError, warn
-from .plan import Options, make_plan
+from .model import read_json
+from .plan import Options, make_plan, resume_plan
 from .rundir import RunDir, new_dir, stamp, utc
 from .targetrun import TargetFailed, TargetRun
 
@@ -56,9 +57,14 @@ def _term_as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(args, repo, argv):
+def main(args, repo, argv, parse=None):
     # A run stopped with SIGTERM is finished like Ctrl-C: marked interrupted, report written.
     signal.signal(signal.SIGTERM, _term_as_interrupt)
+    if getattr(args, "resume", None):
+        if args.target:
+            raise UserError("--resume runs on the target the run was started on; leave out --target")
+        args.build = os.path.abspath(args.build)
+        return resume(args, repo, argv, parse)
     args.build = os.path.abspath(args.build)
     chosen = resolve_all(args.target or ["local"], args)
     several = len(chosen) > 1
@@ -86,10 +92,39 @@ def run_target(target, out, args, repo, argv, host):
     rd = RunDir(out, argv, args.profile, {"spec": target.spec, "kind": target.kind, "label": target.label()}, host)
     ctx = TargetRun(rd, repo, options(args), args.build, args.no_build, args.timeout or target.default_timeout)
     ctx.say("target %s -> %s" % (target.spec, rd.path))
+    return _execute(target, rd, ctx, make_plan(ctx.options, target.jobs()))
+
+
+def resume(args, repo, argv, parse):
+    """`pagelab run --resume RUN`: run only what RUN did not finish (parts, benchmarks), with the options
+    it was started with, then finish it and write its report again. parse: the command-line parser."""
+    path = args.resume if os.path.isdir(args.resume) else os.path.join(args.results, args.resume)
+    if not os.path.isdir(path):
+        raise UserError("%s: no such run directory" % args.resume)
+    manifest, problem = read_json(os.path.join(path, "manifest.json"))
+    command = manifest.get("command") if isinstance(manifest, dict) else None
+    spec = ((manifest or {}).get("target") or {}).get("spec") if isinstance(manifest, dict) else None
+    if problem or not isinstance(command, list) or len(command) < 2 or not all(isinstance(a, str) for a in command):
+        raise UserError("%s: the manifest does not say how the run was started (%s)" % (path, problem or "no command"))
+    orig = parse(command[1:])
+    spec = spec if isinstance(spec, str) else "local"
+    target = resolve_all([spec], orig)[0]
+    rd = RunDir.reopen(path, argv)
+    ctx = TargetRun(rd, repo, options(orig), args.build, args.no_build, args.timeout or target.default_timeout)
+    plan = resume_plan(ctx.options, target.jobs(), rd.manifest, rd.path)
+    ctx.say("resume %s on %s: %s" % (rd.path, target.spec, ", ".join(
+        "%s%s" % (p.name, " (%d benchmarks)" % len(p.resume_from["context"]["benchmarks_not_run"])
+                  if p.resume_from else "") for p in plan) or "nothing left to run"))
+    return _execute(target, rd, ctx, plan)[1]
+
+
+def _execute(target, rd, ctx, plan):
+    """Run the plan on the target and finish the run directory whatever happens. (path, exit code)."""
     reason, interrupted = None, False
     try:
-        target.prepare(ctx)
-        target.run(make_plan(ctx.options, target.jobs()), ctx)
+        if plan:
+            target.prepare(ctx)
+            target.run(plan, ctx)
     except TargetFailed as e:
         reason = str(e)
     except KeyboardInterrupt:

@@ -53,6 +53,23 @@ class RunDir:
         }
         self.save()
 
+    @classmethod
+    def reopen(cls, path, argv):
+        """An existing run directory, to finish what it did not run; the manifest notes the resumption."""
+        manifest, problem = read_json(os.path.join(path, "manifest.json"))
+        if problem or not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
+            raise UserError("%s: not a run directory with a readable manifest (%s)" % (
+                path, problem or "schema %r" % (manifest or {}).get("schema")))
+        rd = cls.__new__(cls)
+        rd.path = path
+        rd.manifest = manifest
+        os.makedirs(os.path.join(path, "logs"), exist_ok=True)
+        manifest.setdefault("resumed", []).append({"at": utc().isoformat(timespec="seconds"), "command": argv})
+        manifest.update(state="running", complete=False, finished=None)
+        manifest.pop("reason", None)
+        rd.save()
+        return rd
+
     def file(self, name):
         return os.path.join(self.path, name)
 

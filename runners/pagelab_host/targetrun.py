@@ -1,5 +1,6 @@
 """What a target gets while it runs: the run directory, the options, progress,
 and the few calls that record a part (see targets/__init__.py for the contract)."""
+import json
 import os
 import subprocess
 import sys
@@ -7,7 +8,8 @@ import time
 
 from .errors import UserError
 from .fsutil import atomic_path, atomic_write_bytes
-from .plan import judge
+from .model import read_json
+from .plan import judge, merge_perf, summary
 from .progress import Progress, run_streaming
 from .rundir import utc
 
@@ -75,6 +77,7 @@ class TargetRun:
         info = {"status": "running", "started": utc().isoformat(timespec="seconds")}
         if command:
             info["command"] = command
+        self.rundir.manifest["parts"].pop(part.name, None)  # a resumed part starts a fresh record
         self.rundir.part(part.name, **info)
         self.progress.start(part.label, total)
         self._parse = part.progress(self.progress)
@@ -87,14 +90,27 @@ class TargetRun:
     def end(self, part, exit_status, signal=None, interrupted=False, timed_out=False, note=None):
         """A part ended: its files are in the run directory (or missing); judge and record it."""
         self.progress.finish()
+        if part.resume_from is not None:
+            self._merge_resumed(part)
         status, problem = judge(part, self.rundir.path, exit_status, signal, interrupted, timed_out)
         info = {"status": status, "exit_status": exit_status, "finished": utc().isoformat(timespec="seconds"),
                 "seconds": round(time.monotonic() - self._begun, 1)}
         for k, v in (("signal", signal), ("problem", problem), ("note", note)):
             if v:
                 info[k] = v
+        info.update(summary(part, self.rundir.path))
         self.rundir.part(part.name, **info)
         return status
+
+    def _merge_resumed(self, part):
+        """A resumed part wrote only what was missing: merge it into the results the run had."""
+        path = self.path(part.results[0])
+        new, problem = read_json(path) if os.path.exists(path) else (None, "not written")
+        if problem or new == part.resume_from or part.validate(new, path):
+            merged = part.resume_from  # nothing new came back: the results stay as they were
+        else:
+            merged = merge_perf(part.resume_from, new)
+        atomic_write_bytes(path, (json.dumps(merged, indent=2) + "\n").encode("utf-8"))
 
     def not_run(self, part, why, status="not run"):
         self.rundir.part(part.name, status=status, note=why)
