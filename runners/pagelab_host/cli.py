@@ -154,8 +154,9 @@ def cmd_list(a):
         run = load_run(p)
         summ = (run.conformance or {}).get("summary") or {}
         state = "complete" if run.complete else ("incomplete" if run.manifest else "no manifest")
-        print("%-48s %-10s conformance %-18s perf %s" % (
-            run.id, state, "%s/%s pass" % (summ.get("pass", "?"), summ.get("total", "?")) if run.conformance else "–",
+        target = ((run.manifest or {}).get("target") or {}).get("spec", "")
+        print("%-48s %-18s %-10s conformance %-18s perf %s" % (
+            run.id, target, state, "%s/%s pass" % (summ.get("pass", "?"), summ.get("total", "?")) if run.conformance else "–",
             "%d entries" % len(run.perf["benchmarks"]) if run.perf else "–"))
     return 0
 
@@ -164,6 +165,7 @@ def _show_run(run):
     print("run %s  (%s)" % (run.id, run.path))
     if run.manifest:
         m = run.manifest
+        print("  target:   %s" % (m.get("target") or {}).get("spec", "this machine (before targets)"))
         print("  state:    %s" % m.get("state"))
         print("  started:  %s  finished: %s  profile: %s" % (m.get("started"), m.get("finished"), m.get("profile")))
         for name, part in (m.get("parts") or {}).items():

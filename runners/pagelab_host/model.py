@@ -304,7 +304,11 @@ TIME_PREFIX = re.compile(r"^\d{8}T\d{4,6}Z-")
 
 
 def short_labels(runs):
-    """Labels without the run-id parts every run shares (time, host, kernel, accelerator)."""
+    """The targets' labels when they tell the runs apart; else the run ids without the parts every run
+    shares (time, host, kernel, accelerator)."""
+    targets = [((r.manifest or {}).get("target") or {}).get("label") for r in runs]
+    if len(runs) > 1 and all(targets) and len(set(targets)) == len(targets):
+        return targets
     ids = [r.id for r in runs]
     split = [i.split("-") for i in ids]
     if len(runs) < 2:

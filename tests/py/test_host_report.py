@@ -148,3 +148,17 @@ def test_results_without_measured_count_every_observation_as_semantic():
     a = _Run([_res("brk.start", observed={"gap_bytes": 4096})], "pagelab.conformance/1")
     b = _Run([_res("brk.start", observed={"gap_bytes": 8192})], "pagelab.conformance/1")
     assert behaviour_matrix([a, b]).rows[0].differs
+
+
+def test_report_columns_are_the_targets_labels_when_they_differ():
+    from pagelab_host.model import Run, short_labels
+
+    def run(rid, label):
+        r = Run("/x/" + rid)
+        r.manifest = {"target": {"label": label}} if label else {}
+        return r
+    a, b = run("20261129T1500Z-vm-6.18", "local"), run("20261129T150012Z-qemu-user-s390x", "qemu-user-s390x")
+    assert short_labels([a, b]) == ["local", "qemu-user-s390x"]
+    # Two runs of the same target are told apart by their ids.
+    c = run("20261130T1500Z-vm-6.18", "local")
+    assert short_labels([a, c]) == ["20261129T1500Z", "20261130T1500Z"]
