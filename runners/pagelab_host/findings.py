@@ -14,7 +14,8 @@ SCHEMA = "pagelab.findings/1"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRIAGE = os.path.join(REPO, "results", "triage.json")
 BY_CLASS = {"not_honoured": "accepted the request and did not honour its contract",
-            "refused": "refused a request the contract says it must accept"}
+            "refused": "refused a request the contract says it must accept",
+            "crashed": "the probe's process died of a signal where the contract allows none"}
 _listing = {}
 
 

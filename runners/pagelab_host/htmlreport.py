@@ -3,7 +3,7 @@ import os
 import re
 
 from . import model, stats
-from .report import cost_cell_parts, embed_png, esc, run_state
+from .report import cost_cell_parts, embed_png, esc, run_rows
 
 CSS = """
 body{font-family:system-ui,sans-serif;font-size:14px;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -34,14 +34,10 @@ def _table(head, rows):
 
 
 def _runs(data):
-    rows = []
-    for i, r in enumerate(data.runs):
-        summ = (r.conformance or {}).get("summary") or {}
-        conf = ", ".join("%s %s" % (v, k) for k, v in summ.items() if k != "total" and v) or "–"
-        base = " (baseline)" if i == data.baseline and len(data.runs) > 1 else ""
-        rows.append("<tr><td>%s</td><td><code>%s</code>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>" % (
-            esc(data.labels[i]), esc(r.id), base, esc(run_state(r)), esc(conf), len(data.benches[i])))
-    out = ["<h2>Runs</h2>", _table(["", "run", "state", "conformance", "benchmarks"], rows)]
+    rows = ["<tr><td>%s</td><td><code>%s</code>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>" % (
+        esc(label), esc(rid), mark, esc(system), esc(state), esc(conf), n)
+        for label, rid, mark, system, state, conf, n in run_rows(data)]
+    out = ["<h2>Runs</h2>", _table(["", "run", "system", "state", "conformance", "benchmarks"], rows)]
     problems = [p for r in data.runs for p in r.problems]
     if problems:
         out.append("<ul class=problems>%s</ul>" % "".join("<li>%s</li>" % esc(p) for p in problems))

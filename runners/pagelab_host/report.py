@@ -31,6 +31,27 @@ def run_state(run):
     return "%s (%s)" % ("complete" if m.get("complete") else "incomplete: " + str(m.get("state")), parts)
 
 
+def system_summary(run):
+    """'ppc64le, Linux 6.1.0-50-powerpc64le, 64 KiB pages, little-endian': the system the run saw."""
+    env = run.env()
+    ps = env.get("page_size")
+    parts = [env.get("arch"), " ".join(str(x) for x in (env.get("os"), env.get("kernel")) if x),
+             "%d KiB pages" % (ps // 1024) if isinstance(ps, int) and ps >= 1024 else None,
+             "%s-endian" % env["byte_order"] if env.get("byte_order") else None]
+    return ", ".join(p for p in parts if p) or "–"
+
+
+def run_rows(data):
+    """(label, run id with baseline mark, system, state, conformance summary, benchmark count) per run."""
+    rows = []
+    for i, r in enumerate(data.runs):
+        summ = (r.conformance or {}).get("summary") or {}
+        conf = ", ".join("%s %s" % (v, k) for k, v in summ.items() if k != "total" and v) or "–"
+        mark = " (baseline)" if i == data.baseline and len(data.runs) > 1 else ""
+        rows.append((data.labels[i], r.id, mark, system_summary(r), run_state(r), conf, len(data.benches[i])))
+    return rows
+
+
 def make_figures(data, fig_dir, formats=FIGURE_FORMATS):
     """Every figure the runs allow, into fig_dir; a figure that fails is reported and skipped."""
     from plots import figures
@@ -56,13 +77,8 @@ def _cell_md(c):
 
 def markdown(data, figures, title):
     L = ["# %s" % title, "", "Generated %s by `pagelab`." % _now(), "", "## Runs", "",
-         "| | run | state | conformance | benchmarks |", "|---|---|---|---|---|"]
-    for i, r in enumerate(data.runs):
-        summ = (r.conformance or {}).get("summary") or {}
-        conf = ", ".join("%s %s" % (v, k) for k, v in summ.items() if k != "total" and v) or "–"
-        mark = " (baseline)" if i == data.baseline and len(data.runs) > 1 else ""
-        L.append("| %s | `%s`%s | %s | %s | %d |" % (data.labels[i], r.id, mark, run_state(r), conf,
-                                                     len(data.benches[i])))
+         "| | run | system | state | conformance | benchmarks |", "|---|---|---|---|---|---|"]
+    L += ["| %s | `%s`%s | %s | %s | %s | %d |" % row for row in run_rows(data)]
     problems = [p for r in data.runs for p in r.problems]
     if problems:
         L += ["", "Problems found while reading:", ""] + ["- %s" % p for p in problems]
