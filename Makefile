@@ -26,7 +26,7 @@ endif
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CSTD      := -std=c11
 OPT       ?= -O2 -g
-CPPFLAGS  += -Iinclude -Ilib/platform -I$(BUILD) -D_GNU_SOURCE
+CPPFLAGS  += -Iinclude -I$(BUILD) -D_GNU_SOURCE
 CFLAGS    += $(OPT) $(WARN) $(CSTD) -fno-strict-aliasing
 CXXFLAGS  += $(OPT) -Wall -Wextra -std=c++17
 LDFLAGS   +=
@@ -55,10 +55,17 @@ $(BUILD)/config.h $(BUILD)/config.mk: tools/configure.sh $(BUILD)/config.key
 	@sh tools/configure.sh $(BUILD) "$(CC)" "$(CPPFLAGS) $(CFLAGS)" "$(LDFLAGS)" "$(CXX)" $(CONFIG_PORTABLE)
 -include $(BUILD)/config.mk
 
+# The page layer and OS files: this system's own where it has them, else
+# the generic POSIX ones (a port starts there: PORTING.md).
 PLATFORM ?= $(PLATFORM_DETECTED)
-ifeq ($(PLATFORM),)
-PLATFORM := generic
+LAYER := $(if $(PLATFORM),$(if $(wildcard lib/platform/$(PLATFORM).c),$(PLATFORM),generic),generic)
+ifneq ($(LAYER),$(PLATFORM))
+ifneq ($(MAKECMDGOALS),clean)
+$(info pagelab: no page layer of its own for '$(PLATFORM)' (lib/platform/$(PLATFORM).c): building the generic POSIX layer)
 endif
+endif
+FAMILY := $(if $(filter windows,$(LAYER)),win32,posix)
+CPPFLAGS += -Ilib/platform/abi/$(LAYER)
 
 ifeq ($(V),1)
 Q :=
@@ -67,9 +74,15 @@ Q := @
 endif
 
 # ---- sources: found by wildcard; a new file registers itself ----
-PLATFORM_SRC := lib/platform/posix.c lib/platform/$(PLATFORM).c $(wildcard lib/platform/$(PLATFORM)_*.c)
-COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters% lib/harness/topology%,$(wildcard lib/harness/*.c))
-CONFORM_LIB  := $(wildcard lib/harness/conform*.c)
+# Per OS: lib/platform/<layer>.c and <layer>_*.c over the family's shared file
+# (posix.c); lib/os/*_<family>.c and *_<layer>.c; lib/harness/*_<family>.c and env_<layer>.c.
+PLATFORM_SRC := lib/platform/verify.c $(wildcard lib/platform/$(FAMILY).c) lib/platform/$(LAYER).c \
+		$(wildcard lib/platform/$(LAYER)_*.c)
+OS_SRC       := $(wildcard lib/os/*_$(FAMILY).c) $(wildcard lib/os/*_$(LAYER).c)
+COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters% lib/harness/topology% \
+		lib/harness/env_%,$(wildcard lib/harness/*.c)) $(wildcard lib/harness/env_$(LAYER).c) $(OS_SRC)
+CONFORM_LIB  := $(filter-out lib/harness/conform_posix.c lib/harness/conform_win32.c,$(wildcard lib/harness/conform*.c)) \
+		$(wildcard lib/harness/conform_$(FAMILY).c)
 # Counter and topology back-ends: one file each, built where config.mk found the feature.
 COUNTERS_SRC := lib/harness/counters.c lib/harness/counters_rusage.c
 ifeq ($(PERF_EVENT),1)

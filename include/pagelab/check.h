@@ -5,9 +5,22 @@
  * executes each probe in its own process (re-executing the binary, or fork as
  * a fallback) with a timeout, so a crash, hang or OOM is that probe's outcome.
  *
- * Inside a probe: record facts with pc_observe(), then end with exactly one of
- * pc_pass / pc_fail / pc_skip / pc_xfail / pc_error (each returns from the
- * process: it does not come back). Returning without an outcome is an error.
+ * Inside a probe: record facts with pc_observe() (semantic: compared across
+ * systems) and pc_measure() (measurements: shown, never a difference), then
+ * end with exactly one outcome (each ends the probe process). Returning
+ * without an outcome is an error.
+ *
+ * Verdict classes (DESIGN.md "Verdicts"):
+ *   fail            the system accepted a request and did not honour it
+ *                   (pc_fail), or refused one the contract says it must
+ *                   accept (pc_fail_refused);
+ *   skip            unsupported: refused the way it refuses an unknown request
+ *                   (pc_skip_unsupported, or pc_refusal deciding between the
+ *                   two); unobservable: the channel the probe needs is missing
+ *                   or proven unreliable (the pc_obs_* calls skip by
+ *                   themselves); prerequisite: the environment lacks
+ *                   something (swap, privileges, cores) (pc_skip_prerequisite);
+ *   error           the environment broke the probe's set-up (pc_error).
  *
  * Probe ids: "area.probe" plus "/variant", lowercase, naming the flag:
  *   madvise.free.contents_after_retouch/private_anon
@@ -17,7 +30,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "pagelab/os.h"
 #include "pagelab/platform.h"
 
 #ifdef __cplusplus
@@ -38,11 +53,29 @@ enum pc_kind {
 struct pc_ctx;
 typedef void (*pc_fn)(struct pc_ctx *ctx);
 
+/* Observation channels: what a probe reads to see what the system did. Each
+ * has a channel probe ("channel.NAME...") that the runner runs first; a
+ * channel found missing or unreliable makes its users skip (unobservable). */
+enum pc_channel {
+	PC_CH_NONE = 0,
+	PC_CH_RESIDENCY,    /* which pages are resident (mincore kind) */
+	PC_CH_RSS,          /* the process's resident set size */
+	PC_CH_ZERO_PAGE,    /* whether a page maps the shared zero page */
+	PC_CH_PAGE_FLAGS,   /* per-page present/swapped/huge/guard flags (pagemap kind) */
+	PC_CH_HUGE_BACKING, /* how much of a range huge pages back */
+	PC_CH_FAULT_COUNTS, /* the process's page-fault counters */
+	PC_CH_SI_CODE,      /* the fault code delivered with a signal */
+	PC_CH_MAPPINGS,     /* the list of mappings (VMAs) */
+	PC_CH_COUNT
+};
+const char *pc_channel_name(enum pc_channel ch);
+
 struct pc_probe {
 	const char *id;      /* area.probe (variant appended by the runner) */
 	const char *summary; /* one line: what is checked */
 	pc_fn fn;
 	unsigned kinds; /* 0: one plain probe; else one variant per kind bit */
+	enum pc_channel proves; /* a channel probe: runs first, and its outcome decides the channel */
 };
 
 void pc_register(const struct pc_probe *probe);
@@ -52,13 +85,23 @@ void pc_register(const struct pc_probe *probe);
 /* PC_PROBE(fn, "area.probe", "what is checked") */
 #define PC_PROBE_KINDS(fn, idstr, kindmask, text)                            \
 	static void fn(struct pc_ctx *ctx);                                  \
-	static const struct pc_probe PC_CAT(pc_probe_, fn) = {idstr, text, fn, kindmask}; \
+	static const struct pc_probe PC_CAT(pc_probe_, fn) = {idstr, text, fn, kindmask, PC_CH_NONE}; \
 	__attribute__((constructor)) static void PC_CAT(pc_reg_, fn)(void) \
 	{                                                                    \
 		pc_register(&PC_CAT(pc_probe_, fn));                         \
 	}                                                                    \
 	static void fn(struct pc_ctx *ctx)
 #define PC_PROBE(fn, idstr, text) PC_PROBE_KINDS(fn, idstr, 0, text)
+/* PC_CHANNEL_PROBE(fn, "channel.residency.matches_touch", PC_CH_RESIDENCY, "...")
+ * passes when the channel answers truly, skips when it is missing, fails when it lies. */
+#define PC_CHANNEL_PROBE(fn, idstr, channel, text)                            \
+	static void fn(struct pc_ctx *ctx);                                  \
+	static const struct pc_probe PC_CAT(pc_probe_, fn) = {idstr, text, fn, 0, channel}; \
+	__attribute__((constructor)) static void PC_CAT(pc_reg_, fn)(void) \
+	{                                                                    \
+		pc_register(&PC_CAT(pc_probe_, fn));                         \
+	}                                                                    \
+	static void fn(struct pc_ctx *ctx)
 
 /* ---- outcomes: each ends the probe process ---- */
 #if defined(__GNUC__)
@@ -69,16 +112,41 @@ void pc_register(const struct pc_probe *probe);
 #define PC_FMT(a, b)
 #endif
 PC_NORETURN void pc_pass(struct pc_ctx *ctx);
+/* Accepted and not honoured. */
 PC_NORETURN PC_FMT(2, 3) void pc_fail(struct pc_ctx *ctx, const char *fmt, ...);
-/* Unsupported feature: always say why (ENOSYS, EINVAL for an unknown flag, needs swap ...). */
-PC_NORETURN PC_FMT(2, 3) void pc_skip(struct pc_ctx *ctx, const char *fmt, ...);
+/* Refused a request the contract says the system must accept. */
+PC_NORETURN PC_FMT(2, 3) void pc_fail_refused(struct pc_ctx *ctx, const char *fmt, ...);
+/* Unsupported: refused as an unknown request is refused. Say both answers. */
+PC_NORETURN PC_FMT(2, 3) void pc_skip_unsupported(struct pc_ctx *ctx, const char *fmt, ...);
+/* The channel this probe needs is missing or unreliable here. */
+PC_NORETURN PC_FMT(3, 4) void pc_skip_unobservable(struct pc_ctx *ctx, enum pc_channel ch, const char *fmt, ...);
+/* The environment lacks what the probe needs (swap, privileges, cores ...): no verdict. */
+PC_NORETURN PC_FMT(2, 3) void pc_skip_prerequisite(struct pc_ctx *ctx, const char *fmt, ...);
 /* Known, documented deviation that is not this system's bug. */
 PC_NORETURN PC_FMT(2, 3) void pc_xfail(struct pc_ctx *ctx, const char *fmt, ...);
 /* The probe itself could not run (set-up failed): not a verdict on the system. */
 PC_NORETURN PC_FMT(2, 3) void pc_error(struct pc_ctx *ctx, const char *fmt, ...);
 
-/* Record an observed fact: key/value, shown in reports ("contents_after" = "zero"). */
+/* A request `what` was refused with errno e: skip (unsupported) when the
+ * system answers an unknown request of the same call the same way
+ * (unknown_e) or says outright it does not support it (ENOSYS, ENOTSUP),
+ * else fail (refused). Both answers are recorded. */
+PC_NORETURN void pc_refusal(struct pc_ctx *ctx, const char *what, int e, int unknown_e);
+/* Skip (unsupported) unless this system knows the advice: madvise(NULL, 0,
+ * advice) answers like an advice no system defines. */
+void pc_need_advice(struct pc_ctx *ctx, int advice, const char *name);
+/* madvise(p, len, advice) that returns only on success; a refusal goes to
+ * pc_refusal against an advice no system defines, on the same range. */
+void pc_advise(struct pc_ctx *ctx, void *p, size_t len, int advice, const char *name);
+/* The errno of madvise with an advice value no system defines, on [p, p+len) (0: accepted). */
+int pc_unknown_advice_errno(void *p, size_t len);
+/* The errno of an anonymous mmap with a mapping type no system defines (0: accepted). */
+int pc_unknown_map_type_errno(void);
+
+/* Record an observed fact (semantic): compared across systems ("contents_after" = "zero"). */
 PC_FMT(3, 4) void pc_observe(struct pc_ctx *ctx, const char *key, const char *fmt, ...);
+/* Record a measurement (address, byte count, time): shown, never a difference between systems. */
+PC_FMT(3, 4) void pc_measure(struct pc_ctx *ctx, const char *key, const char *fmt, ...);
 
 /* Fail with file:line and the expression when cond is false. */
 #define PC_CHECK(ctx, cond, ...)                                                 \
@@ -114,19 +182,34 @@ struct pc_map {
 	int fd; /* backing file for file kinds, else -1 */
 };
 /* Map len bytes read-write of this kind. File kinds are backed by a file of
- * len bytes of zeros. ENOTSUP (with a skip reason in *why) when the system
- * lacks the kind (e.g. THP off). */
+ * len bytes of zeros. ENOTSUP (with the reason in *why) when the system
+ * lacks the kind; EPERM (with the reason) when a setting rules it out (THP
+ * disabled): the probe is then unsupported, or lacks a prerequisite. */
 int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, const char **why);
 /* Like pc_map with the probe's own kind; skips the probe when unavailable and
  * errors when mapping fails. */
 void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m);
 void pc_unmap(struct pc_map *m);
 
-/* Does reading (write=false) or writing one byte at p fault? Returns the signal
- * taken (SIGSEGV, SIGBUS) or 0 when the access succeeded. Writes store `val`. */
+/* ---- faults ---- */
+
+/* Faults are described by the OS layer (pagelab/os.h): struct pl_fault and
+ * its kinds PL_FAULT_UNMAPPED (SEGV_MAPERR), PL_FAULT_ACCESS (SEGV_ACCERR, guard
+ * regions), PL_FAULT_BUS (past the end of a file), PL_FAULT_GUARD (Windows
+ * PAGE_GUARD), PL_FAULT_OTHER. */
+/* Read (write=false) or write `val` to one byte at p, catching a fault. */
+struct pl_fault pc_access(volatile void *p, bool write, unsigned char val);
+/* Does the access fault? The signal taken (SIGSEGV, SIGBUS) or 0 when it succeeded. */
 int pc_access_faults(volatile void *p, bool write, unsigned char val);
 /* "none", "SIGSEGV", "SIGBUS" or "other": pc_access_faults' result, for observations. */
 const char *pc_fault_name(int sig);
+/* Access p and require a fault of `want` (PL_FAULT_OTHER: any fault). Observes
+ * "<label>" = the fault's name; fails when there is no fault or, where the
+ * si_code channel is trusted, a fault of another kind. */
+void pc_expect_fault(struct pc_ctx *ctx, const char *label, volatile void *p, bool write, enum pl_fault_kind want);
+/* Access p and require no fault; observes "<label>" = "none" or the fault. */
+void pc_expect_access(struct pc_ctx *ctx, const char *label, volatile void *p, bool write, unsigned char val);
+
 /* The lowest and highest bytes in [p, p+len); returns true when all equal b. */
 bool pc_all_bytes(const void *p, size_t len, unsigned char b);
 /* Fill [p, p+len) with a pattern derived from seed; check it with pc_check_fill. */
@@ -135,6 +218,10 @@ bool pc_check_fill(const void *p, size_t len, unsigned seed);
 /* "old", "zero", "mixed" or "other": what [p, p+len) holds compared with pc_fill(seed). */
 const char *pc_contents(const void *p, size_t len, unsigned seed);
 
+/* "dropped" (by 3/4 of len or more), "unchanged" (by under 1/4) or "partial": how RSS moved. */
+const char *pc_rss_change(size_t before, size_t after, size_t len);
+/* "raised", "unchanged" or "partly raised": the same for a rise. */
+const char *pc_rss_rise(size_t before, size_t after, size_t len);
 /* Per page: [p, p+len) reads the page's bytes in old, or all zero. */
 bool pc_pages_old_or_zero(const void *p, const void *old, size_t len);
 /* Ask the system to reclaim [p, p+len) now, where it can be asked (MADV_PAGEOUT
@@ -145,9 +232,33 @@ bool pc_force_reclaim(void *p, size_t len);
  * or 128+signal when killed. Error -1 with errno set when fork fails. */
 int pc_in_child(int (*fn)(void *arg), void *arg);
 
+/* ---- observation through a channel ----
+ * Each returns only with a trusted answer. A channel missing on this system
+ * (ENOTSUP) or found unreliable by its channel probe makes the probe skip
+ * (unobservable); any other failure is an error. */
+size_t pc_obs_resident_pages(struct pc_ctx *ctx, const void *p, size_t len);
+void pc_obs_residency(struct pc_ctx *ctx, const void *p, size_t len, unsigned char *vec);
+size_t pc_obs_rss(struct pc_ctx *ctx);
+bool pc_obs_zero_page(struct pc_ctx *ctx, const void *p);
+/* The PL_PF_* flags of the page at p; skips unless every flag in `need` is one this system reports. */
+unsigned pc_obs_page_flags(struct pc_ctx *ctx, const void *p, unsigned need);
+size_t pc_obs_huge_bytes(struct pc_ctx *ctx, const void *p, size_t len);
+void pc_obs_fault_counts(struct pc_ctx *ctx, uint64_t *minor, uint64_t *major);
+size_t pc_obs_mapping_count(struct pc_ctx *ctx, const void *p, size_t len);
+/* For probes where the channel only adds an observation: false (and nothing
+ * recorded as a verdict) when it cannot be trusted here. */
+bool pc_try_rss(struct pc_ctx *ctx, size_t *bytes);
+bool pc_try_zero_page(struct pc_ctx *ctx, const void *p, bool *is_zero);
+bool pc_try_mapping_count(struct pc_ctx *ctx, const void *p, size_t len, size_t *count);
+/* Is the channel trusted in this run (present, and its channel probe passed)? why gets the reason when not. */
+bool pc_channel_trusted(enum pc_channel ch, const char **why);
+
+/* ---- the environment ---- */
 /* Is THP usable (enabled not "never")?  why gets the reason when not. */
 bool pc_thp_available(const char **why);
-/* Is swap configured (and enabled)? */
+/* Skip unless THP is usable: unsupported where the system has none, prerequisite where a setting forbids it. */
+void pc_need_thp(struct pc_ctx *ctx);
+/* Is swap (or another store for anonymous pages) configured? false when unknown. */
 bool pc_swap_available(void);
 /* madvise with a raw advice value, returning 0 or errno: for values the
  * headers may lack (new kernels' advice is probed by number). */

@@ -49,15 +49,27 @@ enum pl_impl {
 	PL_EMULATED,        /* built from other calls; `how` says how */
 };
 
+/* What the start-up check found of a native claim: a call that returns
+ * success must also do what the guarantee says. */
+enum pl_verdict {
+	PL_NOT_CHECKED = 0, /* emulated, unavailable, or no check can tell */
+	PL_HONOURED,        /* the native call was seen to keep its guarantee */
+	PL_NOT_HONOURED,    /* it returned success and did not: emulation took over */
+};
+
 struct pl_cap {
 	enum pl_impl impl;
 	const char *via; /* the system call(s), e.g. "madvise(MADV_FREE)" */
 	const char *how; /* for emulated/unavailable: how, or why not */
+	enum pl_verdict verified;
+	const char *claimed; /* PL_NOT_HONOURED: the call that claimed it, and what was seen */
 };
 
 struct pl_caps {
-	const char *platform; /* "linux", "freebsd", "darwin", "generic" */
+	const char *platform; /* "linux", "windows", "generic" */
 	size_t page_size;
+	size_t granularity;    /* alignment of new mappings: the page size on POSIX, 64 KiB on Windows */
+	bool partial_unmap;    /* pl_unmap may remove part of a mapping (false on Windows) */
 	size_t huge_page_size; /* PMD-sized transparent huge page, 0 if none */
 	struct pl_cap op[PL_OP_COUNT];
 };
@@ -68,6 +80,8 @@ const struct pl_caps *pl_caps(void);
 const char *pl_op_name(enum pl_op op);
 /* "native", "emulated" or "unavailable". */
 const char *pl_impl_name(enum pl_impl impl);
+/* "not_checked", "honoured" or "not_honoured". */
+const char *pl_verdict_name(enum pl_verdict v);
 /* The base page size of this process. */
 size_t pl_page_size(void);
 
@@ -84,7 +98,9 @@ size_t pl_page_size(void);
 int pl_reserve(size_t len, size_t align, void **out);
 /* Map len bytes of private anonymous read-write demand-zero memory. */
 int pl_map_anon(size_t len, void **out);
-/* Remove the mapping of [p, p+len): later access faults. */
+/* Remove the mapping of [p, p+len): later access faults. Portable callers
+ * pass a whole mapping (what pl_reserve/pl_map_anon returned); a part of one
+ * only where pl_caps()->partial_unmap (EINVAL otherwise). */
 int pl_unmap(void *p, size_t len);
 /* Make reserved or decommitted pages read-write; they read zero when first touched. */
 int pl_commit(void *p, size_t len);
@@ -142,19 +158,59 @@ int pl_unmap_pattern(void *p, size_t len);
 /* "auto", "native", "uffd", "memset" or "uffd_full". */
 const char *pl_pattern_mode_name(enum pl_pattern_mode mode);
 
-/* ---- observation ---- */
+/* ---- observation ----
+ * What the system can tell about memory. Each answers ENOTSUP where this
+ * system has no way to tell; callers treat that as "unobservable", never as
+ * a verdict on the memory itself. */
 
 /* vec[i] = 1 if page i of [p, p+len) is resident, else 0 (mincore kind). */
 int pl_residency(const void *p, size_t len, unsigned char *vec);
 /* How many pages of [p, p+len) are resident. */
 int pl_resident_pages(const void *p, size_t len, size_t *count);
-/* *is_zero = whether the page at p maps the system's shared zero page.
- * ENOTSUP where the system cannot tell (e.g. no pagemap, or PFNs hidden). */
+/* *is_zero = whether the page at p maps the system's shared zero page. */
 int pl_is_zero_page(const void *p, bool *is_zero);
 /* Resident set size of this process, in bytes. */
 int pl_rss(size_t *bytes);
 /* Minor and major page faults taken by this process so far. */
 int pl_fault_counts(uint64_t *minor, uint64_t *major);
+/* Bytes of [p, p+len) backed by huge pages (a PMD-sized page or larger). */
+int pl_huge_bytes(const void *p, size_t len, size_t *bytes);
+
+enum pl_page_flag {
+	PL_PF_PRESENT = 1 << 0,    /* in memory */
+	PL_PF_SWAPPED = 1 << 1,    /* in swap */
+	PL_PF_ZERO = 1 << 2,       /* maps the shared zero page */
+	PL_PF_HUGE = 1 << 3,       /* part of a huge page */
+	PL_PF_GUARD = 1 << 4,      /* a guard marker (MADV_GUARD_INSTALL kind) */
+	PL_PF_FILE = 1 << 5,       /* file or shared memory */
+	PL_PF_EXCLUSIVE = 1 << 6,  /* mapped by this process only */
+	PL_PF_SOFT_DIRTY = 1 << 7, /* written since the soft-dirty bits were cleared */
+	PL_PF_WRITTEN = 1 << 8,    /* written since write-protection tracking began */
+};
+/* The PL_PF_* flags of the page at p; *known says which flags this system
+ * reports at all (a flag outside *known is not "clear", it is unknown). */
+int pl_page_flags(const void *p, unsigned *flags, unsigned *known);
+/* How many separate mappings the system keeps for [p, p+len) (VMAs on Linux). */
+int pl_mapping_count(const void *p, size_t len, size_t *count);
+/* Bytes of this process's memory locked in RAM. */
+int pl_locked_bytes(size_t *bytes);
+/* Where the program break started, as the kernel records it. */
+int pl_break_start(uintptr_t *addr);
+/* The program break through the kernel itself, not libc's brk(): ask for
+ * `want` (NULL: only read it) and get where the break is afterwards in *now.
+ * The kernel answers with the break, not an errno: a refusal shows as *now
+ * not being want. ENOTSUP where the system has no break call. */
+int pl_raw_break(void *want, void **now);
+/* Bytes of swap (or a compressed store) anonymous memory can be paged out to; 0 when none. */
+int pl_swap_total(uint64_t *bytes);
+/* *yes = the open file fd lives in memory (tmpfs kind: paging it out needs swap). */
+int pl_file_in_memory(int fd, bool *yes);
+/* *strict = the system refuses to commit more than it can back (no overcommit). */
+int pl_commit_strict(bool *strict);
+/* Why transparent huge pages cannot be used now, or NULL when they can. */
+const char *pl_huge_unavailable(void);
+/* *on = the system maps a huge zero page for read faults on huge-page ranges. */
+int pl_huge_zero_page_enabled(bool *on);
 
 #ifdef __cplusplus
 }

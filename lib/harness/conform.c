@@ -1,33 +1,23 @@
 /* The conformance runner: pagelab-conform.
  *
  * Each probe instance runs in a process of its own, started by re-executing
- * this binary (posix_spawn) so that isolation never depends on the fork()
- * some probes test; fork() is the fallback where exec is impossible (e.g.
- * qemu-user without binfmt_misc). A crash, hang or OOM is that probe's
- * outcome; the run goes on. TAP 13 on stdout, JSON with --json.
+ * this binary so that isolation never depends on the fork() some probes
+ * test; fork() is the fallback where re-executing does not start the probe,
+ * or starts it outside the system the run is under (conform_run.c). A crash,
+ * hang or OOM of one probe is that probe's outcome; the run goes on. TAP 13
+ * on stdout, JSON with --json. No OS calls here: those are in pagelab/os.h.
  */
 #include "conform_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "conform_run.h"
 #include "pagelab/env.h"
-
-extern char **environ;
+#include "pagelab/os.h"
 
 static const struct pc_probe **probes;
 static size_t nprobes, cap_probes;
@@ -39,7 +29,7 @@ void pc_register(const struct pc_probe *probe)
 		const struct pc_probe **p = realloc(probes, n * sizeof(*p));
 		if (!p) {
 			fputs("pagelab-conform: out of memory registering probes\n", stderr);
-			_exit(2);
+			exit(2);
 		}
 		probes = p;
 		cap_probes = n;
@@ -47,9 +37,14 @@ void pc_register(const struct pc_probe *probe)
 	probes[nprobes++] = probe;
 }
 
+/* Channel probes first (the others depend on their outcome), then by id. */
 static int cmp_instance(const void *a, const void *b)
 {
-	return strcmp(((const struct pc_instance *)a)->id, ((const struct pc_instance *)b)->id);
+	const struct pc_instance *x = a, *y = b;
+	bool cx = x->probe->proves != PC_CH_NONE, cy = y->probe->proves != PC_CH_NONE;
+	if (cx != cy)
+		return cx ? -1 : 1;
+	return strcmp(x->id, y->id);
 }
 
 /* Every probe and mapping-kind variant, sorted by id. */
@@ -82,12 +77,17 @@ static struct pc_instance *expand_instances(size_t *count)
 	return v;
 }
 
-void pc_run_instance(const struct pc_instance *inst, int result_fd, const char *tmpdir)
+void pc_run_instance(const struct pc_instance *inst, intptr_t result, const char *tmpdir)
 {
-	struct pc_ctx ctx = {.id = inst->id, .kind = inst->kind, .result_fd = result_fd, .tmpdir = tmpdir};
+	struct pc_ctx ctx = {.id = inst->id, .kind = inst->kind, .result = result, .tmpdir = tmpdir};
+	char world[PC_WORLD_MAX];
 	pc_current = &ctx;
+	int e = pl_world(world, sizeof(world));
+	pc_handshake(&ctx, e ? pc_fmt("unknown (%s)", pl_errno_name(e)) : world);
+	/* The page layer checks its claims once, in a child: before the probe, so its fork cannot disturb it. */
+	(void)pl_caps();
 	inst->probe->fn(&ctx);
-	pc_error(&ctx, "probe returned without an outcome");
+	pc_error_harness(&ctx, "probe returned without an outcome");
 }
 
 /* ---- command line ---- */
@@ -113,6 +113,7 @@ static void print_help(void)
 	     "  -q, --quiet         only the summary line on stdout\n"
 	     "      --isolate=M     exec (re-execute per probe), fork, or auto (default)\n"
 	     "      --mem-limit MiB address-space limit for each probe (default none)\n"
+	     "      --untrusted C:WHY  treat observation channel C as untrusted (the runner passes this on)\n"
 	     "  -h, --help          this text\n"
 	     "exit status: 0 nothing failed, 1 a probe failed/errored/timed out, 2 bad usage");
 }
@@ -189,7 +190,11 @@ static void parse_args(int argc, char **argv, struct pc_options *o)
 		} else if (is_opt(a, NULL, "--run-one")) {
 			o->run_one = opt_value(argc, argv, &i, "--run-one");
 		} else if (is_opt(a, NULL, "--result-fd")) {
-			o->result_fd = (int)parse_number("--result-fd", opt_value(argc, argv, &i, "--result-fd"), 0, INT_MAX);
+			o->result_arg = opt_value(argc, argv, &i, "--result-fd");
+		} else if (is_opt(a, NULL, "--untrusted")) {
+			const char *u = opt_value(argc, argv, &i, "--untrusted");
+			if (pc_distrust_parse(u) != 0)
+				usage_error("--untrusted takes CHANNEL:REASON with a known channel, not '%s'", u);
 		} else if (is_opt(a, NULL, "--tmpdir")) {
 			o->tmpdir = opt_value(argc, argv, &i, "--tmpdir");
 		} else {
@@ -198,11 +203,54 @@ static void parse_args(int argc, char **argv, struct pc_options *o)
 	}
 }
 
+/* fnmatch(3) without flags, which not every C library has: '*', '?', '[set]', '[!set]', '\\x'. */
+static bool pc_glob_match(const char *pat, const char *s)
+{
+	for (; *pat; pat++, s++) {
+		if (*pat == '*') {
+			while (pat[1] == '*')
+				pat++;
+			for (const char *t = s;; t++) {
+				if (pc_glob_match(pat + 1, t))
+					return true;
+				if (!*t)
+					return false;
+			}
+		}
+		if (!*s)
+			return false;
+		if (*pat == '[') {
+			bool neg = pat[1] == '!', hit = false;
+			const char *q = pat + 1 + neg;
+			for (bool first = true; *q && (first || *q != ']'); q++, first = false) {
+				if (q[1] == '-' && q[2] && q[2] != ']') {
+					hit = hit || (*s >= q[0] && *s <= q[2]);
+					q += 2;
+				} else {
+					hit = hit || *s == *q;
+				}
+			}
+			if (*q != ']')
+				return *s == '[' && pc_glob_match(pat + 1, s + 1); /* no closing bracket: a literal '[' */
+			if (hit == neg)
+				return false;
+			pat = q;
+			continue;
+		}
+		bool literal = *pat == '\\' && pat[1];
+		if (literal)
+			pat++;
+		if ((literal || *pat != '?') && *pat != *s)
+			return false;
+	}
+	return *s == 0;
+}
+
 static bool selected(const struct pc_options *o, const char *id)
 {
 	bool any_include = false, included = false;
 	for (int i = 0; i < o->nglobs; i++) {
-		bool m = fnmatch(o->globs[i].pattern, id, 0) == 0;
+		bool m = pc_glob_match(o->globs[i].pattern, id);
 		if (!o->globs[i].include && m)
 			return false;
 		if (o->globs[i].include) {
@@ -223,7 +271,7 @@ static const struct pc_instance *find_instance(const struct pc_instance *v, size
 
 int main(int argc, char **argv)
 {
-	struct pc_options o = {.jobs = 1, .timeout_s = 30, .isolate = "auto", .result_fd = -1};
+	struct pc_options o = {.jobs = 1, .timeout_s = 30, .isolate = "auto"};
 	parse_args(argc, argv, &o);
 	size_t n;
 	struct pc_instance *all = expand_instances(&n);
@@ -233,10 +281,13 @@ int main(int argc, char **argv)
 	}
 	if (o.run_one) {
 		const struct pc_instance *inst = find_instance(all, n, o.run_one);
-		if (!inst || o.result_fd < 0 || !o.tmpdir)
-			usage_error("--run-one needs a known probe id, --result-fd and --tmpdir ('%s')", o.run_one);
-		pc_apply_mem_limit(o.mem_limit_mib);
-		pc_run_instance(inst, o.result_fd, o.tmpdir);
+		intptr_t result;
+		if (!inst || !o.result_arg || pl_result_channel(o.result_arg, &result) != 0 || !o.tmpdir)
+			usage_error("--run-one needs a known probe id, a valid --result-fd and --tmpdir ('%s')", o.run_one);
+		int e = pl_limit_memory(o.mem_limit_mib);
+		if (e)
+			fprintf(stderr, "pagelab-conform: cannot limit memory: %s\n", pl_errno_desc(e));
+		pc_run_instance(inst, result, o.tmpdir);
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
@@ -249,5 +300,7 @@ int main(int argc, char **argv)
 			printf("%-64s %s\n", all[i].id, all[i].probe->summary);
 		return 0;
 	}
-	return pc_run_all(&o, argv[0], all, k);
+	int status = pc_run_all(&o, argv[0], all, k);
+	free(all);
+	return status;
 }

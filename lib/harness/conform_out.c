@@ -8,17 +8,6 @@
 #include "pagelab/env.h"
 #include "pagelab/json.h"
 
-const char *const pc_status_names[6] = {"pass", "fail", "skip", "xfail", "error", "timeout"};
-
-void pc_count(const struct pc_result *r, size_t n, size_t counts[6])
-{
-	memset(counts, 0, 6 * sizeof(counts[0]));
-	for (size_t i = 0; i < n; i++)
-		for (int s = 0; s < 6; s++)
-			if (r[i].status && strcmp(r[i].status, pc_status_names[s]) == 0)
-				counts[s]++;
-}
-
 void pc_tap_begin(size_t n)
 {
 	printf("TAP version 13\n1..%zu\n", n);
@@ -37,6 +26,21 @@ static void yaml_str(const char *s)
 	putchar('"');
 }
 
+static void yaml_observations(const struct pc_result *r, bool measured, const char *title)
+{
+	bool any = false;
+	for (int i = 0; i < r->nobs; i++) {
+		if (r->obs[i].measured != measured)
+			continue;
+		if (!any)
+			printf("  %s:\n", title);
+		any = true;
+		printf("    %s: ", r->obs[i].key);
+		yaml_str(r->obs[i].value);
+		putchar('\n');
+	}
+}
+
 void pc_tap_result(size_t index, const char *id, const struct pc_result *r)
 {
 	const char *st = r->status;
@@ -44,25 +48,23 @@ void pc_tap_result(size_t index, const char *id, const struct pc_result *r)
 	bool xfail = !strcmp(st, "xfail");
 	printf("%s %zu - %s", ok ? "ok" : "not ok", index + 1, id);
 	if (!strcmp(st, "skip"))
-		printf(" # SKIP %s", r->reason);
+		printf(" # SKIP %s: %s", r->cls[0] ? r->cls : "unclassified", r->reason);
 	else if (xfail)
 		printf(" # TODO xfail: %s", r->reason);
 	putchar('\n');
 	if (r->nobs || (!ok && !xfail) || r->reason[0]) {
 		printf("  ---\n  status: %s\n", st);
+		if (r->cls[0])
+			printf("  class: %s\n", r->cls);
+		if (r->channel[0])
+			printf("  channel: %s\n", r->channel);
 		if (r->reason[0]) {
 			printf("  reason: ");
 			yaml_str(r->reason);
 			putchar('\n');
 		}
-		if (r->nobs) {
-			printf("  observed:\n");
-			for (int i = 0; i < r->nobs; i++) {
-				printf("    %s: ", r->obs[i].key);
-				yaml_str(r->obs[i].value);
-				putchar('\n');
-			}
-		}
+		yaml_observations(r, false, "observed");
+		yaml_observations(r, true, "measured");
 		if (r->output[0] && !ok) {
 			printf("  output: ");
 			yaml_str(r->output);
@@ -86,8 +88,42 @@ static void write_caps(struct pl_json *j)
 			pl_json_kv_str(j, "via", c->op[op].via);
 		if (c->op[op].how)
 			pl_json_kv_str(j, "how", c->op[op].how);
+		pl_json_kv_str(j, "verified", pl_verdict_name(c->op[op].verified));
+		if (c->op[op].claimed)
+			pl_json_kv_str(j, "claimed", c->op[op].claimed);
 		pl_json_end_object(j);
 	}
+	pl_json_end_object(j);
+	pl_json_kv_bool(j, "partial_unmap", c->partial_unmap);
+}
+
+static void write_channels(struct pl_json *j, const struct pc_instance *v, size_t n)
+{
+	pl_json_key(j, "channels");
+	pl_json_begin_object(j);
+	for (int ch = 1; ch < PC_CH_COUNT; ch++) {
+		pl_json_key(j, pc_channel_name((enum pc_channel)ch));
+		pl_json_begin_object(j);
+		const char *probe = NULL;
+		for (size_t i = 0; i < n && !probe; i++)
+			if ((int)v[i].probe->proves == ch)
+				probe = v[i].id;
+		pl_json_kv_str(j, "probe", probe);
+		pl_json_kv_bool(j, "trusted", pc_distrust[ch][0] == 0);
+		if (pc_distrust[ch][0])
+			pl_json_kv_str(j, "why", pc_distrust[ch]);
+		pl_json_end_object(j);
+	}
+	pl_json_end_object(j);
+}
+
+static void json_observations(struct pl_json *j, const struct pc_result *r, bool measured, const char *key)
+{
+	pl_json_key(j, key);
+	pl_json_begin_object(j);
+	for (int i = 0; i < r->nobs; i++)
+		if (r->obs[i].measured == measured)
+			pl_json_kv_str(j, r->obs[i].key, r->obs[i].value);
 	pl_json_end_object(j);
 }
 
@@ -97,11 +133,18 @@ static void write_result(struct pl_json *j, const char *id, const struct pc_resu
 	pl_json_kv_str(j, "id", id);
 	pl_json_kv_str(j, "status", r->status);
 	pl_json_kv_str(j, "reason", r->reason);
-	pl_json_key(j, "observed");
-	pl_json_begin_object(j);
-	for (int i = 0; i < r->nobs; i++)
-		pl_json_kv_str(j, r->obs[i].key, r->obs[i].value);
-	pl_json_end_object(j);
+	if (r->cls[0])
+		pl_json_kv_str(j, "class", r->cls);
+	if (r->channel[0])
+		pl_json_kv_str(j, "channel", r->channel);
+	json_observations(j, r, false, "observed");
+	json_observations(j, r, true, "measured");
+	pl_json_key(j, "channels");
+	pl_json_begin_array(j);
+	for (int ch = 1; ch < PC_CH_COUNT; ch++)
+		if (r->channels_used & (1u << ch))
+			pl_json_str(j, pc_channel_name((enum pc_channel)ch));
+	pl_json_end_array(j);
 	pl_json_kv_double(j, "duration_ms", r->duration_ms);
 	if (r->output[0])
 		pl_json_kv_str(j, "output", r->output);
@@ -118,26 +161,33 @@ int pc_write_json(const char *path, const char *isolation, const struct pc_insta
 	struct pl_json j;
 	pl_json_init(&j, a.f, 1);
 	pl_json_begin_object(&j);
-	pl_json_kv_str(&j, "schema", "pagelab.conformance/1");
+	pl_json_kv_str(&j, "schema", "pagelab.conformance/2");
 	pl_json_key(&j, "env");
 	pl_json_begin_object(&j);
 	pl_env_json_members(&j);
 	pl_json_end_object(&j);
 	pl_json_kv_str(&j, "isolation", isolation);
+	if (o->isolation_note[0])
+		pl_json_kv_str(&j, "isolation_note", o->isolation_note);
 	pl_json_kv_int(&j, "timeout_s", o->timeout_s);
 	pl_json_kv_bool(&j, "interrupted", o->interrupted_by != 0);
 	write_caps(&j);
+	write_channels(&j, v, n);
 	pl_json_key(&j, "results");
 	pl_json_begin_array(&j);
 	for (size_t i = 0; i < n; i++)
 		write_result(&j, v[i].id, &r[i]);
 	pl_json_end_array(&j);
-	size_t counts[6];
+	size_t counts[6], skips[4];
 	pc_count(r, n, counts);
+	pc_count_skips(r, n, skips);
 	pl_json_key(&j, "summary");
 	pl_json_begin_object(&j);
 	for (int s = 0; s < 6; s++)
 		pl_json_kv_uint(&j, pc_status_names[s], counts[s]);
+	pl_json_kv_uint(&j, "skip_unsupported", skips[0]);
+	pl_json_kv_uint(&j, "skip_unobservable", skips[1]);
+	pl_json_kv_uint(&j, "skip_prerequisite", skips[2]);
 	pl_json_kv_uint(&j, "total", n);
 	pl_json_end_object(&j);
 	pl_json_end_object(&j);

@@ -1,42 +1,24 @@
 /* The probe side of the conformance harness: what runs inside the probe's own
- * process. Outcomes and observations go to the runner as lines on a pipe:
- *   "O key\tvalue\n"  an observation
- *   "S status\treason\n"  the outcome, after which the process exits.
+ * process. Outcomes and observations go to the runner as lines on the result
+ * channel (portable: the channel is written through pagelab/os.h):
+ *   "H world\t"         the handshake, before the probe runs
+ *   "O key\tvalue"      a semantic observation
+ *   "M key\tvalue"      a measurement
+ *   "C channel\t"       an observation channel the probe used
+ *   "S status[:class[:channel]]\treason"  the outcome; the process then exits.
+ * The POSIX helpers probes use (mappings, madvise, fork) are in conform_posix.c.
  */
 #include "conform_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "pagelab/env.h"
-
-#ifndef MAP_ANONYMOUS
-#define MAP_ANONYMOUS MAP_ANON
-#endif
-
-/* Write all of buf; the runner is the only reader, so a short write is retried. */
-static void write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* the runner went away: nothing left to tell */
-		buf += n;
-		len -= (size_t)n;
-	}
-}
+#include "pagelab/os.h"
 
 /* One protocol line with tabs and newlines in the text folded to spaces. */
 static void send_line(struct pc_ctx *ctx, char tag, const char *a, const char *b)
@@ -50,7 +32,17 @@ static void send_line(struct pc_ctx *ctx, char tag, const char *a, const char *b
 		if (line[i] == '\n' || (line[i] == '\t' && i != 2 + strlen(a)))
 			line[i] = ' ';
 	line[len] = '\n';
-	write_all(ctx->result_fd, line, len + 1);
+	(void)pl_channel_write(ctx->result, line, len + 1); /* the runner went away: nothing left to tell */
+}
+
+void pc_handshake(struct pc_ctx *ctx, const char *world)
+{
+	char w[PC_WORLD_MAX];
+	snprintf(w, sizeof(w), "%s", world);
+	for (char *c = w; *c; c++)
+		if (*c == '\t' || *c == '\n')
+			*c = ' ';
+	send_line(ctx, 'H', w, "");
 }
 
 static PC_NORETURN void finish(struct pc_ctx *ctx, const char *status, const char *fmt, va_list ap)
@@ -60,7 +52,7 @@ static PC_NORETURN void finish(struct pc_ctx *ctx, const char *status, const cha
 		vsnprintf(reason, sizeof(reason), fmt, ap);
 	send_line(ctx, 'S', status, reason);
 	fflush(NULL);
-	_exit(0);
+	_Exit(0);
 }
 
 #define FINISH(status)                          \
@@ -74,21 +66,66 @@ void pc_pass(struct pc_ctx *ctx)
 {
 	send_line(ctx, 'S', "pass", "");
 	fflush(NULL);
-	_exit(0);
+	_Exit(0);
 }
-void pc_fail(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("fail"); }
-void pc_skip(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("skip"); }
+void pc_fail(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("fail:not_honoured"); }
+void pc_fail_refused(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("fail:refused"); }
+void pc_skip_unsupported(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("skip:unsupported"); }
+void pc_skip_prerequisite(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("skip:prerequisite"); }
 void pc_xfail(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("xfail"); }
-void pc_error(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("error"); }
+void pc_error(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("error:environment"); }
+void pc_error_harness(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("error:harness"); }
+
+void pc_skip_unobservable(struct pc_ctx *ctx, enum pc_channel ch, const char *fmt, ...)
+{
+	char status[64];
+	snprintf(status, sizeof(status), "skip:unobservable:%s", pc_channel_name(ch));
+	FINISH(status);
+}
+
+static void observe_line(struct pc_ctx *ctx, char tag, const char *key, const char *fmt, va_list ap)
+{
+	char value[PC_LINE_MAX / 2];
+	vsnprintf(value, sizeof(value), fmt, ap);
+	send_line(ctx, tag, key, value);
+}
 
 void pc_observe(struct pc_ctx *ctx, const char *key, const char *fmt, ...)
 {
-	char value[PC_LINE_MAX / 2];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(value, sizeof(value), fmt, ap);
+	observe_line(ctx, 'O', key, fmt, ap);
 	va_end(ap);
-	send_line(ctx, 'O', key, value);
+}
+
+void pc_measure(struct pc_ctx *ctx, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	observe_line(ctx, 'M', key, fmt, ap);
+	va_end(ap);
+}
+
+/* Answers that say "not supported here" outright. */
+static bool says_unsupported(int e)
+{
+	return e == ENOSYS || e == ENOTSUP
+#if defined(EOPNOTSUPP) && EOPNOTSUPP != ENOTSUP
+	       || e == EOPNOTSUPP
+#endif
+		;
+}
+
+void pc_refusal(struct pc_ctx *ctx, const char *what, int e, int unknown_e)
+{
+	pc_observe(ctx, "answer", "%s", e ? pl_errno_name(e) : "accepted");
+	pc_observe(ctx, "answer_to_unknown_request", "%s", unknown_e ? pl_errno_name(unknown_e) : "accepted");
+	if (e == unknown_e)
+		pc_skip_unsupported(ctx, "%s: %s, as for a request this system does not know", what, pl_errno_name(e));
+	if (says_unsupported(e))
+		pc_skip_unsupported(ctx, "%s: %s (not supported here)", what, pl_errno_name(e));
+	pc_fail_refused(ctx, "%s refused with %s, while an unknown request gets %s", what, pc_strerror(e),
+			unknown_e ? pl_errno_name(unknown_e) : "success");
 }
 
 const char *pc_strerror(int e)
@@ -122,48 +159,67 @@ const char *pc_kind_name(enum pc_kind kind)
 	}
 }
 
-/* ---- helpers for probes ---- */
+/* ---- faults ---- */
 
 struct pc_ctx *pc_current;
 
-static sigjmp_buf fault_jmp;
-static volatile sig_atomic_t fault_sig;
-
-static void on_fault(int sig)
+struct pl_fault pc_access(volatile void *p, bool write, unsigned char val)
 {
-	fault_sig = sig;
-	siglongjmp(fault_jmp, 1);
+	struct pl_fault f;
+	int e = pl_try_access(p, write, val, &f);
+	if (e)
+		pc_error(pc_current, "cannot catch a fault here: %s", pc_strerror(e)); /* a fault could not be told apart */
+	return f;
 }
 
 int pc_access_faults(volatile void *p, bool write, unsigned char val)
 {
-	struct sigaction sa, old_segv, old_bus;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_fault;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, &old_segv) != 0 || sigaction(SIGBUS, &sa, &old_bus) != 0)
-		pc_error(pc_current, "sigaction: %s", pc_strerror(errno)); /* a fault could not be told apart */
-	fault_sig = 0;
-	if (sigsetjmp(fault_jmp, 1) == 0) {
-		if (write)
-			*(volatile unsigned char *)p = val;
-		else
-			(void)*(volatile unsigned char *)p;
-	}
-	if (sigaction(SIGSEGV, &old_segv, NULL) != 0 || sigaction(SIGBUS, &old_bus, NULL) != 0)
-		pc_error(pc_current, "restoring signal handlers: %s", pc_strerror(errno));
-	return fault_sig;
+	struct pl_fault f = pc_access(p, write, val);
+	return f.kind == PL_FAULT_NONE ? 0 : f.sig ? f.sig : -1;
 }
 
 const char *pc_fault_name(int sig)
 {
-	switch (sig) {
-	case 0: return "none";
-	case SIGSEGV: return "SIGSEGV";
-	case SIGBUS: return "SIGBUS";
-	default: return "other";
-	}
+	if (sig == 0)
+		return "none";
+	if (sig == SIGSEGV)
+		return "SIGSEGV";
+#ifdef SIGBUS
+	if (sig == SIGBUS)
+		return "SIGBUS";
+#endif
+	return sig < 0 ? "exception" : "other";
 }
+
+void pc_expect_fault(struct pc_ctx *ctx, const char *label, volatile void *p, bool write, enum pl_fault_kind want)
+{
+	struct pl_fault f = pc_access(p, write, 0);
+	pc_observe(ctx, label, "%s", f.name);
+	if (f.kind == PL_FAULT_NONE)
+		pc_fail(ctx, "%s: the %s did not fault", label, write ? "write" : "read");
+	const char *why;
+	if (want == PL_FAULT_OTHER)
+		return;
+	if (!pc_channel_trusted(PC_CH_SI_CODE, &why)) {
+		pc_observe(ctx, pc_fmt("%s_kind", label), "unobservable");
+		return;
+	}
+	send_line(ctx, 'C', pc_channel_name(PC_CH_SI_CODE), "");
+	if (f.kind == want)
+		return;
+	pc_fail(ctx, "%s: expected a fault of kind %s, got %s (%s)", label, pl_fault_kind_name(want),
+		pl_fault_kind_name(f.kind), f.name);
+}
+
+void pc_expect_access(struct pc_ctx *ctx, const char *label, volatile void *p, bool write, unsigned char val)
+{
+	struct pl_fault f = pc_access(p, write, val);
+	pc_observe(ctx, label, "%s", f.name);
+	if (f.kind != PL_FAULT_NONE)
+		pc_fail(ctx, "%s: the %s faulted (%s)", label, write ? "write" : "read", f.name);
+}
+
+/* ---- memory contents ---- */
 
 bool pc_all_bytes(const void *p, size_t len, unsigned char b)
 {
@@ -221,6 +277,22 @@ const char *pc_contents(const void *p, size_t len, unsigned seed)
 	return "mixed";
 }
 
+const char *pc_rss_change(size_t before, size_t after, size_t len)
+{
+	size_t drop = before > after ? before - after : 0;
+	if (drop >= len / 4 * 3)
+		return "dropped";
+	return drop < len / 4 ? "unchanged" : "partial";
+}
+
+const char *pc_rss_rise(size_t before, size_t after, size_t len)
+{
+	size_t rise = after > before ? after - before : 0;
+	if (rise >= len / 4 * 3)
+		return "raised";
+	return rise < len / 4 ? "unchanged" : "partly raised";
+}
+
 bool pc_pages_old_or_zero(const void *p, const void *old, size_t len)
 {
 	size_t ps = pl_page_size();
@@ -233,157 +305,147 @@ bool pc_pages_old_or_zero(const void *p, const void *old, size_t len)
 	return true;
 }
 
-bool pc_force_reclaim(void *p, size_t len)
-{
-#ifdef MADV_PAGEOUT
-	return pc_madvise(p, len, MADV_PAGEOUT) == 0;
-#else
-	(void)p; (void)len;
-	return false;
-#endif
-}
-
-int pc_in_child(int (*fn)(void *arg), void *arg)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0)
-		_exit(fn(arg) & 0xff);
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return WEXITSTATUS(st);
-}
-
 bool pc_thp_available(const char **why)
 {
-	const char *no = pl_thp_unavailable();
+	const char *no = pl_huge_unavailable();
 	if (no)
 		*why = no;
 	return no == NULL;
 }
 
+void pc_need_thp(struct pc_ctx *ctx)
+{
+	const char *why;
+	if (pc_thp_available(&why))
+		return;
+	if (pl_caps()->huge_page_size == 0)
+		pc_skip_unsupported(ctx, "%s", why);
+	pc_skip_prerequisite(ctx, "%s", why);
+}
+
 bool pc_swap_available(void)
 {
-	char buf[4096];
-	if (pl_read_file("/proc/swaps", buf, sizeof(buf)) != 0)
+	uint64_t bytes = 0;
+	return pl_swap_total(&bytes) == 0 && bytes > 0;
+}
+
+
+/* ---- observation through channels ---- */
+
+bool pc_channel_trusted(enum pc_channel ch, const char **why)
+{
+	if (pc_distrust[ch][0]) {
+		*why = pc_distrust[ch];
 		return false;
-	return strchr(buf, '\n') != NULL; /* a header line, then one line per swap device */
-}
-
-int pc_madvise(void *p, size_t len, int advice)
-{
-	return madvise(p, len, advice) == 0 ? 0 : errno;
-}
-
-/* A file of len zero bytes: a real file in the probe's directory, or a memfd. */
-static int backing_file(struct pc_ctx *ctx, enum pc_kind kind, size_t len, int *fd_out)
-{
-	int fd = -1;
-#ifdef HAVE_MEMFD_CREATE
-	if (kind == PC_SHARED_FILE)
-		fd = memfd_create("pagelab", MFD_CLOEXEC);
-#endif
-	if (fd < 0) {
-		char path[4200];
-		snprintf(path, sizeof(path), "%s/backing.XXXXXX", ctx->tmpdir);
-		fd = mkstemp(path);
-		if (fd < 0)
-			return errno;
-		if (unlink(path) != 0) {
-			int e = errno;
-			close(fd);
-			return e;
-		}
 	}
-	if (ftruncate(fd, (off_t)len) != 0) {
-		int e = errno;
-		close(fd);
-		return e;
-	}
-	*fd_out = fd;
-	return 0;
+	return true;
 }
 
-/* Private anonymous memory in whole huge pages, aligned, with MADV_HUGEPAGE. */
-static int pc_map_thp(size_t len, struct pc_map *m, const char **why)
+/* The channel is about to be used: skip when this run distrusts it, and tell the runner. */
+static void use_channel(struct pc_ctx *ctx, enum pc_channel ch)
 {
-#ifdef HAVE_MADV_HUGEPAGE
-	if (!pc_thp_available(why))
-		return ENOTSUP;
-	size_t huge = pl_caps()->huge_page_size;
-	m->len = (len + huge - 1) / huge * huge;
-	int e = pl_reserve(m->len, huge, &m->addr);
+	const char *why;
+	if (!pc_channel_trusted(ch, &why))
+		pc_skip_unobservable(ctx, ch, "channel %s is %s", pc_channel_name(ch), why);
+	send_line(ctx, 'C', pc_channel_name(ch), "");
+}
+
+/* An observation call's answer: ENOTSUP/ENOSYS/ENOENT mean the system has no such channel. */
+static void channel_answer(struct pc_ctx *ctx, enum pc_channel ch, const char *call, int e)
+{
 	if (e == 0)
-		e = pl_commit(m->addr, m->len);
-	if (e == 0 && madvise(m->addr, m->len, MADV_HUGEPAGE) != 0)
-		e = errno;
-	if (e && m->addr) {
-		munmap(m->addr, m->len);
-		m->addr = NULL;
-	}
-	return e;
-#else
-	(void)len; (void)m;
-	*why = "no MADV_HUGEPAGE on this system";
-	return ENOTSUP;
-#endif
+		return;
+	if (e == ENOTSUP || e == ENOSYS || e == ENOENT)
+		pc_skip_unobservable(ctx, ch, "%s: %s: this system cannot tell", call, pl_errno_name(e));
+	pc_error(ctx, "%s: %s", call, pc_strerror(e));
 }
 
-int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, const char **why)
+size_t pc_obs_resident_pages(struct pc_ctx *ctx, const void *p, size_t len)
 {
-	memset(m, 0, sizeof(*m));
-	m->fd = -1;
-	m->kind = kind;
-	m->len = len;
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS, e;
-	switch (kind) {
-	case PC_SHARED_ANON:
-		flags = MAP_SHARED | MAP_ANONYMOUS;
-		break;
-	case PC_PRIVATE_FILE:
-	case PC_SHARED_FILE:
-		if ((e = backing_file(ctx, kind, len, &m->fd)) != 0)
-			return e;
-		flags = kind == PC_SHARED_FILE ? MAP_SHARED : MAP_PRIVATE;
-		break;
-	case PC_THP:
-		return pc_map_thp(len, m, why);
-	default:
-		break;
-	}
-	m->addr = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, m->fd, 0);
-	if (m->addr == MAP_FAILED) {
-		e = errno;
-		if (m->fd >= 0)
-			close(m->fd);
-		return e;
-	}
-	return 0;
+	size_t n = 0;
+	use_channel(ctx, PC_CH_RESIDENCY);
+	channel_answer(ctx, PC_CH_RESIDENCY, "residency", pl_resident_pages(p, len, &n));
+	return n;
 }
 
-void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m)
+void pc_obs_residency(struct pc_ctx *ctx, const void *p, size_t len, unsigned char *vec)
 {
-	const char *why = NULL;
-	enum pc_kind kind = ctx->kind ? ctx->kind : PC_PRIVATE_ANON;
-	int e = pc_map(ctx, kind, len, m, &why);
-	if (e == ENOTSUP && why)
-		pc_skip(ctx, "%s", why);
-	if (e)
-		pc_error(ctx, "mapping %zu bytes of %s memory: %s", len, pc_kind_name(kind), pc_strerror(e));
+	use_channel(ctx, PC_CH_RESIDENCY);
+	channel_answer(ctx, PC_CH_RESIDENCY, "residency", pl_residency(p, len, vec));
 }
 
-void pc_unmap(struct pc_map *m)
+size_t pc_obs_rss(struct pc_ctx *ctx)
 {
-	if (m->addr && m->addr != MAP_FAILED)
-		munmap(m->addr, m->len);
-	if (m->fd >= 0)
-		close(m->fd);
-	m->addr = NULL;
-	m->fd = -1;
+	size_t bytes = 0;
+	use_channel(ctx, PC_CH_RSS);
+	channel_answer(ctx, PC_CH_RSS, "RSS", pl_rss(&bytes));
+	return bytes;
+}
+
+bool pc_try_rss(struct pc_ctx *ctx, size_t *bytes)
+{
+	const char *why;
+	if (!pc_channel_trusted(PC_CH_RSS, &why) || pl_rss(bytes) != 0)
+		return false;
+	send_line(ctx, 'C', pc_channel_name(PC_CH_RSS), "");
+	return true;
+}
+
+bool pc_try_zero_page(struct pc_ctx *ctx, const void *p, bool *is_zero)
+{
+	const char *why;
+	if (!pc_channel_trusted(PC_CH_ZERO_PAGE, &why) || pl_is_zero_page(p, is_zero) != 0)
+		return false;
+	send_line(ctx, 'C', pc_channel_name(PC_CH_ZERO_PAGE), "");
+	return true;
+}
+
+bool pc_try_mapping_count(struct pc_ctx *ctx, const void *p, size_t len, size_t *count)
+{
+	const char *why;
+	if (!pc_channel_trusted(PC_CH_MAPPINGS, &why) || pl_mapping_count(p, len, count) != 0)
+		return false;
+	send_line(ctx, 'C', pc_channel_name(PC_CH_MAPPINGS), "");
+	return true;
+}
+
+bool pc_obs_zero_page(struct pc_ctx *ctx, const void *p)
+{
+	bool z = false;
+	use_channel(ctx, PC_CH_ZERO_PAGE);
+	channel_answer(ctx, PC_CH_ZERO_PAGE, "zero-page identity", pl_is_zero_page(p, &z));
+	return z;
+}
+
+unsigned pc_obs_page_flags(struct pc_ctx *ctx, const void *p, unsigned need)
+{
+	unsigned flags = 0, known = 0;
+	use_channel(ctx, PC_CH_PAGE_FLAGS);
+	channel_answer(ctx, PC_CH_PAGE_FLAGS, "page flags", pl_page_flags(p, &flags, &known));
+	if ((known & need) != need)
+		pc_skip_unobservable(ctx, PC_CH_PAGE_FLAGS, "this system does not report page flag(s) 0x%x",
+				     need & ~known);
+	return flags;
+}
+
+size_t pc_obs_huge_bytes(struct pc_ctx *ctx, const void *p, size_t len)
+{
+	size_t bytes = 0;
+	use_channel(ctx, PC_CH_HUGE_BACKING);
+	channel_answer(ctx, PC_CH_HUGE_BACKING, "huge-page backing", pl_huge_bytes(p, len, &bytes));
+	return bytes;
+}
+
+void pc_obs_fault_counts(struct pc_ctx *ctx, uint64_t *minor, uint64_t *major)
+{
+	use_channel(ctx, PC_CH_FAULT_COUNTS);
+	channel_answer(ctx, PC_CH_FAULT_COUNTS, "fault counters", pl_fault_counts(minor, major));
+}
+
+size_t pc_obs_mapping_count(struct pc_ctx *ctx, const void *p, size_t len)
+{
+	size_t n = 0;
+	use_channel(ctx, PC_CH_MAPPINGS);
+	channel_answer(ctx, PC_CH_MAPPINGS, "mapping list", pl_mapping_count(p, len, &n));
+	return n;
 }

@@ -1,68 +1,67 @@
-/* Running probe instances in processes of their own, up to --jobs at once. */
+/* Running probe instances in processes of their own, up to --jobs at once.
+ * Portable: every process, channel and file operation goes through the OS
+ * layer (pagelab/os.h).
+ *
+ * Isolation: a probe child first sends a handshake ("H" and the world it
+ * sees) before it runs the probe. A re-executed child that ends without one
+ * means re-executing this program does not work here (qemu-user without
+ * binfmt_misc: the exec fails inside the emulator, spawn still succeeds); one
+ * that reports another world escaped the launcher the run is under (a tracer
+ * or instrumentation tool that does not follow children). Either way, under
+ * --isolate=auto, the run switches to fork once and runs that probe again.
+ *
+ * Channels: the channel probes run first; a channel whose probe did not pass
+ * is passed to every later probe as untrusted, and its users skip. */
 #include "conform_run.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "pagelab/env.h"
 #include "pagelab/json.h"
+#include "pagelab/os.h"
 
-extern char **environ;
-
-#define CHILD_RESULT_FD 100
-#define GRACE_S 0.2 /* how long to drain pipes after the probe exits */
+#define GRACE_S 0.2 /* how long to drain the channels after the probe exits */
+#define MAX_ARGS (16 + 2 * PC_CH_COUNT)
 
 struct slot {
-	bool used, exited, timed_out;
+	bool used, ended, timed_out, handshake, by_fork;
 	size_t index;
-	pid_t pid;
-	int res_fd, out_fd;
-	int wstatus;
+	struct pl_child child;
+	struct pl_exit exit;
 	double start, end;
 	char line[PC_LINE_MAX + 8];
 	size_t linelen;
 	char out[sizeof(((struct pc_result *)0)->output)];
 	size_t outlen;
 	bool has_status;
-	char tmpdir[256];
+	char child_world[PC_WORLD_MAX];
+	char tmpdir[512];
 };
 
 struct run {
-	const struct pc_options *o;
+	struct pc_options *o;
 	const struct pc_instance *v;
 	struct pc_result *r;
-	char self[PATH_MAX];
+	size_t n;
+	char self[4096];
+	char world[PC_WORLD_MAX];
 	bool use_fork;
-	bool fork_fallback_warned;
+	size_t *retry; /* instances to start again after an isolation fallback */
+	size_t nretry;
 };
 
-static volatile sig_atomic_t stop_signal;
+static volatile int stop_signal;
 
 static void on_stop(int sig)
 {
 	stop_signal = sig;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* ---- the protocol ---- */
 
-static void set_obs(struct pc_result *r, const char *key, const char *value)
+static void set_obs(struct pc_result *r, const char *key, const char *value, bool measured)
 {
 	int i = 0;
 	while (i < r->nobs && strcmp(r->obs[i].key, key) != 0)
@@ -71,38 +70,63 @@ static void set_obs(struct pc_result *r, const char *key, const char *value)
 		return; /* more observations than a report can show: keep the first ones */
 	if (i == r->nobs)
 		r->nobs++;
+	r->obs[i].measured = measured;
 	snprintf(r->obs[i].key, sizeof(r->obs[i].key), "%s", key);
 	snprintf(r->obs[i].value, sizeof(r->obs[i].value), "%s", value);
 }
 
-static const char *known_status(const char *s)
+/* "skip:unobservable:residency" -> status, class, channel. */
+static void take_status(struct pc_result *r, char *word, const char *reason)
 {
-	static const char *const ok[] = {"pass", "fail", "skip", "xfail", "error"};
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strcmp(s, ok[i]) == 0)
-			return ok[i];
-	return NULL;
+	char *cls = strchr(word, ':'), *ch = NULL;
+	if (cls) {
+		*cls++ = 0;
+		if ((ch = strchr(cls, ':')) != NULL)
+			*ch++ = 0;
+	}
+	r->status = pc_status_known(word);
+	snprintf(r->reason, sizeof(r->reason), "%s", r->status ? reason : "probe reported an unknown status");
+	snprintf(r->cls, sizeof(r->cls), "%s", r->status && cls ? cls : "");
+	snprintf(r->channel, sizeof(r->channel), "%s", r->status && ch ? ch : "");
+	if (!r->status) {
+		r->status = "error";
+		snprintf(r->cls, sizeof(r->cls), "harness");
+	} else if (!strcmp(r->status, "skip") && !reason[0]) {
+		r->status = "error";
+		snprintf(r->cls, sizeof(r->cls), "harness");
+		snprintf(r->reason, sizeof(r->reason), "skip without a reason");
+	}
 }
 
-/* One protocol line from the probe: "O key\tvalue" or "S status\treason". */
+/* One protocol line: "H world", "O key\tvalue", "M key\tvalue", "C channel", "S status\treason". */
 static void parse_line(struct slot *s, struct pc_result *r)
 {
 	char *tab = strchr(s->line, '\t');
 	if (s->linelen < 2 || s->line[1] != ' ' || !tab)
 		return;
 	*tab = 0;
-	const char *a = s->line + 2, *b = tab + 1;
-	if (s->line[0] == 'O') {
-		set_obs(r, a, b);
-	} else if (s->line[0] == 'S' && !s->has_status) {
-		const char *st = known_status(a);
-		s->has_status = true;
-		r->status = st ? st : "error";
-		snprintf(r->reason, sizeof(r->reason), "%s", st ? b : "probe reported an unknown status");
-		if (st && strcmp(st, "skip") == 0 && !b[0]) {
-			r->status = "error";
-			snprintf(r->reason, sizeof(r->reason), "skip without a reason");
+	char *a = s->line + 2;
+	const char *b = tab + 1;
+	switch (s->line[0]) {
+	case 'H':
+		s->handshake = true;
+		snprintf(s->child_world, sizeof(s->child_world), "%s", a);
+		break;
+	case 'O':
+	case 'M':
+		set_obs(r, a, b, s->line[0] == 'M');
+		break;
+	case 'C':
+		r->channels_used |= 1u << pc_channel_by_name(a);
+		break;
+	case 'S':
+		if (!s->has_status) {
+			s->has_status = true;
+			take_status(r, a, b);
 		}
+		break;
+	default:
+		break;
 	}
 }
 
@@ -136,100 +160,63 @@ static void take_output_bytes(struct slot *s, const char *buf, size_t n)
 	s->outlen += n;
 }
 
-/* Read what is there without blocking; returns false at end of file. */
-static bool drain(struct slot *s, struct pc_result *r, int *fd, bool is_result)
+/* Read what is there without blocking; false at end of file. */
+static bool drain(struct slot *s, struct pc_result *r, bool result_channel)
 {
 	char buf[4096];
-	while (*fd >= 0) {
-		ssize_t n = read(*fd, buf, sizeof(buf));
-		if (n > 0) {
-			if (is_result)
-				take_result_bytes(s, r, buf, (size_t)n);
-			else
-				take_output_bytes(s, buf, (size_t)n);
-			continue;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	for (;;) {
+		size_t got;
+		bool eof;
+		if (pl_child_read(&s->child, result_channel, buf, sizeof(buf), &got, &eof) != 0 || eof)
+			return false;
+		if (got == 0)
 			return true;
-		close(*fd);
-		*fd = -1;
+		if (result_channel)
+			take_result_bytes(s, r, buf, got);
+		else
+			take_output_bytes(s, buf, got);
 	}
-	return false;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/* ---- starting a probe ---- */
+
+struct fork_start {
+	const struct run *run;
+	const struct slot *slot;
+};
+
+static void run_forked(void *arg, intptr_t result)
 {
-	(void)sb; (void)flag; (void)ftw;
-	if (remove(path) != 0)
-		fprintf(stderr, "pagelab-conform: cannot remove %s: %s\n", path, strerror(errno));
-	return 0;
+	const struct fork_start *fs = arg;
+	pc_run_instance(&fs->run->v[fs->slot->index], result, fs->slot->tmpdir);
 }
 
-/* Remove the slot's probe directory; returns e, for error paths. */
-static int remove_tmpdir(struct slot *s, int e)
+static int start_exec(struct run *run, struct slot *s)
 {
-	if (nftw(s->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		fprintf(stderr, "pagelab-conform: cannot clean %s\n", s->tmpdir);
-	return e;
-}
-
-void pc_apply_mem_limit(long mib)
-{
-	if (mib <= 0)
-		return;
-	struct rlimit rl = {.rlim_cur = (rlim_t)mib << 20, .rlim_max = (rlim_t)mib << 20};
-	if (setrlimit(RLIMIT_AS, &rl) != 0)
-		fprintf(stderr, "pagelab-conform: setrlimit(RLIMIT_AS): %s\n", strerror(errno));
-}
-
-static int spawn_exec(struct run *run, struct slot *s, int res_w, int out_w)
-{
-	const struct pc_instance *inst = &run->v[s->index];
-	char fdarg[16], limit[32];
-	snprintf(fdarg, sizeof(fdarg), "%d", CHILD_RESULT_FD);
+	char limit[32], untrusted[PC_CH_COUNT][sizeof(pc_distrust[0]) + 32];
+	char *args[MAX_ARGS];
+	int k = 0;
 	snprintf(limit, sizeof(limit), "%ld", run->o->mem_limit_mib);
-	char *args[] = {run->self, "--run-one", (char *)inst->id, "--result-fd", fdarg, "--tmpdir", s->tmpdir,
-			run->o->mem_limit_mib > 0 ? "--mem-limit" : NULL, limit, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	int e = posix_spawn_file_actions_init(&fa);
-	if (e)
-		return e;
-	if ((e = posix_spawnattr_init(&at)) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		return e;
+	args[k++] = run->self;
+	args[k++] = "--run-one";
+	args[k++] = (char *)run->v[s->index].id;
+	args[k++] = "--result-fd";
+	args[k++] = s->child.result_arg;
+	args[k++] = "--tmpdir";
+	args[k++] = s->tmpdir;
+	if (run->o->mem_limit_mib > 0) {
+		args[k++] = "--mem-limit";
+		args[k++] = limit;
 	}
-	sigset_t none;
-	sigemptyset(&none);
-	if (!(e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) &&
-	    !(e = posix_spawn_file_actions_adddup2(&fa, res_w, CHILD_RESULT_FD)) &&
-	    !(e = posix_spawn_file_actions_adddup2(&fa, out_w, 1)) &&
-	    !(e = posix_spawn_file_actions_adddup2(&fa, out_w, 2)) &&
-	    !(e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK)) &&
-	    !(e = posix_spawnattr_setpgroup(&at, 0)) && !(e = posix_spawnattr_setsigmask(&at, &none)))
-		e = posix_spawn(&s->pid, run->self, &fa, &at, args, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	return e;
-}
-
-static int spawn_fork(struct run *run, struct slot *s, int res_w, int out_w, int res_r, int out_r)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return errno;
-	if (pid == 0) {
-		if (setpgid(0, 0) != 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
-			_exit(127);
-		close(res_r);
-		close(out_r);
-		pc_apply_mem_limit(run->o->mem_limit_mib);
-		pc_run_instance(&run->v[s->index], res_w, s->tmpdir);
+	for (int ch = 1; ch < PC_CH_COUNT; ch++) {
+		if (pc_distrust[ch][0]) {
+			pc_distrust_arg(ch, untrusted[ch], sizeof(untrusted[ch]));
+			args[k++] = "--untrusted";
+			args[k++] = untrusted[ch];
+		}
 	}
-	setpgid(pid, pid); /* also in the parent, so a kill of the group never races the child */
-	s->pid = pid;
-	return 0;
+	args[k] = NULL;
+	return pl_child_exec(&s->child, run->self, args, run->o->mem_limit_mib);
 }
 
 /* Start instance `index` in slot s; 0 or errno (the instance is then an error). */
@@ -237,77 +224,67 @@ static int start(struct run *run, struct slot *s, size_t index)
 {
 	memset(s, 0, sizeof(*s));
 	s->index = index;
-	s->res_fd = s->out_fd = -1;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(s->tmpdir, sizeof(s->tmpdir), "%s/pagelab-probe.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(s->tmpdir))
-		return errno;
-	int res[2], out[2];
-	if (pipe(res) != 0)
-		return remove_tmpdir(s, errno);
-	if (pipe(out) != 0) {
-		int e = errno;
-		close(res[0]);
-		close(res[1]);
-		return remove_tmpdir(s, e);
+	int e = pl_make_tmpdir("pagelab-probe", s->tmpdir, sizeof(s->tmpdir));
+	if (e)
+		return e;
+	if ((e = pl_child_open(&s->child)) != 0) {
+		(void)pl_remove_tree(s->tmpdir);
+		return e;
 	}
-	for (int i = 0; i < 2; i++) {
-		fcntl(res[i], F_SETFD, FD_CLOEXEC);
-		fcntl(out[i], F_SETFD, FD_CLOEXEC);
+	memset(&run->r[index], 0, sizeof(run->r[index]));
+	s->start = pl_now();
+	s->by_fork = run->use_fork;
+	if (!s->by_fork) {
+		e = start_exec(run, s);
+		if (e && strcmp(run->o->isolate, "auto") == 0) {
+			char why[4200];
+			snprintf(why, sizeof(why), "re-executing %s failed (%s)", run->self, pl_errno_desc(e));
+			pc_isolation_fallback(run->o, why);
+			run->use_fork = s->by_fork = true;
+		}
 	}
-	s->start = now_s();
-	int e = run->use_fork ? EAGAIN : spawn_exec(run, s, res[1], out[1]);
-	if (e && !run->use_fork && strcmp(run->o->isolate, "auto") == 0) {
-		fprintf(stderr, "pagelab-conform: re-executing %s failed (%s): isolating probes with fork\n",
-			run->self, pl_errno_desc(e));
-		run->use_fork = true;
+	if (s->by_fork) {
+		struct fork_start fs = {run, s};
+		e = pl_child_fork(&s->child, run_forked, &fs, run->o->mem_limit_mib);
 	}
-	if (run->use_fork)
-		e = spawn_fork(run, s, res[1], out[1], res[0], out[0]);
-	close(res[1]);
-	close(out[1]);
 	if (e) {
-		close(res[0]);
-		close(out[0]);
-		return remove_tmpdir(s, e);
+		pl_child_close(&s->child);
+		(void)pl_remove_tree(s->tmpdir);
+		return e;
 	}
-	fcntl(res[0], F_SETFL, O_NONBLOCK);
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	s->res_fd = res[0];
-	s->out_fd = out[0];
 	s->used = true;
 	return 0;
 }
 
+/* ---- finishing a probe ---- */
+
 /* No outcome line: say what happened to the process. */
 static void judge_exit(const struct run *run, struct slot *s, struct pc_result *r)
 {
+	const char *cls = "harness";
+	r->status = "error";
 	if (s->timed_out) {
 		r->status = "timeout";
+		cls = "";
 		snprintf(r->reason, sizeof(r->reason), "no outcome after %d s: killed", run->o->timeout_s);
-	} else if (WIFSIGNALED(s->wstatus) && WTERMSIG(s->wstatus) == SIGKILL) {
-		r->status = "error";
-		snprintf(r->reason, sizeof(r->reason), "killed by SIGKILL (out of memory?)");
-	} else if (WIFSIGNALED(s->wstatus)) {
+	} else if (s->exit.how == PL_KILLED) {
+		cls = "environment";
+		snprintf(r->reason, sizeof(r->reason), "killed by %s (out of memory?)", s->exit.desc);
+	} else if (s->exit.how == PL_CRASHED) {
 		r->status = "fail";
-		snprintf(r->reason, sizeof(r->reason), "crashed: killed by signal %d (%s)", WTERMSIG(s->wstatus),
-			 strsignal(WTERMSIG(s->wstatus)));
+		cls = "crashed";
+		snprintf(r->reason, sizeof(r->reason), "crashed: killed by %s", s->exit.desc);
 	} else {
-		r->status = "error";
-		snprintf(r->reason, sizeof(r->reason), "exited with status %d without reporting an outcome",
-			 WEXITSTATUS(s->wstatus));
+		snprintf(r->reason, sizeof(r->reason), "exited with %s without reporting an outcome", s->exit.desc);
 	}
+	snprintf(r->cls, sizeof(r->cls), "%s", cls);
 }
 
 static void finalize(struct run *run, struct slot *s)
 {
 	struct pc_result *r = &run->r[s->index];
-	if (kill(-s->pid, SIGKILL) != 0 && errno != ESRCH)
-		fprintf(stderr, "pagelab-conform: kill(-%d): %s\n", (int)s->pid, strerror(errno));
-	if (s->res_fd >= 0)
-		close(s->res_fd);
-	if (s->out_fd >= 0)
-		close(s->out_fd);
+	pl_child_kill(&s->child, &s->exit); /* whatever the probe left behind */
+	pl_child_close(&s->child);
 	if (s->linelen) { /* a last line without its newline */
 		s->line[s->linelen] = 0;
 		parse_line(s, r);
@@ -319,34 +296,65 @@ static void finalize(struct run *run, struct slot *s)
 		if ((unsigned char)s->out[i] < 0x20 && s->out[i] != '\n')
 			s->out[i] = ' ';
 	memcpy(r->output, s->out, s->outlen + 1);
-	r->duration_ms = ((s->end ? s->end : now_s()) - s->start) * 1e3;
-	remove_tmpdir(s, 0);
+	r->duration_ms = ((s->end ? s->end : pl_now()) - s->start) * 1e3;
+	int e = pl_remove_tree(s->tmpdir);
+	if (e)
+		fprintf(stderr, "pagelab-conform: cannot remove %s: %s\n", s->tmpdir, pl_errno_desc(e));
 	r->complete = true;
 	s->used = false;
 }
 
-/* Advance one running slot: reap, time out, finish. Returns true when finished. */
+/* An exec'd child that never shook hands, or that runs elsewhere: under
+ * auto, switch to fork and start the probe again. True when it was retried. */
+static bool isolation_failed(struct run *run, struct slot *s)
+{
+	bool other_world = s->handshake && strcmp(s->child_world, run->world) != 0;
+	if (s->by_fork || (s->handshake && !other_world))
+		return false;
+	char why[2 * PC_WORLD_MAX + 128];
+	if (other_world)
+		snprintf(why, sizeof(why), "a re-executed child runs in another world (this process: %s; the child: %s)",
+			 run->world, s->child_world);
+	else
+		snprintf(why, sizeof(why), "a re-executed child ended with %s before starting its probe", s->exit.desc);
+	if (strcmp(run->o->isolate, "auto") != 0) {
+		pc_isolation_note(run->o, why); /* --isolate=exec was asked for: say so, change nothing */
+		return false;
+	}
+	pc_isolation_fallback(run->o, why);
+	run->use_fork = true;
+	pl_child_kill(&s->child, &s->exit);
+	pl_child_close(&s->child);
+	(void)pl_remove_tree(s->tmpdir);
+	s->used = false;
+	run->retry[run->nretry++] = s->index;
+	return true;
+}
+
+/* Advance one running slot: reap, time out, finish. True when it finished. */
 static bool step(struct run *run, struct slot *s)
 {
 	struct pc_result *r = &run->r[s->index];
-	bool res_open = drain(s, r, &s->res_fd, true);
-	bool out_open = drain(s, r, &s->out_fd, false);
-	double t = now_s();
-	if (!s->exited) {
-		pid_t w = waitpid(s->pid, &s->wstatus, WNOHANG);
-		if (w == s->pid) {
-			s->exited = true;
+	bool res_open = drain(s, r, true);
+	bool out_open = drain(s, r, false);
+	double t = pl_now();
+	if (!s->ended) {
+		if (pl_child_ended(&s->child, &s->exit)) {
+			s->ended = true;
 			s->end = t;
+		} else if (s->handshake && !s->by_fork && strcmp(s->child_world, run->world) != 0 &&
+			   isolation_failed(run, s)) {
+			return false;
 		} else if (t - s->start > run->o->timeout_s) {
-			kill(-s->pid, SIGKILL);
-			while (waitpid(s->pid, &s->wstatus, 0) < 0 && errno == EINTR)
-				;
-			s->exited = s->timed_out = true;
+			pl_child_kill(&s->child, &s->exit);
+			s->ended = s->timed_out = true;
 			s->end = t;
 		}
 	}
-	/* A child the probe left behind may hold the pipes open: do not wait for EOF forever. */
-	if (s->exited && ((!res_open && !out_open) || t - s->end > GRACE_S)) {
+	/* A child the probe left behind may hold the channels open: do not wait for EOF forever. */
+	if (s->ended && ((!res_open && !out_open) || t - s->end > GRACE_S)) {
+		if (!s->timed_out && isolation_failed(run, s))
+			return false;
 		finalize(run, s);
 		return true;
 	}
@@ -355,150 +363,176 @@ static bool step(struct run *run, struct slot *s)
 
 static void wait_for_io(struct slot *slots, int nslots)
 {
-	struct pollfd pfd[2 * PC_MAX_JOBS];
-	nfds_t n = 0;
-	for (int i = 0; i < nslots; i++) {
-		if (!slots[i].used)
-			continue;
-		if (slots[i].res_fd >= 0)
-			pfd[n++] = (struct pollfd){.fd = slots[i].res_fd, .events = POLLIN};
-		if (slots[i].out_fd >= 0)
-			pfd[n++] = (struct pollfd){.fd = slots[i].out_fd, .events = POLLIN};
-	}
-	if (poll(pfd, n, 20) < 0 && errno != EINTR)
-		perror("pagelab-conform: poll");
+	struct pl_child *live[PC_MAX_JOBS];
+	size_t n = 0;
+	for (int i = 0; i < nslots; i++)
+		if (slots[i].used)
+			live[n++] = &slots[i].child;
+	pl_children_wait(live, n, 20);
 }
 
-/* PAGELAB_CONFORM_SELF names the binary to re-execute (tests use it to force the fork fallback). */
-static void resolve_self(struct run *run, const char *argv0)
-{
-	const char *forced = getenv("PAGELAB_CONFORM_SELF");
-	if (forced && *forced) {
-		snprintf(run->self, sizeof(run->self), "%s", forced);
-		return;
-	}
-	ssize_t n = readlink("/proc/self/exe", run->self, sizeof(run->self) - 1);
-	if (n > 0) {
-		run->self[n] = 0;
-		return;
-	}
-	if (!realpath(argv0, run->self))
-		snprintf(run->self, sizeof(run->self), "%s", argv0);
-}
-
-/* Interrupted: kill the live probes (their whole groups), and record every
+/* Interrupted: kill the live probes (their whole trees), and record every
  * unfinished probe as an error, so the JSON still holds what did finish. */
-static void interrupt(struct run *run, struct slot *slots, size_t n, size_t *printed)
+static void interrupt(struct run *run, struct slot *slots, size_t lo, size_t hi)
 {
 	for (int i = 0; i < run->o->jobs; i++) {
 		struct slot *s = &slots[i];
 		if (!s->used)
 			continue;
-		kill(-s->pid, SIGKILL);
-		while (!s->exited && waitpid(s->pid, &s->wstatus, 0) < 0 && errno == EINTR)
-			;
-		s->exited = true;
-		s->end = now_s();
+		pl_child_kill(&s->child, &s->exit);
+		s->ended = true;
+		s->end = pl_now();
 		bool reported = s->has_status;
 		finalize(run, s);
-		if (!reported)
+		if (!reported) {
 			snprintf(run->r[s->index].reason, sizeof(run->r[s->index].reason),
-				 "interrupted by signal %d while running", (int)stop_signal);
-		run->r[s->index].status = reported ? run->r[s->index].status : "error";
+				 "interrupted by signal %d while running", stop_signal);
+			run->r[s->index].status = "error";
+			snprintf(run->r[s->index].cls, sizeof(run->r[s->index].cls), "harness");
+		}
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		struct pc_result *r = &run->r[i];
 		if (!r->complete || !r->status) {
 			r->status = "error";
+			snprintf(r->cls, sizeof(r->cls), "harness");
 			snprintf(r->reason, sizeof(r->reason), "not finished: the run was interrupted by signal %d",
-				 (int)stop_signal);
+				 stop_signal);
 			r->complete = true;
 		}
 	}
-	fprintf(stderr, "pagelab-conform: interrupted by signal %d\n", (int)stop_signal);
-	for (; *printed < n; (*printed)++)
-		if (!run->o->quiet)
-			pc_tap_result(*printed, run->v[*printed].id, &run->r[*printed]);
+	fprintf(stderr, "pagelab-conform: interrupted by signal %d\n", stop_signal);
 }
 
-static void print_summary(const struct pc_result *r, size_t n, const char *isolation)
+/* Start whatever fits: retried instances first, then the next in order. */
+static void fill_slots(struct run *run, struct slot *slots, size_t *next, size_t hi, size_t *done)
 {
-	size_t c[6];
+	for (int i = 0; i < run->o->jobs; i++) {
+		if (slots[i].used)
+			continue;
+		size_t index;
+		if (run->nretry)
+			index = run->retry[--run->nretry];
+		else if (*next < hi)
+			index = (*next)++;
+		else
+			return;
+		int e = start(run, &slots[i], index);
+		if (e) {
+			struct pc_result *r = &run->r[index];
+			r->status = "error";
+			snprintf(r->cls, sizeof(r->cls), "harness");
+			snprintf(r->reason, sizeof(r->reason), "cannot start the probe: %s", pl_errno_desc(e));
+			r->complete = true;
+			(*done)++;
+		}
+	}
+}
+
+/* Run instances [lo, hi) to the end (or to an interruption); TAP as they finish, in order. */
+static void run_range(struct run *run, struct slot *slots, size_t lo, size_t hi, size_t *printed)
+{
+	size_t next = lo, done = 0;
+	while (done < hi - lo && !stop_signal) {
+		fill_slots(run, slots, &next, hi, &done);
+		wait_for_io(slots, run->o->jobs);
+		for (int i = 0; i < run->o->jobs; i++)
+			if (slots[i].used && step(run, &slots[i]))
+				done++;
+		for (; *printed < hi && run->r[*printed].complete; (*printed)++)
+			if (!run->o->quiet)
+				pc_tap_result(*printed, run->v[*printed].id, &run->r[*printed]);
+	}
+	if (stop_signal) {
+		interrupt(run, slots, lo, run->n);
+		for (; *printed < run->n; (*printed)++)
+			if (!run->o->quiet)
+				pc_tap_result(*printed, run->v[*printed].id, &run->r[*printed]);
+	}
+}
+
+static void print_summary(const struct pc_options *o, const struct pc_result *r, size_t n, const char *isolation)
+{
+	size_t c[6], skips[4];
 	pc_count(r, n, c);
-	printf("# pagelab-conform: %zu pass, %zu fail, %zu skip, %zu xfail, %zu error, %zu timeout (%zu probes, isolation %s)\n",
-	       c[0], c[1], c[2], c[3], c[4], c[5], n, isolation);
+	pc_count_skips(r, n, skips);
+	printf("# pagelab-conform: %zu pass, %zu fail, %zu skip, %zu xfail, %zu error, %zu timeout (%zu probes, "
+	       "isolation %s)\n", c[0], c[1], c[2], c[3], c[4], c[5], n, isolation);
+	if (c[2])
+		printf("# skips: %zu unsupported, %zu unobservable, %zu prerequisite\n", skips[0], skips[1], skips[2]);
+	if (o->isolation_note[0])
+		printf("# isolation: %s\n", o->isolation_note);
+}
+
+static int exit_status(const struct pc_result *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *st = r[i].status;
+		if (!strcmp(st, "fail") || !strcmp(st, "error") || !strcmp(st, "timeout"))
+			return 1;
+	}
+	return 0;
+}
+
+static int refuse_unwritable_json(const char *path)
+{
+	struct pl_atomic a;
+	int e = pl_atomic_open(&a, path);
+	if (e) {
+		fprintf(stderr, "pagelab-conform: cannot write %s: %s\n", path, pl_errno_desc(e));
+		return 2;
+	}
+	pl_atomic_abort(&a);
+	return 0;
+}
+
+static int prepare(struct run *run, const char *argv0)
+{
+	int e = pl_self_path(argv0, run->self, sizeof(run->self));
+	const char *forced = getenv("PAGELAB_CONFORM_SELF"); /* tests use it to make re-executing fail */
+	if (forced && *forced)
+		snprintf(run->self, sizeof(run->self), "%s", forced);
+	else if (e)
+		snprintf(run->self, sizeof(run->self), "%s", argv0);
+	if ((e = pl_world(run->world, sizeof(run->world))) != 0)
+		snprintf(run->world, sizeof(run->world), "unknown (%s)", pl_errno_name(e));
+	if ((e = pl_on_stop(on_stop)) != 0)
+		fprintf(stderr, "pagelab-conform: cannot catch interrupts: %s\n", pl_errno_desc(e));
+	return 0;
 }
 
 int pc_run_all(struct pc_options *o, const char *argv0, const struct pc_instance *v, size_t n)
 {
-	struct run run = {.o = o, .v = v, .use_fork = strcmp(o->isolate, "fork") == 0};
+	struct run run = {.o = o, .v = v, .n = n, .use_fork = strcmp(o->isolate, "fork") == 0};
 	struct slot *slots = calloc((size_t)o->jobs, sizeof(*slots));
 	run.r = calloc(n, sizeof(*run.r));
-	if (!slots || !run.r) {
+	run.retry = calloc(n + (size_t)o->jobs, sizeof(*run.retry));
+	int status = 2;
+	if (!slots || !run.r || !run.retry) {
 		fputs("pagelab-conform: out of memory\n", stderr);
-		return 2;
-	}
-	if (o->json_path) { /* an unwritable result file is bad usage: say so before running anything */
-		struct pl_atomic a;
-		int e = pl_atomic_open(&a, o->json_path);
-		if (e) {
-			fprintf(stderr, "pagelab-conform: cannot write %s: %s\n", o->json_path, pl_errno_desc(e));
-			free(slots);
-			free(run.r);
-			return 2;
-		}
-		pl_atomic_abort(&a);
-	}
-	resolve_self(&run, argv0);
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa = {.sa_handler = on_stop};
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-		perror("pagelab-conform: sigaction");
-	if (!o->quiet)
-		pc_tap_begin(n);
-	size_t next = 0, done = 0, printed = 0;
-	while (done < n && !stop_signal) {
-		for (int i = 0; i < o->jobs && next < n; i++) {
-			if (slots[i].used)
-				continue;
-			int e = start(&run, &slots[i], next);
-			if (e) {
-				run.r[next].status = "error";
-				snprintf(run.r[next].reason, sizeof(run.r[next].reason), "cannot start the probe: %s", pl_errno_desc(e));
-				run.r[next].complete = true;
-				done++;
-			}
-			next++;
-		}
-		wait_for_io(slots, o->jobs);
-		for (int i = 0; i < o->jobs; i++)
-			if (slots[i].used && step(&run, &slots[i]))
-				done++;
-		for (; printed < n && run.r[printed].complete; printed++)
-			if (!o->quiet)
-				pc_tap_result(printed, v[printed].id, &run.r[printed]);
-	}
-	if (stop_signal) {
-		interrupt(&run, slots, n, &printed);
-		o->interrupted_by = (int)stop_signal;
-	}
-	const char *isolation = run.use_fork ? "fork" : "exec";
-	print_summary(run.r, n, isolation);
-	int status = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *st = run.r[i].status;
-		if (!strcmp(st, "fail") || !strcmp(st, "error") || !strcmp(st, "timeout"))
-			status = 1;
-	}
-	if (o->json_path) {
-		int e = pc_write_json(o->json_path, isolation, v, run.r, n, o);
+	} else if (!o->json_path || refuse_unwritable_json(o->json_path) == 0) {
+		prepare(&run, argv0);
+		if (!o->quiet)
+			pc_tap_begin(n);
+		size_t printed = 0, nchannel = pc_channel_instances(v, n);
+		run_range(&run, slots, 0, nchannel, &printed);
+		pc_channels_decide(v, run.r, nchannel);
+		if (!stop_signal)
+			run_range(&run, slots, nchannel, n, &printed);
+		o->interrupted_by = stop_signal;
+		const char *isolation = run.use_fork ? "fork" : "exec";
+		print_summary(o, run.r, n, isolation);
+		status = exit_status(run.r, n);
+		int e = o->json_path ? pc_write_json(o->json_path, isolation, v, run.r, n, o) : 0;
 		if (e) {
 			fprintf(stderr, "pagelab-conform: cannot write %s: %s\n", o->json_path, pl_errno_desc(e));
 			status = status ? status : 1;
 		}
+		if (stop_signal)
+			status = 128 + stop_signal;
 	}
 	free(slots);
 	free(run.r);
-	return stop_signal ? 128 + stop_signal : status;
+	free(run.retry);
+	return status;
 }

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include "pagelab/os.h"
 
 void pl_json_init(struct pl_json *j, FILE *f, int indent)
 {
@@ -145,7 +145,7 @@ int pl_atomic_open(struct pl_atomic *a, const char *path)
 	if (strlen(path) >= sizeof(a->path))
 		return ENAMETOOLONG;
 	strcpy(a->path, path);
-	snprintf(a->tmp, sizeof(a->tmp), "%s.tmp.%ld", path, (long)getpid());
+	snprintf(a->tmp, sizeof(a->tmp), "%s.tmp.%ld", path, pl_pid());
 	a->f = fopen(a->tmp, "w");
 	return a->f ? 0 : errno;
 }
@@ -155,15 +155,15 @@ int pl_atomic_commit(struct pl_atomic *a)
 	int e = 0;
 	if (fflush(a->f) != 0 || ferror(a->f))
 		e = errno ? errno : EIO;
-	if (e == 0 && fsync(fileno(a->f)) != 0 && errno != EINVAL && errno != EROFS)
-		e = errno;
+	if (e == 0)
+		e = pl_sync_file(a->f);
 	if (fclose(a->f) != 0 && e == 0)
 		e = errno;
 	a->f = NULL;
-	if (e == 0 && rename(a->tmp, a->path) != 0)
-		e = errno;
+	if (e == 0)
+		e = pl_replace_file(a->tmp, a->path);
 	if (e != 0)
-		unlink(a->tmp);
+		remove(a->tmp);
 	return e;
 }
 
@@ -172,5 +172,5 @@ void pl_atomic_abort(struct pl_atomic *a)
 	if (a->f)
 		fclose(a->f);
 	a->f = NULL;
-	unlink(a->tmp);
+	remove(a->tmp);
 }

@@ -3,7 +3,7 @@
  * do better belongs in that system's own file. Building this on Linux
  * (make PLATFORM=generic) tests the fallback paths on purpose. */
 #include "pl_internal.h"
-#include "linux_abi.h"
+#include "pl_abi.h"
 
 #include <errno.h>
 #include <string.h>
@@ -17,6 +17,8 @@ void pl_os_fill_caps(struct pl_caps *c)
 	c->huge_page_size = 0;
 #if defined(HAVE_MADV_FREE)
 	pl_cap_set(c, PL_OP_RELEASE, PL_NATIVE, "madvise(MADV_FREE)", NULL);
+	pl_cap_verdict(c, PL_OP_RELEASE, pl_check_old_or_zero(pl_release),
+		       "madvise(MADV_FREE) returned 0 and a page read neither its old bytes nor zero");
 #elif defined(HAVE_MADV_DONTNEED)
 	pl_cap_set(c, PL_OP_RELEASE, PL_EMULATED, "madvise(MADV_DONTNEED)", "no MADV_FREE");
 #else
@@ -86,6 +88,8 @@ int pl_populate(void *p, size_t len, bool write)
 	return 0;
 }
 
+/* No portable way to see physical pages, counters or the kernel's records:
+ * every observation a port cannot make answers ENOTSUP. */
 int pl_is_zero_page(const void *p, bool *is_zero)
 {
 	(void)p; (void)is_zero;
@@ -98,6 +102,71 @@ int pl_rss(size_t *bytes)
 	return ENOTSUP;
 }
 
+int pl_huge_bytes(const void *p, size_t len, size_t *bytes)
+{
+	(void)p; (void)len; (void)bytes;
+	return ENOTSUP;
+}
+
+int pl_page_flags(const void *p, unsigned *flags, unsigned *known)
+{
+	(void)p; (void)flags; (void)known;
+	return ENOTSUP;
+}
+
+int pl_mapping_count(const void *p, size_t len, size_t *count)
+{
+	(void)p; (void)len; (void)count;
+	return ENOTSUP;
+}
+
+int pl_locked_bytes(size_t *bytes)
+{
+	(void)bytes;
+	return ENOTSUP;
+}
+
+int pl_break_start(uintptr_t *addr)
+{
+	(void)addr;
+	return ENOTSUP;
+}
+
+int pl_raw_break(void *want, void **now)
+{
+	(void)want; (void)now;
+	return ENOTSUP;
+}
+
+int pl_swap_total(uint64_t *bytes)
+{
+	(void)bytes;
+	return ENOTSUP;
+}
+
+int pl_file_in_memory(int fd, bool *yes)
+{
+	(void)fd; (void)yes;
+	return ENOTSUP;
+}
+
+int pl_commit_strict(bool *strict)
+{
+	(void)strict;
+	return ENOTSUP;
+}
+
+const char *pl_huge_unavailable(void)
+{
+	return "no transparent huge pages in the generic page layer";
+}
+
+int pl_huge_zero_page_enabled(bool *on)
+{
+	(void)on;
+	return ENOTSUP;
+}
+
 int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
 		   enum pl_pattern_mode *used)
 {
@@ -107,23 +176,4 @@ int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, vo
 int pl_unmap_pattern(void *p, size_t len)
 {
 	return pl_unmap(p, len);
-}
-
-/* Linux's page categories and pagemap entries do not exist here: callers see
- * ENOTSUP and skip what needs them. */
-int pl_linux_page_categories(const void *p, uint64_t *categories)
-{
-	(void)p; (void)categories;
-	return ENOTSUP;
-}
-
-int pl_linux_pagemap_entry(const void *p, uint64_t *entry)
-{
-	(void)p; (void)entry;
-	return ENOTSUP;
-}
-
-uint64_t pl_linux_scan_categories(void)
-{
-	return 0;
 }

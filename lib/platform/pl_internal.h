@@ -7,7 +7,8 @@
 
 /* Set one capability entry. */
 void pl_cap_set(struct pl_caps *c, enum pl_op op, enum pl_impl impl, const char *via, const char *how);
-/* Entries every POSIX system fills the same way (mmap, mprotect, mincore ...). */
+/* Entries every POSIX system fills the same way (mmap, mprotect, mincore ...),
+ * with their start-up checks. */
 void pl_posix_fill_caps(struct pl_caps *c);
 /* Filled by the OS file: probes the running kernel for what it really accepts. */
 void pl_os_fill_caps(struct pl_caps *c);
@@ -29,5 +30,21 @@ int pl_posix_probe_advice(int advice);
 int pl_posix_scratch_page(void **out);
 /* Translate PL_PROT_* to PROT_*. */
 int pl_posix_prot(int prot);
+
+/* ---- start-up checks of native claims (verify.c) ---- */
+typedef int (*pl_range_op)(void *p, size_t len);
+/* op on filled private anonymous pages leaves them reading zero. */
+enum pl_verdict pl_check_reads_zero(pl_range_op op);
+/* op on filled pages leaves each page reading its old bytes or zero. */
+enum pl_verdict pl_check_old_or_zero(pl_range_op op);
+/* op on fresh pages makes every one resident (not checked when residency cannot tell). */
+enum pl_verdict pl_check_resident(pl_range_op op);
+/* After op, an access faults; after undo (if given), the page is accessible and reads zero.
+ * Run where a fault cannot hurt the caller. */
+enum pl_verdict pl_check_faults(pl_range_op op, pl_range_op undo);
+/* Per OS: run op on [p, p+len) and touch it where a fault is caught (a child process on POSIX). */
+enum pl_verdict pl_os_check_faults(void *p, size_t len, pl_range_op op, pl_range_op undo);
+/* Record a check's verdict; claimed says what the native call did when it was not honoured. */
+void pl_cap_verdict(struct pl_caps *c, enum pl_op op, enum pl_verdict v, const char *claimed);
 
 #endif

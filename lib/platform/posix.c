@@ -4,10 +4,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MAP_ANONYMOUS
@@ -42,6 +45,15 @@ const char *pl_impl_name(enum pl_impl impl)
 	}
 }
 
+const char *pl_verdict_name(enum pl_verdict v)
+{
+	switch (v) {
+	case PL_HONOURED: return "honoured";
+	case PL_NOT_HONOURED: return "not_honoured";
+	default: return "not_checked";
+	}
+}
+
 static size_t page_size_cached;
 
 size_t pl_page_size(void)
@@ -59,6 +71,8 @@ static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
 static void fill_caps(void)
 {
 	caps.page_size = pl_page_size();
+	caps.granularity = caps.page_size;
+	caps.partial_unmap = true;
 	pl_posix_fill_caps(&caps);
 	pl_os_fill_caps(&caps);
 }
@@ -84,6 +98,8 @@ void pl_posix_fill_caps(struct pl_caps *c)
 	pl_cap_set(c, PL_OP_DECOMMIT, PL_NATIVE, "mmap(MAP_FIXED, PROT_NONE)", NULL);
 	pl_cap_set(c, PL_OP_PROTECT, PL_NATIVE, "mprotect", NULL);
 	pl_cap_set(c, PL_OP_UNMAP, PL_NATIVE, "munmap", NULL);
+	pl_cap_verdict(c, PL_OP_DECOMMIT, pl_check_faults(pl_decommit, pl_commit),
+		       "mmap(MAP_FIXED, PROT_NONE) returned success and the pages stayed accessible");
 #ifdef HAVE_MINCORE
 	pl_cap_set(c, PL_OP_RESIDENCY, PL_NATIVE, "mincore", NULL);
 #else
@@ -289,5 +305,76 @@ const char *pl_pattern_mode_name(enum pl_pattern_mode mode)
 	case PL_PATTERN_MEMSET: return "memset";
 	case PL_PATTERN_UFFD_FULL: return "uffd_full";
 	default: return "auto";
+	}
+}
+
+/* ---- the isolated fault check: a child process that may die of the fault ---- */
+
+static sigjmp_buf check_jmp;
+static volatile sig_atomic_t check_faulted;
+
+static void on_check_fault(int sig)
+{
+	(void)sig;
+	check_faulted = 1;
+	siglongjmp(check_jmp, 1);
+}
+
+/* Read every byte of [p, p+len) (or just the first); true when it faulted. Only
+ * the volatile flag crosses the jump, so no local needs to survive it. */
+static bool read_faults(volatile unsigned char *p, size_t len, bool *zero)
+{
+	check_faulted = 0;
+	*zero = true;
+	if (sigsetjmp(check_jmp, 1) == 0)
+		for (size_t i = 0; i < len; i++)
+			if (p[i] != 0)
+				*zero = false;
+	return check_faulted != 0;
+}
+
+/* Exit codes of the checking child. */
+enum { CHILD_HONOURED = 0, CHILD_OP_FAILED = 2, CHILD_NO_FAULT = 10, CHILD_STILL_FAULTS = 11, CHILD_NOT_ZERO = 12 };
+
+static int check_in_child(volatile unsigned char *p, size_t len, pl_range_op op, pl_range_op undo)
+{
+	struct sigaction sa;
+	bool zero;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_check_fault;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL) != 0 || sigaction(SIGBUS, &sa, NULL) != 0 || op((void *)p, len) != 0)
+		return CHILD_OP_FAILED;
+	if (!read_faults(p, 1, &zero))
+		return CHILD_NO_FAULT;
+	if (!undo)
+		return CHILD_HONOURED;
+	if (undo((void *)p, len) != 0)
+		return CHILD_OP_FAILED;
+	if (read_faults(p, len, &zero))
+		return CHILD_STILL_FAULTS;
+	return zero ? CHILD_HONOURED : CHILD_NOT_ZERO;
+}
+
+/* fork, not a thread: a fault must never reach the caller's own handlers.
+ * Runs while the capability set is first filled, before the caller's fork
+ * handlers exist (refalloc registers its own afterwards). */
+enum pl_verdict pl_os_check_faults(void *p, size_t len, pl_range_op op, pl_range_op undo)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return PL_NOT_CHECKED;
+	if (pid == 0)
+		_exit(check_in_child(p, len, op, undo));
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return PL_NOT_CHECKED;
+	if (!WIFEXITED(st))
+		return PL_NOT_CHECKED;
+	switch (WEXITSTATUS(st)) {
+	case CHILD_HONOURED: return PL_HONOURED;
+	case CHILD_NO_FAULT: case CHILD_STILL_FAULTS: case CHILD_NOT_ZERO: return PL_NOT_HONOURED;
+	default: return PL_NOT_CHECKED;
 	}
 }

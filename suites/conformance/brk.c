@@ -12,13 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef HAVE_SYS_SYSCALL_H
-#include <sys/syscall.h>
-#endif
-
-#if defined(__linux__) && defined(HAVE_SYS_brk)
-#define PL_RAW_BRK 1
-#endif
 
 /* One way of moving the break: get it, or set it to exactly `want` (0 or errno). */
 struct brk_way {
@@ -45,34 +38,28 @@ static int libc_set(char *want)
 static const struct brk_way libc_way = {"libc", true, libc_get, libc_set};
 #endif
 
-#ifdef PL_RAW_BRK
 static int raw_get(char **cur)
 {
-	*cur = (char *)syscall(SYS_brk, 0);
-	return 0;
+	return pl_raw_break(NULL, (void **)cur);
 }
 
 /* The kernel returns the new break on success and the old one on failure: it
  * reports no errno, so a refusal is EAGAIN here ("the break did not move"). */
 static int raw_set(char *want)
 {
-	return (char *)syscall(SYS_brk, want) == want ? 0 : EAGAIN;
+	void *now;
+	int e = pl_raw_break(want, &now);
+	return e ? e : now == want ? 0 : EAGAIN;
 }
 static const struct brk_way raw_way = {"syscall", false, raw_get, raw_set};
-#endif
 
 /* Could the kernel grow the break by a page when libc would not? Puts it back. */
 static bool kernel_would_grow(void)
 {
-#ifdef PL_RAW_BRK
 	char *cur;
-	raw_get(&cur);
-	if (raw_set(cur + pl_page_size()) != 0)
+	if (raw_get(&cur) != 0 || raw_set(cur + pl_page_size()) != 0)
 		return false;
 	return raw_set(cur) == 0;
-#else
-	return false;
-#endif
 }
 
 static char *page_up(char *p)
@@ -93,7 +80,7 @@ static void move_to(struct pc_ctx *ctx, const struct brk_way *w, const struct br
 	char *want = s->base + pages * pl_page_size(), *now;
 	int e = w->set(want);
 	if (e == ENOMEM && w->libc && kernel_would_grow())
-		pc_skip(ctx, "libc's brk() refuses to move the break (ENOMEM) while the kernel's brk would: "
+		pc_skip_unsupported(ctx, "libc's brk() refuses to move the break (ENOMEM) while the kernel's brk would: "
 			"this libc disables brk (musl does)");
 	PC_CHECK(ctx, e == 0, "%s brk to %zu pages above the start failed: %s", w->name, pages, pc_strerror(e));
 	PC_SETUP(ctx, w->get(&now));
@@ -102,18 +89,17 @@ static void move_to(struct pc_ctx *ctx, const struct brk_way *w, const struct br
 
 static const struct brk_way *way_or_skip(struct pc_ctx *ctx, bool libc)
 {
+	char *cur;
 	if (libc) {
 #ifdef HAVE_SBRK
 		return &libc_way;
 #else
-		pc_skip(ctx, "no sbrk/brk in this libc");
+		pc_skip_unsupported(ctx, "no sbrk/brk in this libc");
 #endif
 	}
-#ifdef PL_RAW_BRK
+	if (raw_get(&cur) == ENOTSUP)
+		pc_skip_unsupported(ctx, "no raw break system call on this system");
 	return &raw_way;
-#else
-	pc_skip(ctx, "no raw brk system call here (probed on Linux only)");
-#endif
 }
 
 /* Record the break and move it up to the next page boundary. */
@@ -240,34 +226,14 @@ static void probe_unaligned(struct pc_ctx *ctx, bool libc)
 	restore_and_pass(ctx, w, &s);
 }
 
-#ifdef __linux__
-/* Fields of /proc/self/stat after the command name: n = 3 is the state. */
-static int stat_field(int n, uintptr_t *out)
-{
-	char buf[2048];
-	int e = pl_read_file("/proc/self/stat", buf, sizeof(buf));
-	if (e)
-		return e;
-	char *p = strrchr(buf, ')');
-	for (int field = 2; p && field < n; field++)
-		p = strchr(p + 1, ' ');
-	unsigned long long v;
-	if (!p || sscanf(p + 1, "%llu", &v) != 1)
-		return ENOTSUP; /* kernels before 3.5 lack the memory-layout fields */
-	*out = (uintptr_t)v;
-	return 0;
-}
-#endif
-
 static void probe_below_start(struct pc_ctx *ctx, bool libc)
 {
-#ifdef __linux__
 	const struct brk_way *w = way_or_skip(ctx, libc);
 	uintptr_t start_brk;
 	char *before, *after;
-	int e = stat_field(47, &start_brk);
+	int e = pl_break_start(&start_brk);
 	if (e)
-		pc_skip(ctx, "start_brk not in /proc/self/stat: %s", pc_strerror(e));
+		pc_skip_unobservable(ctx, PC_CH_MAPPINGS, "where the break started is not known here: %s", pl_errno_name(e));
 	PC_SETUP(ctx, w->get(&before));
 	e = w->set((char *)start_brk - 16 * pl_page_size());
 	PC_SETUP(ctx, w->get(&after));
@@ -279,10 +245,6 @@ static void probe_below_start(struct pc_ctx *ctx, bool libc)
 	if (after != before)
 		PC_SETUP(ctx, w->set(before));
 	pc_pass(ctx);
-#else
-	(void)libc;
-	pc_skip(ctx, "the start of the break is read from /proc/self/stat (Linux only)");
-#endif
 }
 
 PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
@@ -293,7 +255,7 @@ PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
 	char *orig = sbrk(0);
 	char *up = sbrk(n);
 	if (up == (void *)-1 && errno == ENOMEM && kernel_would_grow())
-		pc_skip(ctx, "libc's sbrk() refuses to grow (ENOMEM) while the kernel's brk would: "
+		pc_skip_unsupported(ctx, "libc's sbrk() refuses to grow (ENOMEM) while the kernel's brk would: "
 			"this libc disables brk (musl does)");
 	PC_CHECK(ctx, up != (void *)-1, "sbrk(+%ld) failed: %s", (long)n, pc_strerror(errno));
 	char *mid = sbrk(0);
@@ -307,39 +269,30 @@ PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
 		 (void *)down, (void *)mid, (void *)end);
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no sbrk in this libc");
+	pc_skip_unsupported(ctx, "no sbrk in this libc");
 #endif
 }
 
-#ifdef PL_RAW_BRK
-extern char end; /* the linker's symbol for the end of .bss */
-#endif
+extern char end; /* the end of .bss: a symbol Unix linkers have always defined */
 
 PC_PROBE(start_layout, "brk.start.after_exec",
 	 "the break set up at exec starts after the end of .bss; alignment and gap are observed")
 {
-#ifdef PL_RAW_BRK
-	uintptr_t start_brk, end_data;
-	int e = stat_field(47, &start_brk);
-	if (e == 0)
-		e = stat_field(46, &end_data);
+	uintptr_t start_brk;
+	char *cur;
+	int e = pl_break_start(&start_brk);
 	if (e)
-		pc_skip(ctx, "start_brk not in /proc/self/stat: %s", pc_strerror(e));
-	char *cur = (char *)syscall(SYS_brk, 0), aslr[16] = "unknown";
+		pc_skip_unobservable(ctx, PC_CH_MAPPINGS, "where the break started is not known here: %s", pl_errno_name(e));
+	if (raw_get(&cur) != 0)
+		pc_skip_unsupported(ctx, "no raw break system call on this system");
 	uintptr_t bss_end = (uintptr_t)&end;
-	pl_read_file("/proc/sys/kernel/randomize_va_space", aslr, sizeof(aslr));
 	pc_observe(ctx, "start_brk_page_aligned", "%s", start_brk % pl_page_size() ? "no" : "yes");
-	pc_observe(ctx, "gap_after_bss_bytes", "%llu", (unsigned long long)(start_brk - bss_end));
-	pc_observe(ctx, "randomize_va_space", "%s", aslr);
-	pc_observe(ctx, "moved_before_probe_bytes", "%llu", (unsigned long long)((uintptr_t)cur - start_brk));
+	pc_measure(ctx, "gap_after_bss_bytes", "%llu", (unsigned long long)(start_brk - bss_end));
+	pc_measure(ctx, "moved_before_probe_bytes", "%llu", (unsigned long long)((uintptr_t)cur - start_brk));
 	PC_CHECK(ctx, start_brk >= bss_end, "the break starts at %p, inside .bss (ends %p)",
 		 (void *)start_brk, (void *)bss_end);
-	PC_CHECK(ctx, start_brk >= end_data, "the break starts before the end of the data segment");
 	PC_CHECK(ctx, (uintptr_t)cur >= start_brk, "the current break %p is below its start", (void *)cur);
 	pc_pass(ctx);
-#else
-	pc_skip(ctx, "the start of the break is read from /proc/self/stat (Linux only)");
-#endif
 }
 
 /* Each behaviour twice: through libc's brk/sbrk and through the raw system call. */

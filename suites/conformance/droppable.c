@@ -11,10 +11,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifdef __linux__
-#include "linux_abi.h"
+#include "pl_abi.h"
+
+#ifdef MAP_DROPPABLE
 #define PL_DROPPABLE 1
-#define PL_ENOTSUPP 524 /* kernel-internal "not supported": 32-bit kernels return it */
+#endif
+#ifndef PL_ENOTSUPP
+#define PL_ENOTSUPP ENOTSUP
 #endif
 #define RW (PROT_READ | PROT_WRITE)
 #define DROP_PAGES 64
@@ -27,9 +30,8 @@ static char *map_droppable(struct pc_ctx *ctx, size_t len)
 	if (p != MAP_FAILED)
 		return p;
 	int e = errno;
-	if (e == EINVAL || e == PL_ENOTSUPP || e == EOPNOTSUPP)
-		pc_skip(ctx, "MAP_DROPPABLE: %s from this kernel (needs Linux 6.11, 64-bit)", pl_errno_name(e));
-	pc_error(ctx, "mmap(MAP_DROPPABLE): %s", pc_strerror(e));
+	/* 32-bit kernels leak their internal ENOTSUPP: it says "not supported" too. */
+	pc_refusal(ctx, "mmap(MAP_DROPPABLE)", e == PL_ENOTSUPP ? ENOTSUP : e, pc_unknown_map_type_errno());
 }
 
 /* Every page of [p, p+len) holds pc_fill(seed) or zero, never anything else. */
@@ -41,7 +43,7 @@ static const char *old_or_zero(struct pc_ctx *ctx, const char *p, size_t len, un
 }
 #define NO_DROPPABLE
 #else
-#define NO_DROPPABLE pc_skip(ctx, "no MAP_DROPPABLE here (Linux 6.11 and later only)");
+#define NO_DROPPABLE pc_skip_unsupported(ctx, "no MAP_DROPPABLE in this system's headers (Linux 6.11 and later only)");
 #endif
 
 PC_PROBE(zero_fill, "droppable.map.zero_fill", "MAP_DROPPABLE memory maps, reads zero, and takes writes")
@@ -79,7 +81,7 @@ static size_t check_dropped_read_zero(struct pc_ctx *ctx, char *p, size_t pages)
 {
 	unsigned char vec[DROP_PAGES];
 	size_t ps = pl_page_size(), resident = 0;
-	PC_SETUP(ctx, pl_residency(p, pages * ps, vec));
+	pc_obs_residency(ctx, p, pages * ps, vec);
 	for (size_t i = 0; i < pages; i++) {
 		resident += vec[i] & 1;
 		PC_CHECK(ctx, (vec[i] & 1) || pc_all_bytes(p + i * ps, ps, 0),
@@ -96,12 +98,9 @@ PC_PROBE(pageout, "droppable.pageout.dropped",
 	size_t len = DROP_PAGES * pl_page_size();
 	char *p = map_droppable(ctx, len);
 	pc_fill(p, len, 3);
-	int e = pc_madvise(p, len, MADV_PAGEOUT);
-	if (e == EINVAL)
-		pc_skip(ctx, "MADV_PAGEOUT: EINVAL from this kernel (before 5.4)");
-	PC_CHECK(ctx, e == 0, "MADV_PAGEOUT on droppable memory: %s", pc_strerror(e));
+	pc_advise(ctx, p, len, MADV_PAGEOUT, "MADV_PAGEOUT");
 	size_t resident = check_dropped_read_zero(ctx, p, DROP_PAGES);
-	pc_observe(ctx, "resident_after", "%zu/%d", resident, DROP_PAGES);
+	pc_measure(ctx, "resident_after", "%zu/%d", resident, DROP_PAGES);
 	pc_observe(ctx, "contents_after", "%s", old_or_zero(ctx, p, len, 3));
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);

@@ -70,12 +70,13 @@ static int signal_peer(int fd)
 }
 
 /* The child: writes when its role says so, reports its final view as exit status. */
+/* A token that cannot be sent ends the child at once: the parent then reads end of file, not a hang. */
 static PC_NORETURN void child(const struct pc_map *m, enum writer w, int in, int out)
 {
 	if (w == CHILD || w == BOTH)
 		pc_fill(m->addr, m->len, SEED_CHILD);
-	if (w == CHILD || w == BOTH)
-		signal_peer(out);
+	if ((w == CHILD || w == BOTH) && signal_peer(out) != 0)
+		_exit(V_COUNT);
 	if (await(in) != 0)
 		_exit(V_COUNT);
 	_exit(classify(m->addr, m->len));
@@ -110,8 +111,12 @@ static enum view fork_and_run(struct pc_ctx *ctx, const struct pc_map *m, enum w
 	pid_t pid = fork();
 	if (pid < 0)
 		pc_error(ctx, "fork: %s", pc_strerror(errno));
-	if (pid == 0)
+	if (pid == 0) {
+		/* Only the child's own ends stay open, so either side's exit is end of file to the other. */
+		close(to_child[1]);
+		close(to_parent[0]);
 		child(m, w, to_child[0], to_parent[1]);
+	}
 	close(to_child[0]);
 	close(to_parent[1]);
 	*pview = parent(ctx, m, w, to_parent[0], to_child[1]);

@@ -55,32 +55,13 @@ static const char *expected_after(enum pc_kind kind)
 	}
 }
 
-/* "dropped" (at least 3/4 of len gone), "unchanged" (under 1/4) or "partial". */
-static const char *rss_change(size_t before, size_t after, size_t len)
-{
-	size_t drop = before > after ? before - after : 0;
-	if (drop >= len / 4 * 3)
-		return "dropped";
-	return drop < len / 4 ? "unchanged" : "partial";
-}
-
-/* RSS in bytes; false where this system cannot measure it. */
-static bool rss(size_t *bytes)
-{
-	return pl_rss(bytes) == 0;
-}
-
 static void dontneed_or_fail(struct pc_ctx *ctx, void *p, size_t len)
 {
 #ifdef MADV_DONTNEED
-	int e = pc_madvise(p, len, MADV_DONTNEED);
-	if (e == EINVAL || e == ENOSYS)
-		pc_skip(ctx, "MADV_DONTNEED: %s from this system for %s memory", pc_strerror(e),
-			pc_kind_name(pc_kind(ctx)));
-	PC_CHECK(ctx, e == 0, "madvise(MADV_DONTNEED) returned %s", pc_strerror(e));
+	pc_advise(ctx, p, len, MADV_DONTNEED, "MADV_DONTNEED");
 #else
 	(void)p; (void)len;
-	pc_skip(ctx, "no MADV_DONTNEED on this system");
+	pc_skip_unsupported(ctx, "no MADV_DONTNEED in this system's headers");
 #endif
 }
 
@@ -93,10 +74,10 @@ PC_PROBE_KINDS(dontneed_contents, "madvise.dontneed.contents_after", PC_ALL_KIND
 		file_fill(ctx, &m, SEED_FILE);
 	size_t rss_filled, rss_after;
 	pc_fill(m.addr, m.len, SEED_MEM);
-	bool known = rss(&rss_filled);
+	bool known = pc_try_rss(ctx, &rss_filled);
 	dontneed_or_fail(ctx, m.addr, m.len);
-	known = rss(&rss_after) && known;
-	pc_observe(ctx, "rss_after", "%s", known ? rss_change(rss_filled, rss_after, m.len) : "unknown");
+	known = pc_try_rss(ctx, &rss_after) && known;
+	pc_observe(ctx, "rss_after", "%s", known ? pc_rss_change(rss_filled, rss_after, m.len) : "unobservable");
 	const char *got = contents_label(&m), *want = expected_after(pc_kind(ctx));
 	pc_observe(ctx, "contents_after", "%s", got);
 	PC_CHECK(ctx, strcmp(got, want) == 0, "contents after MADV_DONTNEED: expected %s, observed %s", want, got);
@@ -111,13 +92,13 @@ PC_PROBE_KINDS(dontneed_rss, "madvise.dontneed.rss_after", PC_PRIVATE_ANON | PC_
 	pc_map_or_skip(ctx, RSS_PAGES * pl_page_size(), &m);
 	size_t rss_filled, rss_after, resident;
 	memset(m.addr, 0x5a, m.len);
-	bool known = rss(&rss_filled);
+	bool known = pc_try_rss(ctx, &rss_filled);
 	dontneed_or_fail(ctx, m.addr, m.len);
-	known = rss(&rss_after) && known;
-	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
-	const char *change = known ? rss_change(rss_filled, rss_after, m.len) : "unknown";
+	known = pc_try_rss(ctx, &rss_after) && known;
+	resident = pc_obs_resident_pages(ctx, m.addr, m.len);
+	const char *change = known ? pc_rss_change(rss_filled, rss_after, m.len) : "unobservable";
 	pc_observe(ctx, "rss_after", "%s", change);
-	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
+	pc_measure(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
 	PC_CHECK(ctx, resident == 0, "%zu pages still resident after MADV_DONTNEED", resident);
 	if (known)
 		PC_CHECK(ctx, strcmp(change, "dropped") == 0, "RSS after MADV_DONTNEED: %s", change);
@@ -162,6 +143,6 @@ PC_PROBE(dontneed_unaligned, "madvise.dontneed.unaligned_einval",
 	pc_unmap(&m);
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MADV_DONTNEED on this system");
+	pc_skip_unsupported(ctx, "no MADV_DONTNEED in this system's headers");
 #endif
 }

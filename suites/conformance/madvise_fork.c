@@ -45,17 +45,16 @@ static const char *child_sees(struct pc_ctx *ctx, const struct pc_map *m)
 	return seen_name[st];
 }
 
-/* Map, fill, apply advice in order; EINVAL on the first means the system lacks it. */
-static void map_advised(struct pc_ctx *ctx, struct pc_map *m, int first, int second, const char *name)
+/* Map, fill, apply advice in order (the second, when given, undoes the first). */
+static void map_advised(struct pc_ctx *ctx, struct pc_map *m, int first, int second, const char *name,
+			const char *second_name)
 {
 	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), m);
 	pc_fill(m->addr, m->len, SEED);
-	if (pc_madvise(NULL, 0, first) == EINVAL)
-		pc_skip(ctx, "%s: EINVAL from this kernel", name);
-	int e = pc_madvise(m->addr, m->len, first);
-	PC_CHECK(ctx, e == 0, "madvise(%s) returned %s", name, pc_strerror(e));
+	pc_need_advice(ctx, first, name);
+	pc_advise(ctx, m->addr, m->len, first, name);
 	if (second >= 0)
-		PC_SETUP(ctx, pc_madvise(m->addr, m->len, second));
+		pc_advise(ctx, m->addr, m->len, second, second_name);
 }
 
 static void expect_child(struct pc_ctx *ctx, const struct pc_map *m, const char *want, const char *what)
@@ -71,7 +70,7 @@ PC_PROBE_KINDS(wipe_zero, "madvise.wipeonfork.child_sees_zero", PC_PRIVATE_ANON 
 	       "after MADV_WIPEONFORK a fork child reads zero; the parent keeps its data")
 {
 	struct pc_map m;
-	map_advised(ctx, &m, MADV_WIPEONFORK, -1, "MADV_WIPEONFORK");
+	map_advised(ctx, &m, MADV_WIPEONFORK, -1, "MADV_WIPEONFORK", NULL);
 	expect_child(ctx, &m, "zero", "MADV_WIPEONFORK");
 }
 
@@ -80,8 +79,7 @@ PC_PROBE_KINDS(wipe_einval, "madvise.wipeonfork.shared_or_file_einval", PC_SHARE
 {
 	struct pc_map m;
 	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
-	if (pc_madvise(NULL, 0, MADV_WIPEONFORK) == EINVAL)
-		pc_skip(ctx, "MADV_WIPEONFORK: EINVAL from this kernel (before 4.14)");
+	pc_need_advice(ctx, MADV_WIPEONFORK, "MADV_WIPEONFORK");
 	int e = pc_madvise(m.addr, m.len, MADV_WIPEONFORK);
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
 	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
@@ -93,13 +91,13 @@ PC_PROBE_KINDS(keep_data, "madvise.keeponfork.child_sees_data", PC_PRIVATE_ANON 
 	       "MADV_KEEPONFORK after MADV_WIPEONFORK: a fork child reads the data again")
 {
 	struct pc_map m;
-	map_advised(ctx, &m, MADV_WIPEONFORK, MADV_KEEPONFORK, "MADV_WIPEONFORK");
+	map_advised(ctx, &m, MADV_WIPEONFORK, MADV_KEEPONFORK, "MADV_WIPEONFORK", "MADV_KEEPONFORK");
 	expect_child(ctx, &m, "old", "MADV_KEEPONFORK");
 }
 #else
 PC_PROBE(wipe_none, "madvise.wipeonfork.child_sees_zero", "MADV_WIPEONFORK: child reads zero")
 {
-	pc_skip(ctx, "no MADV_WIPEONFORK on this system");
+	pc_skip_unsupported(ctx, "no MADV_WIPEONFORK in this system's headers");
 }
 #endif
 
@@ -108,7 +106,7 @@ PC_PROBE_KINDS(dontfork_faults, "madvise.dontfork.child_faults", PC_ALL_KINDS,
 	       "after MADV_DONTFORK the range is absent in a fork child: access raises SIGSEGV")
 {
 	struct pc_map m;
-	map_advised(ctx, &m, MADV_DONTFORK, -1, "MADV_DONTFORK");
+	map_advised(ctx, &m, MADV_DONTFORK, -1, "MADV_DONTFORK", NULL);
 	expect_child(ctx, &m, "SIGSEGV", "MADV_DONTFORK");
 }
 
@@ -116,12 +114,12 @@ PC_PROBE_KINDS(dofork_data, "madvise.dofork.child_sees_data", PC_ALL_KINDS,
 	       "MADV_DOFORK after MADV_DONTFORK: a fork child inherits the range and its data")
 {
 	struct pc_map m;
-	map_advised(ctx, &m, MADV_DONTFORK, MADV_DOFORK, "MADV_DONTFORK");
+	map_advised(ctx, &m, MADV_DONTFORK, MADV_DOFORK, "MADV_DONTFORK", "MADV_DOFORK");
 	expect_child(ctx, &m, "old", "MADV_DOFORK");
 }
 #else
 PC_PROBE(dontfork_none, "madvise.dontfork.child_faults", "MADV_DONTFORK: child faults")
 {
-	pc_skip(ctx, "no MADV_DONTFORK on this system");
+	pc_skip_unsupported(ctx, "no MADV_DONTFORK in this system's headers");
 }
 #endif

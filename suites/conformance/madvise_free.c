@@ -9,9 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#ifdef __linux__
-#include "linux_abi.h"
-#endif
+#include "pl_abi.h"
 
 #define LEN_PAGES 64
 #define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
@@ -22,16 +20,12 @@
 static void free_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 {
 #ifdef MADV_FREE
-	if (pc_madvise(NULL, 0, MADV_FREE) == EINVAL)
-		pc_skip(ctx, "MADV_FREE: EINVAL from this kernel (before 4.5)");
-	int e = pc_madvise(p, len, MADV_FREE);
-	if (e == EINVAL && pc_kind(ctx) != PC_PRIVATE_ANON && pc_kind(ctx) != PC_THP)
-		pc_skip(ctx, "MADV_FREE refused on %s mappings (EINVAL): private anonymous memory only",
-			pc_kind_name(pc_kind(ctx)));
-	PC_CHECK(ctx, e == 0, "madvise(MADV_FREE) returned %s", pc_strerror(e));
+	pc_need_advice(ctx, MADV_FREE, "MADV_FREE");
+	/* Linux refuses it on shared and file mappings (EINVAL, as for unknown advice): unsupported there. */
+	pc_advise(ctx, p, len, MADV_FREE, "MADV_FREE");
 #else
 	(void)p; (void)len;
-	pc_skip(ctx, "no MADV_FREE on this system");
+	pc_skip_unsupported(ctx, "no MADV_FREE in this system's headers");
 #endif
 }
 
@@ -98,21 +92,6 @@ PC_PROBE_KINDS(free_retouch, "madvise.free.contents_after_retouch", PC_ALL_KINDS
 	pc_pass(ctx);
 }
 
-/* RSS in bytes; false where this system cannot measure it. */
-static bool rss(size_t *bytes)
-{
-	return pl_rss(bytes) == 0;
-}
-
-/* "dropped" (3/4 of len or more), "unchanged" (under 1/4) or "partial". */
-static const char *rss_change(size_t before, size_t after, size_t len)
-{
-	size_t drop = before > after ? before - after : 0;
-	if (drop >= len / 4 * 3)
-		return "dropped";
-	return drop < len / 4 ? "unchanged" : "partial";
-}
-
 PC_PROBE_KINDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP,
 	       "RSS after MADV_FREE (at once, and after forced reclaim); pages reported gone read zero")
 {
@@ -124,16 +103,15 @@ PC_PROBE_KINDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP,
 	size_t filled, after_free, after_reclaim, resident;
 	pc_fill(m.addr, m.len, SEED);
 	memcpy(old, m.addr, m.len);
-	if (!rss(&filled))
-		pc_skip(ctx, "no RSS measure on this system");
+	filled = pc_obs_rss(ctx);
 	free_or_skip(ctx, m.addr, m.len);
-	PC_SETUP(ctx, pl_rss(&after_free));
-	pc_observe(ctx, "rss_after", "%s", rss_change(filled, after_free, m.len));
+	after_free = pc_obs_rss(ctx);
+	pc_observe(ctx, "rss_after", "%s", pc_rss_change(filled, after_free, m.len));
 	bool reclaimed = pc_force_reclaim(m.addr, m.len);
-	PC_SETUP(ctx, pl_rss(&after_reclaim));
-	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
-	pc_observe(ctx, "rss_after_pageout", "%s", reclaimed ? rss_change(filled, after_reclaim, m.len) : "not forced");
-	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
+	after_reclaim = pc_obs_rss(ctx);
+	resident = pc_obs_resident_pages(ctx, m.addr, m.len);
+	pc_observe(ctx, "rss_after_pageout", "%s", reclaimed ? pc_rss_change(filled, after_reclaim, m.len) : "not forced");
+	pc_measure(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
 	PC_CHECK(ctx, pc_pages_old_or_zero(m.addr, old, m.len), "a page reads neither old bytes nor zero");
 	if (resident == 0)
 		PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "no page resident, yet contents are not zero");
@@ -148,14 +126,13 @@ PC_PROBE(free_unaligned, "madvise.free.unaligned_einval",
 	struct pc_map m;
 	pc_map_or_skip(ctx, 2 * pl_page_size(), &m);
 #ifdef MADV_FREE
-	if (pc_madvise(NULL, 0, MADV_FREE) == EINVAL)
-		pc_skip(ctx, "MADV_FREE: EINVAL from this kernel (before 4.5)");
+	pc_need_advice(ctx, MADV_FREE, "MADV_FREE");
 	int e = pc_madvise((char *)m.addr + 1, pl_page_size(), MADV_FREE);
 	pc_observe(ctx, "errno", "%s", e ? pc_strerror(e) : "none");
 	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
 	pc_unmap(&m);
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MADV_FREE on this system");
+	pc_skip_unsupported(ctx, "no MADV_FREE in this system's headers");
 #endif
 }

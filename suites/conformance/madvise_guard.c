@@ -12,17 +12,14 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#ifdef __linux__
-#include "linux_abi.h"
-/* Weak: a PLATFORM=generic build has no linux.c, and the probe then skips. */
-#endif
+#include "pl_abi.h"
 
 #define LEN_PAGES 8
 #define GUARD_AT 2 /* first guarded page */
 #define GUARD_PAGES 2
 #define SEED 13
 
-#ifdef __linux__
+#ifdef MADV_GUARD_INSTALL
 struct guarded {
 	struct pc_map m;
 	char *guard; /* first guarded byte */
@@ -33,17 +30,13 @@ struct guarded {
 static void map_guarded(struct pc_ctx *ctx, struct guarded *g)
 {
 	size_t ps = pl_page_size();
-	if (pc_madvise(NULL, 0, MADV_GUARD_INSTALL) == EINVAL)
-		pc_skip(ctx, "MADV_GUARD_INSTALL: EINVAL from this kernel (before 6.13)");
+	pc_need_advice(ctx, MADV_GUARD_INSTALL, "MADV_GUARD_INSTALL"); /* Linux 6.13 */
 	pc_map_or_skip(ctx, LEN_PAGES * ps, &g->m);
 	pc_fill(g->m.addr, g->m.len, SEED);
 	g->guard = (char *)g->m.addr + GUARD_AT * ps;
 	g->glen = GUARD_PAGES * ps;
-	int e = pc_madvise(g->guard, g->glen, MADV_GUARD_INSTALL);
-	if (e == EINVAL)
-		pc_skip(ctx, "MADV_GUARD_INSTALL refused on %s mappings (EINVAL; file-backed since 6.15)",
-			pc_kind_name(pc_kind(ctx)));
-	PC_CHECK(ctx, e == 0, "madvise(MADV_GUARD_INSTALL) returned %s", pc_strerror(e));
+	/* File-backed mappings take guards since 6.15; before, EINVAL as for unknown advice. */
+	pc_advise(ctx, g->guard, g->glen, MADV_GUARD_INSTALL, "MADV_GUARD_INSTALL");
 }
 
 /* The signal a read and a write of each guarded page raise; 0 if any access worked. */
@@ -75,14 +68,14 @@ static const char *sig_label(int sig)
 }
 #define GUARD_SKIP_OTHER_OS
 #else
-#define GUARD_SKIP_OTHER_OS pc_skip(ctx, "MADV_GUARD_INSTALL is Linux-only (6.13)")
+#define GUARD_SKIP_OTHER_OS pc_skip_unsupported(ctx, "no MADV_GUARD_INSTALL in this system's headers (Linux 6.13)")
 #endif
 
 PC_PROBE_KINDS(guard_faults, "madvise.guard_install.access_faults", PC_ALL_KINDS,
 	       "reads and writes of guard pages raise SIGSEGV; neighbouring pages keep their data")
 {
 	GUARD_SKIP_OTHER_OS;
-#ifdef __linux__
+#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	unsigned char *copy = malloc(g.m.len);
@@ -104,11 +97,10 @@ PC_PROBE_KINDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS
 	       "MADV_GUARD_REMOVE makes the pages accessible: private reads zero, shared reads the object")
 {
 	GUARD_SKIP_OTHER_OS;
-#ifdef __linux__
+#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
-	int e = pc_madvise(g.guard, g.glen, MADV_GUARD_REMOVE);
-	PC_CHECK(ctx, e == 0, "madvise(MADV_GUARD_REMOVE) returned %s", pc_strerror(e));
+	pc_advise(ctx, g.guard, g.glen, MADV_GUARD_REMOVE, "MADV_GUARD_REMOVE");
 	int sig = pc_access_faults(g.guard, false, 0);
 	PC_CHECK(ctx, sig == 0, "guard page still faults (%s) after MADV_GUARD_REMOVE", sig_label(sig));
 	bool shared = g.m.kind == PC_SHARED_ANON || g.m.kind == PC_SHARED_FILE;
@@ -122,7 +114,7 @@ PC_PROBE_KINDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS
 #endif
 }
 
-#ifdef __linux__
+#ifdef MADV_GUARD_INSTALL
 static const struct guarded *child_guard;
 
 static int child_touches_guard(void *arg)
@@ -136,7 +128,7 @@ PC_PROBE_KINDS(guard_fork, "madvise.guard_install.fork_inherited", PC_ALL_KINDS,
 	       "a fork child inherits guard pages: its accesses raise SIGSEGV too")
 {
 	GUARD_SKIP_OTHER_OS;
-#ifdef __linux__
+#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	child_guard = &g;
@@ -157,7 +149,7 @@ PC_PROBE(guard_survives, "madvise.guard_install.survives_dontneed_mprotect",
 	 "MADV_DONTNEED and mprotect over a guarded range leave the guard in place")
 {
 	GUARD_SKIP_OTHER_OS;
-#ifdef __linux__
+#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	PC_SETUP(ctx, pc_madvise(g.m.addr, g.m.len, MADV_DONTNEED));
@@ -174,26 +166,19 @@ PC_PROBE(guard_survives, "madvise.guard_install.survives_dontneed_mprotect",
 #endif
 }
 
-PC_PROBE(guard_category, "madvise.guard_install.pagemap_scan_category",
-	 "PAGEMAP_SCAN reports PAGE_IS_GUARD for guard pages and not for their neighbours")
+PC_PROBE(guard_category, "madvise.guard_install.page_flag",
+	 "the page flags report guard pages as guards (PAGEMAP_SCAN PAGE_IS_GUARD) and not their neighbours")
 {
 	GUARD_SKIP_OTHER_OS;
-#ifdef __linux__
+#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
-	uint64_t cat_guard, cat_next;
 	map_guarded(ctx, &g);
-	int e = pl_linux_page_categories(g.guard, &cat_guard);
-	if (e == ENOTSUP)
-		pc_skip(ctx, "this page layer cannot read page categories (no PAGEMAP_SCAN)");
-	if (e == ENOTTY || e == EINVAL)
-		pc_skip(ctx, "PAGEMAP_SCAN: %s (before 6.7)", pl_errno_name(e));
-	PC_SETUP(ctx, e);
-	if (!(pl_linux_scan_categories() & PL_PAGE_IS_GUARD))
-		pc_skip(ctx, "PAGEMAP_SCAN refuses PAGE_IS_GUARD (before 6.14)");
-	PC_SETUP(ctx, pl_linux_page_categories(g.guard + g.glen, &cat_next));
-	pc_observe(ctx, "guard_categories", "0x%llx", (unsigned long long)cat_guard);
-	PC_CHECK(ctx, cat_guard & PL_PAGE_IS_GUARD, "guard page lacks PAGE_IS_GUARD");
-	PC_CHECK(ctx, !(cat_next & PL_PAGE_IS_GUARD), "the page after the guard has PAGE_IS_GUARD");
+	unsigned at_guard = pc_obs_page_flags(ctx, g.guard, PL_PF_GUARD);
+	unsigned after = pc_obs_page_flags(ctx, g.guard + g.glen, PL_PF_GUARD);
+	pc_observe(ctx, "guard_page_flagged", "%s", at_guard & PL_PF_GUARD ? "yes" : "no");
+	pc_observe(ctx, "next_page_flagged", "%s", after & PL_PF_GUARD ? "yes" : "no");
+	PC_CHECK(ctx, at_guard & PL_PF_GUARD, "guard page not flagged as a guard");
+	PC_CHECK(ctx, !(after & PL_PF_GUARD), "the page after the guard is flagged as a guard");
 	pc_unmap(&g.m);
 	pc_pass(ctx);
 #endif

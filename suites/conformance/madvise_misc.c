@@ -1,7 +1,7 @@
 /* madvise: WILLNEED (a hint that keeps contents), REMOVE (frees the backing
  * store of shared memory: reads zero), an unknown advice value (EINVAL), and
  * the transparent-huge-page advice HUGEPAGE / NOHUGEPAGE / COLLAPSE, checked
- * through AnonHugePages in /proc/self/smaps. */
+ * through the page layer's huge-page backing. */
 #include "config.h"
 #include "pagelab/check.h"
 #include "pagelab/env.h"
@@ -14,9 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifdef __linux__
-#include "linux_abi.h"
-#endif
+#include "pl_abi.h"
 
 #define LEN_PAGES 64
 #define SEED 5
@@ -29,23 +27,22 @@ PC_PROBE_KINDS(willneed_contents, "madvise.willneed.contents_kept", PC_ALL_KINDS
 	size_t resident;
 	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
 	pc_fill(m.addr, m.len, SEED);
-	int e = pc_madvise(m.addr, m.len, MADV_WILLNEED);
-	PC_CHECK(ctx, e == 0, "madvise(MADV_WILLNEED) returned %s", pc_strerror(e));
+	pc_advise(ctx, m.addr, m.len, MADV_WILLNEED, "MADV_WILLNEED");
 	PC_CHECK(ctx, pc_check_fill(m.addr, m.len, SEED), "contents changed after MADV_WILLNEED");
 	/* Shared memory outlives DONTNEED; WILLNEED must bring back the same data. */
 	if (m.kind == PC_SHARED_ANON || m.kind == PC_SHARED_FILE) {
 		PC_SETUP(ctx, pc_madvise(m.addr, m.len, MADV_DONTNEED));
 		PC_SETUP(ctx, pc_madvise(m.addr, m.len, MADV_WILLNEED));
 	}
-	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
-	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
+	resident = pc_obs_resident_pages(ctx, m.addr, m.len);
+	pc_measure(ctx, "resident_pages_after", "%zu of %zu", resident, m.len / pl_page_size());
 	const char *got = pc_contents(m.addr, m.len, SEED);
 	pc_observe(ctx, "contents_after", "%s", got);
 	PC_CHECK(ctx, strcmp(got, "old") == 0, "contents after MADV_WILLNEED: %s", got);
 	pc_unmap(&m);
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MADV_WILLNEED on this system");
+	pc_skip_unsupported(ctx, "no MADV_WILLNEED in this system's headers");
 #endif
 }
 
@@ -53,16 +50,17 @@ PC_PROBE_KINDS(willneed_contents, "madvise.willneed.contents_kept", PC_ALL_KINDS
 static void remove_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 {
 #ifdef MADV_REMOVE
+	pc_need_advice(ctx, MADV_REMOVE, "MADV_REMOVE");
 	int e = pc_madvise(p, len, MADV_REMOVE);
+	/* madvise(2) documents EINVAL/EACCES for mappings that are not shared and writable. */
 	if ((e == EINVAL || e == EACCES) && pc_kind(ctx) != PC_SHARED_ANON && pc_kind(ctx) != PC_SHARED_FILE)
-		pc_skip(ctx, "MADV_REMOVE refused on %s mappings (%s): shared writable mappings only",
-			pc_kind_name(pc_kind(ctx)), pl_errno_name(e));
-	if (e == ENOSYS || e == EOPNOTSUPP)
-		pc_skip(ctx, "MADV_REMOVE: %s from this file system", pl_errno_name(e));
-	PC_CHECK(ctx, e == 0, "madvise(MADV_REMOVE) returned %s", pc_strerror(e));
+		pc_skip_unsupported(ctx, "MADV_REMOVE refused on %s mappings (%s): shared writable mappings only",
+				    pc_kind_name(pc_kind(ctx)), pl_errno_name(e));
+	if (e)
+		pc_refusal(ctx, "madvise(MADV_REMOVE) on shared memory", e, pc_unknown_advice_errno(p, len));
 #else
 	(void)p; (void)len;
-	pc_skip(ctx, "no MADV_REMOVE on this system");
+	pc_skip_unsupported(ctx, "no MADV_REMOVE in this system's headers");
 #endif
 }
 
@@ -112,86 +110,58 @@ PC_PROBE(unknown_einval, "madvise.unknown_advice.einval",
 	pc_pass(ctx);
 }
 
-#ifdef __linux__
-/* Sum of AnonHugePages (kB) over the smaps entries inside [p, p+len). */
-static int anon_huge_kb(const void *p, size_t len, long *kb)
-{
-	FILE *f = fopen("/proc/self/smaps", "re");
-	if (!f)
-		return errno;
-	char line[512];
-	bool inside = false;
-	uintptr_t lo = (uintptr_t)p, hi = lo + len;
-	*kb = 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long start, end, val;
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) /* a mapping's header line */
-			inside = start < hi && end > lo;
-		else if (inside && sscanf(line, "AnonHugePages: %lu kB", &val) == 1)
-			*kb += (long)val;
-	}
-	fclose(f);
-	return 0;
-}
-
 /* One huge page of private anonymous memory, aligned, no THP advice yet. */
 static void *map_huge_aligned(struct pc_ctx *ctx, size_t *len)
 {
-	const char *why;
-	if (!pc_thp_available(&why))
-		pc_skip(ctx, "%s", why);
 	void *p;
+	pc_need_thp(ctx);
 	*len = pl_caps()->huge_page_size;
 	PC_SETUP(ctx, pl_reserve(*len, *len, &p));
 	PC_SETUP(ctx, pl_commit(p, *len));
 	return p;
 }
-#endif
 
 PC_PROBE(hugepage_huge, "madvise.hugepage.anon_huge",
 	 "MADV_HUGEPAGE on an aligned range: touched memory reads zero; AnonHugePages observed")
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#if defined(MADV_HUGEPAGE)
 	size_t len;
-	long kb;
 	char *p = map_huge_aligned(ctx, &len);
-	int e = pc_madvise(p, len, MADV_HUGEPAGE);
-	PC_CHECK(ctx, e == 0, "madvise(MADV_HUGEPAGE) returned %s", pc_strerror(e));
+	pc_advise(ctx, p, len, MADV_HUGEPAGE, "MADV_HUGEPAGE");
 	p[0] = 1;
-	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
-	pc_observe(ctx, "anon_huge_kb", "%ld", kb);
-	pc_observe(ctx, "huge_after_first_touch", "%s", kb * 1024 >= (long)len ? "yes" : "no");
+	size_t huge = pc_obs_huge_bytes(ctx, p, len);
+	pc_measure(ctx, "huge_bytes", "%zu", huge);
+	pc_observe(ctx, "huge_after_first_touch", "%s", huge >= len ? "yes" : "no");
 	PC_CHECK(ctx, pc_all_bytes(p + 1, len - 1, 0), "fresh huge-page memory does not read zero");
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MADV_HUGEPAGE on this system");
+	pc_skip_unsupported(ctx, "no MADV_HUGEPAGE in this system's headers");
 #endif
 }
 
 PC_PROBE(nohugepage_small, "madvise.nohugepage.no_huge",
 	 "after MADV_HUGEPAGE then MADV_NOHUGEPAGE a fully touched aligned range holds no huge page")
 {
-#if defined(__linux__) && defined(MADV_NOHUGEPAGE)
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
 	size_t len;
-	long kb;
 	char *p = map_huge_aligned(ctx, &len);
 	/* The later advice must win: HUGEPAGE first makes the check bite where THP is "madvise". */
-	PC_SETUP(ctx, pc_madvise(p, len, MADV_HUGEPAGE));
-	int e = pc_madvise(p, len, MADV_NOHUGEPAGE);
-	PC_CHECK(ctx, e == 0, "madvise(MADV_NOHUGEPAGE) returned %s", pc_strerror(e));
+	pc_advise(ctx, p, len, MADV_HUGEPAGE, "MADV_HUGEPAGE");
+	pc_advise(ctx, p, len, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE");
 	memset(p, 1, len);
-	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
-	pc_observe(ctx, "anon_huge_kb", "%ld", kb);
-	PC_CHECK(ctx, kb == 0, "%ld kB of huge pages despite MADV_NOHUGEPAGE", kb);
+	size_t huge = pc_obs_huge_bytes(ctx, p, len);
+	pc_measure(ctx, "huge_bytes", "%zu", huge);
+	pc_observe(ctx, "huge_after_full_touch", "%s", huge ? "yes" : "no");
+	PC_CHECK(ctx, huge == 0, "%zu bytes of huge pages despite MADV_NOHUGEPAGE", huge);
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MADV_NOHUGEPAGE on this system");
+	pc_skip_unsupported(ctx, "no MADV_NOHUGEPAGE in this system's headers");
 #endif
 }
 
-#ifdef __linux__
+#ifdef MADV_COLLAPSE
 /* MADV_COLLAPSE with a bounded retry on EAGAIN (a transient failure per madvise(2)). */
 static int collapse(void *p, size_t len)
 {
@@ -205,51 +175,48 @@ static int collapse(void *p, size_t len)
 PC_PROBE(collapse_huge, "madvise.collapse.anon_huge",
 	 "MADV_COLLAPSE turns a filled aligned range into a huge page, keeping every byte")
 {
-#ifdef __linux__
+#ifdef MADV_COLLAPSE
 	size_t len;
-	long kb;
-	if (pc_madvise(NULL, 0, MADV_COLLAPSE) == EINVAL)
-		pc_skip(ctx, "MADV_COLLAPSE: EINVAL from this kernel (before 6.1)");
+	pc_need_advice(ctx, MADV_COLLAPSE, "MADV_COLLAPSE"); /* Linux 6.1 */
 	char *p = map_huge_aligned(ctx, &len);
 	pc_fill(p, len, SEED);
-	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
-	pc_observe(ctx, "anon_huge_kb_before", "%ld", kb);
+	pc_measure(ctx, "huge_bytes_before", "%zu", pc_obs_huge_bytes(ctx, p, len));
 	int e = collapse(p, len);
 	if (e == ENOMEM || e == EAGAIN || e == EBUSY)
-		pc_skip(ctx, "MADV_COLLAPSE: %s: no huge page could be had now", pl_errno_name(e));
-	PC_CHECK(ctx, e == 0, "madvise(MADV_COLLAPSE) returned %s", pc_strerror(e));
-	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
-	pc_observe(ctx, "anon_huge_kb_after", "%ld", kb);
+		pc_skip_prerequisite(ctx, "MADV_COLLAPSE: %s: no huge page could be had now", pl_errno_name(e));
+	if (e)
+		pc_refusal(ctx, "madvise(MADV_COLLAPSE)", e, pc_unknown_advice_errno(p, len));
+	size_t huge = pc_obs_huge_bytes(ctx, p, len);
+	pc_measure(ctx, "huge_bytes_after", "%zu", huge);
+	pc_observe(ctx, "huge_after", "%s", huge >= len ? "yes" : "no");
 	/* Success with no huge page is a claim not honoured; lost bytes are data loss. */
-	PC_CHECK(ctx, kb * 1024 >= (long)len, "MADV_COLLAPSE succeeded but AnonHugePages is %ld kB", kb);
+	PC_CHECK(ctx, huge >= len, "MADV_COLLAPSE succeeded but only %zu bytes are in huge pages", huge);
 	PC_CHECK(ctx, pc_check_fill(p, len, SEED), "contents changed by MADV_COLLAPSE");
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "MADV_COLLAPSE is Linux-only");
+	pc_skip_unsupported(ctx, "no MADV_COLLAPSE in this system's headers");
 #endif
 }
 
 PC_PROBE(collapse_nohuge, "madvise.collapse.nohugepage_einval",
 	 "MADV_COLLAPSE of a range marked MADV_NOHUGEPAGE fails with EINVAL and keeps it small")
 {
-#ifdef __linux__
+#ifdef MADV_COLLAPSE
 	size_t len;
-	long kb;
-	if (pc_madvise(NULL, 0, MADV_COLLAPSE) == EINVAL)
-		pc_skip(ctx, "MADV_COLLAPSE: EINVAL from this kernel (before 6.1)");
+	pc_need_advice(ctx, MADV_COLLAPSE, "MADV_COLLAPSE"); /* Linux 6.1 */
 	char *p = map_huge_aligned(ctx, &len);
-	PC_SETUP(ctx, pc_madvise(p, len, MADV_NOHUGEPAGE));
+	pc_advise(ctx, p, len, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE");
 	pc_fill(p, len, SEED);
 	int e = collapse(p, len);
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
-	PC_SETUP(ctx, anon_huge_kb(p, len, &kb));
-	pc_observe(ctx, "anon_huge_kb_after", "%ld", kb);
+	size_t huge = pc_obs_huge_bytes(ctx, p, len);
+	pc_measure(ctx, "huge_bytes_after", "%zu", huge);
 	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
-	PC_CHECK(ctx, kb == 0, "%ld kB of huge pages despite MADV_NOHUGEPAGE", kb);
+	PC_CHECK(ctx, huge == 0, "%zu bytes of huge pages despite MADV_NOHUGEPAGE", huge);
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "MADV_COLLAPSE is Linux-only");
+	pc_skip_unsupported(ctx, "no MADV_COLLAPSE in this system's headers");
 #endif
 }

@@ -11,9 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifdef __linux__
-#include "linux_abi.h"
-#endif
+#include "pl_abi.h"
 
 #define LEN_PAGES 64
 
@@ -23,8 +21,7 @@
 
 static void need_populate(struct pc_ctx *ctx, bool write)
 {
-	if (pc_madvise(NULL, 0, ADVICE(write)) == EINVAL)
-		pc_skip(ctx, "%s: EINVAL from this kernel (before 5.14)", ADVICE_NAME(write));
+	pc_need_advice(ctx, ADVICE(write), ADVICE_NAME(write));
 }
 
 /* Populate a fresh mapping: every page resident, contents zero, RSS up for writes. */
@@ -34,23 +31,19 @@ static void populate_resident(struct pc_ctx *ctx, bool write)
 	size_t rss0 = 0, rss1 = 0, resident;
 	need_populate(ctx, write);
 	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
-	bool known = pl_rss(&rss0) == 0;
-	int e = pc_madvise(m.addr, m.len, ADVICE(write));
-	PC_CHECK(ctx, e == 0, "madvise(%s) returned %s", ADVICE_NAME(write), pc_strerror(e));
-	known = pl_rss(&rss1) == 0 && known;
-	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
-	size_t pages = m.len / pl_page_size(), rise = rss1 > rss0 ? rss1 - rss0 : 0;
-	pc_observe(ctx, "resident_pages_after", "%zu of %zu", resident, pages);
-	pc_observe(ctx, "rss_after", "%s", !known ? "unknown" : rise >= m.len / 4 * 3 ? "raised" : rise < m.len / 4 ? "unchanged" : "partly raised");
-	bool zp;
-	(void)pl_caps(); /* the page layer picks its zero-page method when the set is filled */
-	int z = pl_is_zero_page(m.addr, &zp);
-	pc_observe(ctx, "zero_page", "%s", z ? "unknown" : zp ? "yes" : "no");
+	bool known = pc_try_rss(ctx, &rss0);
+	pc_advise(ctx, m.addr, m.len, ADVICE(write), ADVICE_NAME(write));
+	known = pc_try_rss(ctx, &rss1) && known;
+	resident = pc_obs_resident_pages(ctx, m.addr, m.len);
+	size_t pages = m.len / pl_page_size();
+	pc_measure(ctx, "resident_pages_after", "%zu of %zu", resident, pages);
+	pc_observe(ctx, "rss_after", "%s", known ? pc_rss_rise(rss0, rss1, m.len) : "unobservable");
+	bool zp = false, z_known = pc_try_zero_page(ctx, m.addr, &zp);
+	pc_observe(ctx, "zero_page", "%s", !z_known ? "unobservable" : zp ? "yes" : "no");
 	PC_CHECK(ctx, resident == pages, "%zu of %zu pages resident after %s", resident, pages, ADVICE_NAME(write));
 	/* Written-for pages are real, accounted memory, never the shared zero page. */
-	if (write) {
-		PC_CHECK(ctx, z != 0 || !zp, "page maps the zero page after MADV_POPULATE_WRITE");
-	}
+	if (write)
+		PC_CHECK(ctx, !z_known || !zp, "page maps the zero page after MADV_POPULATE_WRITE");
 	PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "populated memory does not read zero");
 	pc_unmap(&m);
 	pc_pass(ctx);
@@ -82,7 +75,7 @@ static void populate_hole(struct pc_ctx *ctx, bool write)
 	PC_SETUP(ctx, pl_unmap(p + ps, ps));
 	int e = pc_madvise(p, 3 * ps, ADVICE(write));
 	pc_observe(ctx, "errno", "%s", e ? pc_strerror(e) : "none");
-	PC_SETUP(ctx, pl_resident_pages(p, ps, &resident));
+	resident = pc_obs_resident_pages(ctx, p, ps);
 	pc_observe(ctx, "page_before_hole", "%s", resident ? "populated" : "not populated");
 	PC_CHECK(ctx, e == ENOMEM, "%s over a hole: expected ENOMEM, got %s", ADVICE_NAME(write),
 		 e ? pc_strerror(e) : "success");
@@ -106,7 +99,7 @@ static void populate_beyond_eof(struct pc_ctx *ctx, bool write)
 	pc_pass(ctx);
 }
 #else
-#define POPULATE_SKIP pc_skip(ctx, "no MADV_POPULATE_READ/WRITE on this system")
+#define POPULATE_SKIP pc_skip_unsupported(ctx, "no MADV_POPULATE_READ/WRITE in this system's headers")
 static void populate_resident(struct pc_ctx *ctx, bool write) { (void)write; POPULATE_SKIP; }
 static void populate_prot(struct pc_ctx *ctx, bool write, int prot) { (void)write; (void)prot; POPULATE_SKIP; }
 static void populate_hole(struct pc_ctx *ctx, bool write) { (void)write; POPULATE_SKIP; }

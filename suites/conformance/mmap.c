@@ -11,13 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#ifdef __linux__
-#include <sys/sysinfo.h>
-#include "linux_abi.h"
-#endif
-#ifndef MAP_ANONYMOUS
-#define MAP_ANONYMOUS MAP_ANON
-#endif
+#include "pl_abi.h"
 
 #define RW (PROT_READ | PROT_WRITE)
 
@@ -162,7 +156,7 @@ PC_PROBE(fixed_noreplace_eexist, "mmap.fixed_noreplace.eexist_over_mapping",
 #ifdef MAP_FIXED_NOREPLACE
 	noreplace_over(ctx, 0, 2);
 #else
-	pc_skip(ctx, "no MAP_FIXED_NOREPLACE on this system");
+	pc_skip_unsupported(ctx, "no MAP_FIXED_NOREPLACE in this system\'s headers");
 #endif
 }
 
@@ -172,7 +166,7 @@ PC_PROBE(fixed_noreplace_partial, "mmap.fixed_noreplace.eexist_partial_overlap",
 #ifdef MAP_FIXED_NOREPLACE
 	noreplace_over(ctx, 1, 2);
 #else
-	pc_skip(ctx, "no MAP_FIXED_NOREPLACE on this system");
+	pc_skip_unsupported(ctx, "no MAP_FIXED_NOREPLACE in this system\'s headers");
 #endif
 }
 
@@ -185,7 +179,7 @@ PC_PROBE(fixed_noreplace_free, "mmap.fixed_noreplace.free_range_exact",
 	void *got;
 	int e = try_mmap(b, 2 * ps, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0, &got);
 	if (e == EINVAL || e == EOPNOTSUPP)
-		pc_skip(ctx, "MAP_FIXED_NOREPLACE: %s from this system", pl_errno_name(e));
+		pc_skip_unsupported(ctx, "MAP_FIXED_NOREPLACE: %s at a free address", pl_errno_name(e));
 	PC_CHECK(ctx, e == 0, "mmap at a free address failed: %s", pc_strerror(e));
 	pc_observe(ctx, "address", "%s", got == b ? "exact" : "other");
 	PC_CHECK(ctx, got == b, "mapped at %p, asked for %p", got, (void *)b);
@@ -193,20 +187,18 @@ PC_PROBE(fixed_noreplace_free, "mmap.fixed_noreplace.free_range_exact",
 	PC_SETUP(ctx, pl_unmap(got, 2 * ps));
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MAP_FIXED_NOREPLACE on this system");
+	pc_skip_unsupported(ctx, "no MAP_FIXED_NOREPLACE in this system\'s headers");
 #endif
 }
 
 /* Physical memory plus swap, in bytes (swap only where the system reports it). */
 static uint64_t memory_plus_swap(void)
 {
-	uint64_t total = (uint64_t)sysconf(_SC_PHYS_PAGES) * pl_page_size();
-#ifdef __linux__
-	struct sysinfo si;
-	if (sysinfo(&si) == 0)
-		total = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
-#endif
-	return total;
+	uint64_t swap = 0;
+	long pages = sysconf(_SC_PHYS_PAGES);
+	if (pl_swap_total(&swap) != 0)
+		swap = 0;
+	return (pages > 0 ? (uint64_t)pages * pl_page_size() : 0) + swap;
 }
 
 /* A reason the huge reservation cannot be tried here, or NULL. */
@@ -217,11 +209,9 @@ static const char *noreserve_obstacle(uint64_t len)
 		return "address space smaller than twice memory plus swap";
 	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < len * 2) /* room for it and what is already mapped */
 		return "RLIMIT_AS is below the reservation size";
-#ifdef __linux__
-	char mode[16];
-	if (pl_read_file("/proc/sys/vm/overcommit_memory", mode, sizeof(mode)) == 0 && mode[0] == '2')
-		return "vm.overcommit_memory=2: strict accounting ignores MAP_NORESERVE";
-#endif
+	bool strict = false;
+	if (pl_commit_strict(&strict) == 0 && strict)
+		return "strict commit accounting (vm.overcommit_memory=2) ignores MAP_NORESERVE";
 	return NULL;
 }
 
@@ -248,8 +238,8 @@ PC_PROBE(noreserve_huge, "mmap.noreserve.larger_than_memory",
 	len = (len + pl_page_size() - 1) / pl_page_size() * pl_page_size();
 	const char *why = noreserve_obstacle(len);
 	if (why)
-		pc_skip(ctx, "%s", why);
-	pc_observe(ctx, "reservation_gib", "%.1f", (double)len / (1 << 30));
+		pc_skip_prerequisite(ctx, "%s", why);
+	pc_measure(ctx, "reservation_gib", "%.1f", (double)len / (1 << 30));
 	void *p;
 	int e = try_mmap(NULL, (size_t)len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
 	pc_observe(ctx, "with_noreserve", "%s", e ? pl_errno_name(e) : "mapped");
@@ -263,7 +253,7 @@ PC_PROBE(noreserve_huge, "mmap.noreserve.larger_than_memory",
 		PC_SETUP(ctx, pl_unmap(p, (size_t)len));
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MAP_NORESERVE on this system");
+	pc_skip_unsupported(ctx, "no MAP_NORESERVE in this system\'s headers");
 #endif
 }
 
@@ -285,14 +275,15 @@ PC_PROBE_KINDS(populate_resident, "mmap.populate.resident", PC_ANON_KINDS | PC_F
 	size_t pages = 64, resident;
 	pc_map_or_skip(ctx, pages * pl_page_size(), &m);
 	remap_populated(ctx, &m);
-	PC_SETUP(ctx, pl_resident_pages(m.addr, m.len, &resident));
-	pc_observe(ctx, "resident_pages", "%zu/%zu", resident, pages);
+	resident = pc_obs_resident_pages(ctx, m.addr, m.len);
+	pc_measure(ctx, "resident_pages", "%zu/%zu", resident, pages);
+	pc_observe(ctx, "all_resident", "%s", resident == pages ? "yes" : "no");
 	PC_CHECK(ctx, resident == pages, "%zu of %zu pages resident after MAP_POPULATE", resident, pages);
 	PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "populated pages are not zero");
 	pc_unmap(&m);
 	pc_pass(ctx);
 #else
-	pc_skip(ctx, "no MAP_POPULATE on this system");
+	pc_skip_unsupported(ctx, "no MAP_POPULATE in this system\'s headers");
 #endif
 }
 

@@ -11,9 +11,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__linux__) && defined(HAVE_SYS_SYSCALL_H)
+#include "pl_abi.h"
+#if defined(PL_NR_mseal) && defined(HAVE_SYS_SYSCALL_H)
 #include <sys/syscall.h>
-#include "linux_abi.h"
 #define PL_MSEAL 1
 #endif
 #define RW (PROT_READ | PROT_WRITE)
@@ -35,8 +35,9 @@ static char *sealed_range(struct pc_ctx *ctx, int prot)
 	if (prot != RW && mprotect(b, len, prot) != 0)
 		pc_error(ctx, "mprotect before sealing: %s", pc_strerror(errno));
 	int e = try_mseal(b, len);
+	/* ENOSYS before 6.10; 32-bit kernels do not have it at all. */
 	if (e == ENOSYS || e == EPERM)
-		pc_skip(ctx, "mseal: %s from this kernel (needs Linux 6.10, 64-bit)", pl_errno_name(e));
+		pc_skip_unsupported(ctx, "mseal: %s from this kernel (needs Linux 6.10, 64-bit)", pl_errno_name(e));
 	if (e)
 		pc_error(ctx, "mseal: %s", pc_strerror(e));
 	return b;
@@ -54,7 +55,7 @@ static void expect_refused(struct pc_ctx *ctx, const char *what, int e, char *b)
 }
 #define NO_MSEAL
 #else
-#define NO_MSEAL pc_skip(ctx, "no mseal(2) here (Linux 6.10 and later only)");
+#define NO_MSEAL pc_skip_unsupported(ctx, "no mseal(2) system call number for this system (Linux 6.10 and later only)");
 #endif
 
 PC_PROBE(munmap_refused, "mseal.munmap.eperm", "munmap of a sealed range, whole or one page, fails with EPERM")
@@ -97,7 +98,7 @@ PC_PROBE(mremap_refused, "mseal.mremap.eperm",
 	expect_refused(ctx, "mremap move", p == MAP_FAILED ? errno : 0, b);
 	pc_pass(ctx);
 #elif defined(PL_MSEAL)
-	pc_skip(ctx, "no mremap on this system");
+	pc_skip_unsupported(ctx, "no Linux-style mremap on this system");
 #endif
 	NO_MSEAL
 }
@@ -153,7 +154,7 @@ PC_PROBE(seal_hole, "mseal.seal.enomem_over_hole",
 	PC_SETUP(ctx, pl_unmap(b + ps, ps));
 	int e = try_mseal(b, 3 * ps);
 	if (e == ENOSYS)
-		pc_skip(ctx, "mseal: ENOSYS from this kernel (needs Linux 6.10, 64-bit)");
+		pc_skip_unsupported(ctx, "mseal: ENOSYS from this kernel (needs Linux 6.10, 64-bit)");
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
 	PC_CHECK(ctx, e == ENOMEM, "expected ENOMEM, got %s", e ? pc_strerror(e) : "success");
 	int u = munmap(b, ps) == 0 ? 0 : errno;

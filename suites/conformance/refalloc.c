@@ -12,9 +12,7 @@
 #include <signal.h>
 #include <string.h>
 
-#ifdef __linux__
-#include "linux_abi.h"
-#endif
+#include "pl_abi.h"
 
 #define SEED 41
 #define LARGE ((size_t)8 << 20)
@@ -33,7 +31,8 @@ static void setup(struct pc_ctx *ctx, enum ra_release r, enum ra_init i, enum ra
 {
 	enum pl_op op = policy_op[r];
 	if (op != PL_OP_COUNT && pl_caps()->op[op].impl == PL_UNAVAILABLE)
-		pc_skip(ctx, "page layer has no %s: %s", pl_op_name(op), pl_caps()->op[op].how ? pl_caps()->op[op].how : "?");
+		pc_skip_unsupported(ctx, "page layer has no %s: %s", pl_op_name(op),
+				    pl_caps()->op[op].how ? pl_caps()->op[op].how : "?");
 	struct ra_config c;
 	ra_config_default(&c);
 	c.release = r;
@@ -42,7 +41,7 @@ static void setup(struct pc_ctx *ctx, enum ra_release r, enum ra_init i, enum ra
 	int e = ra_configure(&c);
 	const struct pl_cap *pat = &pl_caps()->op[PL_OP_MAP_PATTERN];
 	if (e == ENOTSUP)
-		pc_skip(ctx, "pattern mapping is %s (%s)", pat->via ? pat->via : "?", pat->how ? pat->how : "?");
+		pc_skip_unsupported(ctx, "pattern mapping is %s (%s)", pat->via ? pat->via : "?", pat->how ? pat->how : "?");
 	PC_SETUP(ctx, e);
 	pc_observe(ctx, "release", "%s via %s", ra_release_name(r),
 		   op == PL_OP_COUNT ? "nothing" : pl_caps()->op[op].via ? pl_caps()->op[op].via : "?");
@@ -98,12 +97,7 @@ static void probe_calloc(struct pc_ctx *ctx, enum ra_release r)
 
 static size_t resident(struct pc_ctx *ctx, const void *p, size_t len)
 {
-	size_t n;
-	int e = pl_resident_pages(p, len, &n);
-	if (e == ENOTSUP || e == ENOSYS)
-		pc_skip(ctx, "no residency query on this system (%s)", pc_strerror(e));
-	PC_SETUP(ctx, e);
-	return n;
+	return pc_obs_resident_pages(ctx, p, len);
 }
 
 static void probe_rss(struct pc_ctx *ctx, enum ra_release r)
@@ -115,7 +109,7 @@ static void probe_rss(struct pc_ctx *ctx, enum ra_release r)
 	size_t pages = BIG / pl_page_size(), before = resident(ctx, p, BIG);
 	ra_free(p); /* larger than the retain threshold: the policy applies at once */
 	size_t after = resident(ctx, p, BIG);
-	pc_observe(ctx, "resident_pages", "%zu of %zu before free, %zu after", before, pages, after);
+	pc_measure(ctx, "resident_pages", "%zu of %zu before free, %zu after", before, pages, after);
 	PC_CHECK(ctx, before >= pages * 9 / 10, "the touched object was not resident (%zu of %zu pages)", before, pages);
 	const char *when = "never";
 	if (after <= pages / 10)

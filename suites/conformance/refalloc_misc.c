@@ -22,7 +22,7 @@ static void setup(struct pc_ctx *ctx, enum ra_init i, enum ra_pattern_via v)
 	int e = ra_configure(&c);
 	const struct pl_cap *pat = &pl_caps()->op[PL_OP_MAP_PATTERN];
 	if (e == ENOTSUP)
-		pc_skip(ctx, "pattern mapping is %s (%s)", pat->via ? pat->via : "?", pat->how ? pat->how : "?");
+		pc_skip_unsupported(ctx, "pattern mapping is %s (%s)", pat->via ? pat->via : "?", pat->how ? pat->how : "?");
 	PC_SETUP(ctx, e);
 }
 
@@ -70,7 +70,7 @@ static void probe_pattern(struct pc_ctx *ctx, enum ra_pattern_via via)
 		PC_SETUP(ctx, p && z ? 0 : ENOMEM);
 		size_t n;
 		if (sizes[i] == LARGE && pl_resident_pages(p, LARGE, &n) == 0)
-			pc_observe(ctx, "resident_pages_of_fresh_16MiB", "%zu of %zu before it is read", n,
+			pc_measure(ctx, "resident_pages_of_fresh_16MiB", "%zu of %zu before it is read", n,
 				   LARGE / pl_page_size());
 		PC_CHECK(ctx, pc_all_bytes(p, sizes[i], PATTERN), "a fresh %zu-byte object does not read the pattern", sizes[i]);
 		PC_CHECK(ctx, pc_all_bytes(z, sizes[i], 0), "calloc(%zu) does not read zero under pattern init", sizes[i]);

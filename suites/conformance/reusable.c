@@ -12,9 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#ifdef __linux__
-#include "linux_abi.h"
-#endif
+#include "pl_abi.h"
 
 #define LEN_PAGES 64
 #define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
@@ -35,7 +33,7 @@ static void observe_impl(struct pc_ctx *ctx)
 {
 	const struct pl_cap *c = &pl_caps()->op[PL_OP_REUSABLE];
 	if (c->impl == PL_UNAVAILABLE)
-		pc_skip(ctx, "no reusable/reuse on this system: %s", c->how ? c->how : "page layer lacks it");
+		pc_skip_unsupported(ctx, "no reusable/reuse on this system: %s", c->how ? c->how : "page layer lacks it");
 	pc_observe(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : "?");
 }
 #endif
@@ -46,7 +44,7 @@ static void reusable_then_reuse(struct pc_ctx *ctx, void *p, size_t len)
 	observe_impl(ctx);
 	int e = make_reusable(p, len);
 	if (e == EINVAL && pc_kind(ctx) != PC_PRIVATE_ANON)
-		pc_skip(ctx, "reusable refused on %s mappings (EINVAL)", pc_kind_name(pc_kind(ctx)));
+		pc_skip_unsupported(ctx, "reusable refused on %s mappings (EINVAL)", pc_kind_name(pc_kind(ctx)));
 	PC_CHECK(ctx, e == 0, "reusable returned %s", pc_strerror(e));
 	e = reuse(p, len);
 	PC_CHECK(ctx, e == 0, "reuse returned %s", pc_strerror(e));
@@ -98,16 +96,14 @@ PC_PROBE(reusable_rss, "reusable.rss_after_reusable",
 	size_t filled, after, after_reclaim;
 	pc_map_or_skip(ctx, RSS_PAGES * pl_page_size(), &m);
 	pc_fill(m.addr, m.len, SEED);
-	if (pl_rss(&filled) != 0)
-		pc_skip(ctx, "no RSS measure on this system");
+	filled = pc_obs_rss(ctx);
 	observe_impl(ctx);
 	PC_SETUP(ctx, make_reusable(m.addr, m.len));
-	PC_SETUP(ctx, pl_rss(&after));
+	after = pc_obs_rss(ctx);
 	bool forced = pc_force_reclaim(m.addr, m.len);
-	PC_SETUP(ctx, pl_rss(&after_reclaim));
-	size_t drop = filled > after ? filled - after : 0, drop2 = filled > after_reclaim ? filled - after_reclaim : 0;
-	pc_observe(ctx, "rss_after", "%s", drop >= m.len / 4 * 3 ? "dropped" : drop < m.len / 4 ? "unchanged" : "partial");
-	pc_observe(ctx, "rss_after_pageout", "%s", !forced ? "not forced" : drop2 >= m.len / 4 * 3 ? "dropped" : "not dropped");
+	after_reclaim = pc_obs_rss(ctx);
+	pc_observe(ctx, "rss_after", "%s", pc_rss_change(filled, after, m.len));
+	pc_observe(ctx, "rss_after_pageout", "%s", forced ? pc_rss_change(filled, after_reclaim, m.len) : "not forced");
 	int sig = pc_access_faults(m.addr, false, 0);
 	PC_CHECK(ctx, sig == 0, "reading a reusable page raised signal %d", sig);
 	PC_SETUP(ctx, reuse(m.addr, m.len));

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #ifdef __linux__
-#include "linux_abi.h"
+#include "pl_abi.h"
 #endif
 
 #define FAULT_SIZES PB_ARGS(PB_KIB(256), PB_MIB(2), PB_MIB(64), PB_MIB(256), PB_GIB(1))
@@ -131,7 +131,7 @@ PB_BENCH(bm_fault_write_after_read, "fault/write_after_read",
 static const char *thp_unavailable(void)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-	return pl_thp_unavailable();
+	return pl_huge_unavailable();
 #else
 	return "transparent huge pages are Linux-only";
 #endif
@@ -162,10 +162,10 @@ static const char *thp_served(size_t huge)
 	if (map_thp(huge, huge, &base, &maplen, &p) != 0)
 		return "THP: mmap or MADV_HUGEPAGE failed";
 	write_pages(p, huge, huge);
-	uint64_t cat = 0;
-	int e = pl_linux_page_categories(p, &cat);
+	size_t huge_bytes = 0;
+	int e = pl_huge_bytes(p, huge, &huge_bytes);
 	(void)pl_unmap(base, maplen);
-	if (e == 0 && !(cat & PL_PAGE_IS_HUGE))
+	if (e == 0 && huge_bytes < huge)
 		return "THP: a huge-aligned MADV_HUGEPAGE fault got base pages (no free huge pages?)";
 	return NULL;
 }

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #ifdef __linux__
-#include "linux_abi.h"
+#include "pl_abi.h"
 #endif
 
 #define MREMAP_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))

@@ -79,7 +79,7 @@ def test_generic_posix_page_layer(repo_root, tmp_path):
     doc = conform(str(b / "pagelab-conform"), tmp_path)
     assert doc["env"]["platform"] == "generic"
     caps = doc["capabilities"]
-    assert caps["release_zero"] == {"impl": "emulated", "via": "mmap(MAP_FIXED)",
+    assert caps["release_zero"] == {"impl": "emulated", "via": "mmap(MAP_FIXED)", "verified": "not_checked",
                                     "how": "POSIX promises no zeroing madvise: map fresh memory over the range"}
     assert caps["zero_page"]["impl"] == "unavailable"
     # What a new OS gets: the page-layer contract probes still pass through the fallbacks.

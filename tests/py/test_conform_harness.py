@@ -67,10 +67,22 @@ def test_exit_status_and_summary(exec_run):
     p, data, _ = exec_run
     assert p.returncode == 1
     s = data["summary"]
-    assert s == {"pass": 6, "fail": 4, "skip": 1, "xfail": 1, "error": 2, "timeout": 1, "total": 15}
-    assert data["schema"] == "pagelab.conformance/1"
+    assert s == {"pass": 6, "fail": 4, "skip": 1, "xfail": 1, "error": 2, "timeout": 1, "total": 15,
+                 "skip_unsupported": 1, "skip_unobservable": 0, "skip_prerequisite": 0}
+    assert data["schema"] == "pagelab.conformance/2"
     assert data["isolation"] == "exec"
     assert data["env"]["page_size"] > 0 and data["env"]["kernel"]
+
+
+def test_verdict_classes_are_recorded(exec_run):
+    _, data, _ = exec_run
+    r = by_id(data)
+    assert r["selftest.skip"]["class"] == "unsupported"
+    assert r["selftest.fail"]["class"] == "not_honoured"
+    assert r["selftest.segfault"]["class"] == "crashed"
+    assert r["selftest.no_outcome"]["class"] == "harness"
+    assert "class" not in r["selftest.pass"]
+    assert data["summary"]["skip_unsupported"] == 1
 
 
 def test_observations_survive_a_crash_and_are_escaped(exec_run):
@@ -97,10 +109,12 @@ def test_tap_is_well_formed(exec_run):
     assert lines[1] == "1..15"
     tests = [l for l in lines if re.match(r"(not )?ok \d+ - ", l)]
     assert [int(re.match(r"(?:not )?ok (\d+)", l).group(1)) for l in tests] == list(range(1, 16))
-    assert any(l.endswith("selftest.skip # SKIP feature absent: ENOSYS") and l.startswith("ok ") for l in tests)
+    assert any(l.endswith("selftest.skip # SKIP unsupported: feature absent: ENOSYS") and l.startswith("ok ") for l in tests)
     assert any("selftest.xfail # TODO" in l and l.startswith("not ok") for l in tests)
     assert any(l.startswith("not ok") and l.endswith("selftest.segfault") for l in tests)
-    assert lines[-1].startswith("# pagelab-conform: 6 pass, 4 fail, 1 skip, 1 xfail, 2 error, 1 timeout")
+    summary = [l for l in lines if l.startswith("# pagelab-conform: ")]
+    assert summary and summary[0].startswith("# pagelab-conform: 6 pass, 4 fail, 1 skip, 1 xfail, 2 error, 1 timeout")
+    assert "# skips: 1 unsupported, 0 unobservable, 0 prerequisite" in lines
 
 
 def test_fork_isolation_gives_the_same_outcomes(tmp_path):
@@ -118,7 +132,8 @@ def test_exec_failure_falls_back_to_fork(tmp_path):
     p, data = run_selftest(tmp_path, "-f", "selftest.pass", "-f", "selftest.segfault",
                            env={"PAGELAB_CONFORM_SELF": str(bogus)})
     assert data["isolation"] == "fork"
-    assert "isolating probes with fork" in p.stderr
+    assert "probes isolated with fork" in p.stderr
+    assert "re-executing" in data["isolation_note"]
     assert by_id(data)["selftest.pass"]["status"] == "pass"
     assert by_id(data)["selftest.segfault"]["status"] == "fail"
 

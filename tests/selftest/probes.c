@@ -69,7 +69,7 @@ PC_PROBE(st_child, "selftest.leave_child", "forks a child that outlives the prob
 
 PC_PROBE(st_skip, "selftest.skip", "skips with a reason")
 {
-	pc_skip(ctx, "feature absent: ENOSYS");
+	pc_skip_unsupported(ctx, "feature absent: ENOSYS");
 }
 
 PC_PROBE(st_xfail, "selftest.xfail", "a documented deviation")

@@ -1,0 +1,61 @@
+/* Linux ABI values that older headers (e.g. Debian 12's 6.1 uapi, musl) lack.
+ * They are fixed by the kernel's uapi; a running kernel that does not know
+ * one answers EINVAL, which the probes and the capability check record.
+ * The Makefile puts this directory on the include path for Linux builds;
+ * other systems get their own pl_abi.h (abi/<platform>/). */
+#ifndef PAGELAB_PL_ABI_H
+#define PAGELAB_PL_ABI_H
+
+#include <sys/mman.h>
+
+/* include/uapi/asm-generic/mman-common.h */
+#ifndef MADV_FREE
+#define MADV_FREE 8 /* Linux 4.5 */
+#endif
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18 /* Linux 4.14 */
+#endif
+#ifndef MADV_KEEPONFORK
+#define MADV_KEEPONFORK 19
+#endif
+#ifndef MADV_COLD
+#define MADV_COLD 20 /* Linux 5.4 */
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24 /* Linux 5.18 */
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103 /* Linux 6.13 */
+#endif
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08 /* Linux 6.11, a mapping type like MAP_PRIVATE */
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17 */
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
+#endif
+
+/* mseal(2), Linux 6.10: the same number on every architecture. */
+#define PL_NR_mseal 462
+
+/* The kernel-internal ENOTSUPP, which MAP_DROPPABLE returns on 32-bit kernels. */
+#define PL_ENOTSUPP 524
+
+#endif
