@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 
-from . import ssh_remote
+from . import _ssh_remote as ssh_remote
 from ..errors import UserError
 
 CONNECT_TIMEOUT_S = 20
