@@ -32,7 +32,10 @@ def build_parser():
                                    "`pagelab targets` lists the kinds.")
     r.add_argument("--target", "-t", action="append", metavar="SPEC",
                    help="where to run (repeatable): local, musl, qemu-user:ARCH, kernel:SERIES[/ARCH], uml[:KERNEL], "
-                        "wrap:COMMAND ... (default: local)")
+                        "wrap:COMMAND, ssh:[USER@]HOST[:PORT] ... (default: local)")
+    r.add_argument("--targets", metavar="FILE",
+                   help="more targets from FILE: one a line (a line without a kind is an ssh host), or the hosts "
+                        "of an Ansible INI inventory")
     r.add_argument("--build", default=os.path.join(REPO, "build"),
                    help="build directory; other targets build under BUILD/targets/ (default: %(default)s)")
     runcmd.add_run_options(r)

@@ -3,7 +3,7 @@ import os
 import signal
 import sys
 
-from . import hostenv, targets
+from . import fleet, hostenv, targets
 from .errors import UserError, warn
 from .model import read_json
 from .plan import Options, make_plan, resume_plan
@@ -31,6 +31,9 @@ def add_run_options(p, kernel_defaults=False):
     p.add_argument("--cpus", type=int, default=2, help="guest CPUs for kernel targets (default: %(default)s)")
     p.add_argument("--out", help="one target: its run directory; several: the directory for their run directories "
                                  "and the comparison (default: the results directory)")
+    p.add_argument("--parallel", type=int, default=8, metavar="N",
+                   help="targets that run elsewhere (ssh, lava) at once, at most (default: %(default)s); targets "
+                        "using this machine's CPUs run one at a time")
 
 
 def options(args):
@@ -66,18 +69,21 @@ def main(args, repo, argv, parse=None):
         args.build = os.path.abspath(args.build)
         return resume(args, repo, argv, parse)
     args.build = os.path.abspath(args.build)
-    chosen = resolve_all(args.target or ["local"], args)
+    specs = list(args.target or [])
+    if getattr(args, "targets", None):
+        specs += fleet.read_targets_file(args.targets, targets.kinds())
+    if args.parallel < 1:
+        raise UserError("--parallel must be at least 1")
+    chosen = resolve_all(specs or ["local"], args)
     several = len(chosen) > 1
     parent = args.out if several and args.out else args.results
     host = hostenv.driving_host(repo)
-    paths, codes = [], []
-    for t in chosen:
+
+    def run_one(t, stream, cancel):
         out = args.out if args.out and not several else os.path.join(parent, _run_id(t))
-        path, code = run_target(t, out, args, repo, argv, host)
-        paths.append(path)
-        codes.append(code)
-        if code == 130:
-            break
+        return run_target(t, out, args, repo, argv, host, stream, cancel)
+    done = fleet.run_all(chosen, run_one, args.parallel)
+    paths, codes = [p for p, _ in done], [c for _, c in done]
     if several and len(paths) > 1:
         compare(paths, os.path.join(parent, "compare-%s" % stamp()), "pagelab: %d targets" % len(paths))
     return 130 if 130 in codes else max(codes)
@@ -87,10 +93,11 @@ def _run_id(target):
     return hostenv.run_id(utc()) if target.kind == "local" else "%s-%s" % (stamp(), target.label())
 
 
-def run_target(target, out, args, repo, argv, host):
+def run_target(target, out, args, repo, argv, host, stream=sys.stderr, cancel=None):
     """Prepare and run one target; the run directory is finished whatever happens. (path, exit code)."""
     rd = RunDir(out, argv, args.profile, {"spec": target.spec, "kind": target.kind, "label": target.label()}, host)
-    ctx = TargetRun(rd, repo, options(args), args.build, args.no_build, args.timeout or target.default_timeout)
+    ctx = TargetRun(rd, repo, options(args), args.build, args.no_build, args.timeout or target.default_timeout,
+                    stream, cancel)
     ctx.say("target %s -> %s" % (target.spec, rd.path))
     return _execute(target, rd, ctx, make_plan(ctx.options, target.jobs()))
 

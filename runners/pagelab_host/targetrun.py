@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from .errors import UserError
@@ -18,8 +19,12 @@ class TargetFailed(Exception):
     """The target itself failed (build, boot, hang, crash): one line saying why."""
 
 
+# Targets running side by side share build directories: one make at a time.
+_MAKE_LOCK = threading.Lock()
+
+
 class TargetRun:
-    def __init__(self, rundir, repo, options, build_root, no_build, timeout, stream=sys.stderr):
+    def __init__(self, rundir, repo, options, build_root, no_build, timeout, stream=sys.stderr, cancel=None):
         self.rundir = rundir
         self.repo = repo
         self.options = options
@@ -29,6 +34,8 @@ class TargetRun:
         self.t0 = time.monotonic()
         self.progress = Progress(stream)
         self.stream = stream
+        # Set when the run is interrupted: a target running in a thread (no KeyboardInterrupt there) stops.
+        self.cancel = cancel or threading.Event()
 
     # ---- time ----
     def remaining(self):
@@ -54,6 +61,10 @@ class TargetRun:
         targets = [os.path.join(build, b) for b in binaries]
         if self.no_build:
             return dict(zip(binaries, targets))
+        with _MAKE_LOCK:
+            return self._make(build, variables, binaries, targets)
+
+    def _make(self, build, variables, binaries, targets):
         cmd = ["make", "-C", self.repo, "-j2", "BUILD=%s" % build] + list(variables) + targets
         self.rundir.part("build", status="running", command=cmd, started=utc().isoformat(timespec="seconds"))
         self.progress.start("build", None)

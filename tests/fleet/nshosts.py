@@ -102,12 +102,16 @@ def _root_shell():
     return "/bin/sh"
 
 
-def _busybox_mounts(root):
-    """Mounts made inside the namespace's own mount namespace (ip netns exec unshares it): gone with its processes."""
+def _mounts(h):
+    """Mounts made inside the host's own mount namespace (ip netns exec unshares it): gone with its processes.
+
+    Every host has its own /tmp, so what a run leaves there is seen on that host alone."""
+    if h.kind != "busybox":
+        return ["mount -t tmpfs -o mode=1777 tmpfs /tmp"]
+    root = h.root
     cmds = ["mount -t proc proc %s/proc" % root, "mount -t sysfs sysfs %s/sys" % root,
             "mount -t tmpfs -o mode=1777 tmpfs %s/tmp" % root]
-    cmds += ["mount --bind /dev/%s %s/dev/%s" % (d, root, d) for d in ("null", "zero", "urandom")]
-    return " && ".join(cmds)
+    return cmds + ["mount --bind /dev/%s %s/dev/%s" % (d, root, d) for d in ("null", "zero", "urandom")]
 
 
 class Host:
@@ -195,8 +199,7 @@ class Fleet:
 
     def _start(self, h):
         config = self._sshd_config(h)
-        sshd = "hostname %s && exec %s -D -e -f %s" % (h.name, SSHD, config)
-        script = "%s && %s" % (_busybox_mounts(h.root), sshd) if h.kind == "busybox" else sshd
+        script = " && ".join(_mounts(h) + ["hostname %s" % h.name, "exec %s -D -e -f %s" % (SSHD, config)])
         log = open(os.path.join(h.home, "sshd.log"), "ab")
         try:
             # Its own UTS namespace too: each host has its own name.
@@ -240,6 +243,11 @@ class Fleet:
         with open(self.ssh_config, "w", encoding="ascii") as f:
             f.write("\n".join(blocks))
 
+    def tmp_of(self, h):
+        """The host's /tmp as this machine sees it (through its sshd's mount namespace)."""
+        root = "/proc/%d/root" % h.pid
+        return os.path.join(root, h.root.lstrip("/"), "tmp") if h.kind == "busybox" else root + "/tmp"
+
     def kill_host(self, h, sig=signal.SIGKILL):
         """Every process in the host's namespace, by PID: the machine dies as a whole."""
         for pid in namespace_pids(h.netns):
@@ -269,7 +277,7 @@ class Fleet:
         fleet.tag = state["tag"]
         for d in state["hosts"]:
             h = Host(d["name"], d["kind"], d["addr"], d["peer"], d["port"], d["netns"], d["link"], d["home"])
-            h.pid = d.get("pid")
+            h.pid, h.root = d.get("pid"), d.get("root")
             fleet.hosts.append(h)
         return fleet
 

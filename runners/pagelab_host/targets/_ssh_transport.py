@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import namedtuple
 
 from . import _ssh_remote as ssh_remote
 from ..errors import UserError
@@ -23,6 +24,10 @@ GUARDIAN_EXIT_S = 30
 # A dead network is noticed after ServerAliveInterval * ServerAliveCountMax seconds.
 ALIVE_OPTIONS = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
 SPEC = re.compile(r"^(?:(?P<user>[^@\s/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(?::(?P<port>\d{1,5}))?$")
+
+
+# How a part ended on the host: its exit status (None when it has none), why not, and whether the deadline hit.
+Ended = namedtuple("Ended", "status why timed_out")
 
 
 class SshError(Exception):
@@ -72,8 +77,9 @@ def _last(text, needle):
 class Host:
     """A connection to one host; close() always leaves nothing behind on it."""
 
-    def __init__(self, user, host, port, config=None):
+    def __init__(self, user, host, port, config=None, cancel=None):
         self.user, self.host, self.port = user, host, port
+        self.cancel = cancel or threading.Event()     # set: stop the running part and return
         self.config = config if config is not None else os.environ.get("PAGELAB_SSH_CONFIG") or None
         self._control = tempfile.mkdtemp(prefix="pagelab-ssh-")
         self.transfer = None
@@ -241,12 +247,15 @@ class Host:
     def run(self, name, argv, on_stdout, on_stderr, deadline_s=None):
         """Run argv (relative to the directory) on the host; each output line to the callbacks.
 
-        Returns (exit status or None, why it has none): None when the session ended without a status
-        (the host or the connection died), or the part was stopped at the deadline."""
+        Returns Ended: no status when the session ended without one (the host or the connection died),
+        or the part was stopped at the deadline."""
         proc = subprocess.Popen(self.ssh_cmd("sh -s"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
-        proc.stdin.write(ssh_remote.run_part(self.dir, name, argv).encode())
-        proc.stdin.close()
+        try:
+            proc.stdin.write(ssh_remote.run_part(self.dir, name, argv).encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
         status, err_tail = [None], []
 
         def errors(line):
@@ -263,21 +272,29 @@ class Host:
         for t in readers:
             t.join(timeout=10)
         if timed_out:
-            return None, "stopped after the %d s deadline" % deadline_s
+            return Ended(None, "stopped at the target's deadline (%d s left for it)" % deadline_s, True)
         if status[0] is None:
             why = explain("\n".join(err_tail), *self.where) if proc.returncode == 255 else \
                 "the session ended without an exit status (exit %s)" % proc.returncode
-            return None, "connection lost: " + why
-        return status[0], None
+            return Ended(None, "connection lost: " + why, False)
+        return Ended(status[0], None, False)
 
     def _wait(self, proc, name, deadline_s):
-        """Wait for the session; at the deadline (or on Ctrl-C) stop the part on the host, then the session."""
+        """Wait for the session; at the deadline (or when cancelled) stop the part on the host. True: deadline."""
+        end = time.monotonic() + deadline_s if deadline_s is not None else None
         try:
-            proc.wait(timeout=deadline_s)
+            while proc.poll() is None:
+                if self.cancel.is_set():
+                    self._stop_and_wait(proc, name)
+                    return False
+                if end is not None and time.monotonic() >= end:
+                    self._stop_and_wait(proc, name)
+                    return True
+                try:
+                    proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
             return False
-        except subprocess.TimeoutExpired:
-            self._stop_and_wait(proc, name)
-            return True
         except KeyboardInterrupt:
             self._stop_and_wait(proc, name)
             raise
