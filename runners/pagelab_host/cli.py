@@ -6,6 +6,7 @@ import os
 import sys
 
 from . import runcmd
+from .targets import lava
 from .errors import UserError, warn
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,6 +42,7 @@ def build_parser():
     runcmd.add_run_options(r)
     r.add_argument("--resume", metavar="RUN", help="finish an interrupted run: only the parts and benchmarks it "
                                                    "did not run, with the options it was started with")
+    lava.add_run_options(r)
     t = sub.add_parser("targets", help="the kinds of target, what each needs, and whether it is installed",
                        description="List the target kinds `pagelab run --target` accepts, with the tools each "
                                    "needs and the Debian package to install when one is missing.")
@@ -70,6 +72,7 @@ def build_parser():
                         "for another architecture (6.1/ppc64el)")
     k.add_argument("--build", default=os.path.join(REPO, "build"), help="build directory (default: %(default)s)")
     runcmd.add_run_options(k)
+    lava.add_parser(sub, REPO)
     ls = sub.add_parser("list", help="list runs, or what one run holds",
                         description="Without RUN: the runs under the results directory. With RUN: its parts and files.")
     ls.add_argument("run", nargs="?", metavar="RUN")
@@ -192,6 +195,8 @@ def main(argv):
             return runcmd.main(args, REPO, ["pagelab"] + list(argv))
         if args.cmd == "targets":
             return runcmd.list_targets(args)
+        if args.cmd == "lava":
+            return lava.job_main(args, REPO, ["pagelab"] + list(argv))
         return {"compare": cmd_compare, "report": cmd_report, "plot": cmd_plot, "list": cmd_list}[args.cmd](args)
     except UserError as e:
         sys.stderr.write("pagelab: error: %s\n" % e)

@@ -166,10 +166,12 @@ class Lab:
                     env)
         self._spawn("scheduler", ["lava-server", "manage", "lava-scheduler", "--level", "DEBUG", "--log-file",
                                   self.path("logs", "scheduler.log")], env)
-        # QEMU runs under the worker's lava-run: a lower priority keeps the machine usable.
+        # QEMU runs under the worker's lava-run: a lower priority keeps the machine usable. The worker asks for
+        # work every 2 s instead of 20: the job starts sooner.
         self._spawn("worker", ["nice", "-n", "10", "lava-worker", "--name", self.state["worker"], "--url", self.url,
                                "--token", self.state["worker_token"], "--worker-dir", self.path("worker"),
-                               "--log-file", self.path("logs", "worker.log"), "--level", "DEBUG"], env)
+                               "--log-file", self.path("logs", "worker.log"), "--level", "DEBUG",
+                               "--ping-interval", "2"], env)
 
     def _spawn(self, name, cmd, env):
         with open(self.path("logs", name + ".out"), "ab") as out:

@@ -43,7 +43,7 @@ MONITORS = {"conformance": ("pagelab-conformance", CONFORMANCE_PATTERN, CONFORMA
 # Real boards: the qemu-system architecture LAVA's qemu device type knows, per build architecture.
 QEMU_CONTEXT = {"amd64": {"arch": "amd64"}, "aarch64": {"arch": "arm64", "cpu": "max,pauth=off", "machine": "virt"}}
 QEMU_CONSOLE = {"amd64": "ttyS0", "aarch64": "ttyAMA0"}
-KERNEL_TYPES = {"u-boot": "image", "grub": None}
+KERNEL_TYPES = {"u-boot": {"armhf": "zimage"}, "grub": {}}
 
 
 def monitors(part_names):
@@ -56,17 +56,22 @@ def monitors(part_names):
     return out
 
 
+def check_boot(boot, arch, dtb_url):
+    """UserError when a job cannot be written for this boot method and architecture."""
+    if boot not in BOOT_METHODS:
+        raise UserError("boot method %r: one of %s" % (boot, ", ".join(BOOT_METHODS)))
+    if boot == "qemu" and arch not in QEMU_CONTEXT:
+        raise UserError("qemu jobs are written for %s, not %s" % (", ".join(QEMU_CONTEXT), arch))
+    if boot == "u-boot" and not dtb_url:
+        raise UserError("a u-boot job needs the board's device tree (a dtb URL)")
+
+
 class JobSpec:
     """What a job needs: where it runs, what it boots, how long it may take."""
 
     def __init__(self, device_type, boot, kernel_url, ramdisk_url, parts, dtb_url=None, arch="amd64",
                  minutes=60, memory_mib=2048, cpus=2, name=None, kernel_args="", tags=(), metadata=None):
-        if boot not in BOOT_METHODS:
-            raise UserError("boot method %r: one of %s" % (boot, ", ".join(BOOT_METHODS)))
-        if boot == "qemu" and arch not in QEMU_CONTEXT:
-            raise UserError("qemu jobs are written for %s, not %s" % (", ".join(QEMU_CONTEXT), arch))
-        if boot == "u-boot" and not dtb_url:
-            raise UserError("a u-boot job needs the board's device tree (--dtb URL)")
+        check_boot(boot, arch, dtb_url)
         self.device_type, self.boot, self.arch = device_type, boot, arch
         self.kernel_url, self.ramdisk_url, self.dtb_url = kernel_url, ramdisk_url, dtb_url
         self.parts, self.minutes, self.memory_mib, self.cpus = list(parts), minutes, memory_mib, cpus
@@ -107,8 +112,9 @@ def _deploy(spec):
                 "images": {"kernel": {"image_arg": '-kernel {kernel} -append "%s"' % append, "url": spec.kernel_url},
                            "ramdisk": {"image_arg": "-initrd {ramdisk}", "url": spec.ramdisk_url}}}
     kernel = {"url": spec.kernel_url}
-    if KERNEL_TYPES[spec.boot]:
-        kernel["type"] = KERNEL_TYPES[spec.boot]
+    kind = KERNEL_TYPES[spec.boot].get(spec.arch, "image" if spec.boot == "u-boot" else None)
+    if kind:
+        kernel["type"] = kind
     deploy = {"to": "tftp", "timeout": {"minutes": 10}, "kernel": kernel,
               "ramdisk": {"url": spec.ramdisk_url, "install_modules": False, "install_overlay": False}}
     if spec.dtb_url:
@@ -222,11 +228,59 @@ def render_device(device_dict_text, job):
     return res.stdout
 
 
-def validate_with_lava_run(job_text, device_yaml):
-    """None when `lava-run --validate` accepts the job on that device, else its last error line."""
-    if not shutil.which("lava-run"):
-        raise UserError("lava-run not found (Debian: apt-get install lava-dispatcher)")
+def stand_in_device(device_type):
+    """A device dictionary for validating a job offline: the device type's own template, with this
+    machine's /bin/true for the console and power commands (validation checks they exist, never runs them)."""
+    if device_type.startswith("qemu"):
+        return ("{%% extends '%s.jinja2' %%}\n{%% set no_kvm = True %%}\n{%% set netdevice = 'user,restrict=on' %%}\n"
+                % device_type)
+    lines = ["{%% extends '%s.jinja2' %%}" % device_type]
+    lines += ["{%% set %s = '/bin/true' %%}" % k for k in ("connection_command", "hard_reset_command",
+                                                            "power_off_command", "power_on_command")]
+    return "\n".join(lines) + "\n"
+
+
+def validate(job, device_dict=None):
+    """(problems, notes): lava_common's schema, then `lava-run --validate` on a rendered device when this
+    machine has what that needs (notes say what was not checked and why)."""
+    problem = validate_schema(job)
+    if problem:
+        return ["schema: " + problem], []
+    device_type = job["device_type"]
+    template = [d for d in DEVICE_TYPE_DIRS if os.path.exists(os.path.join(d, device_type + ".jinja2"))]
+    boot = next(iter(job["actions"][1].values()))["method"]
+    missing = [] if shutil.which("lava-run") else ["lava-run (lava-dispatcher)"]
+    if boot != "qemu":
+        missing += [w for w, ok in (("tftpd-hpa", os.path.exists("/etc/default/tftpd-hpa") and
+                                     shutil.which("in.tftpd")), ("mkimage (u-boot-tools)", shutil.which("mkimage")))
+                    if not ok]
+    if not template and not device_dict:
+        missing.append("the %s device-type template (lava-server)" % device_type)
+    if missing:
+        return [], ["lava-run --validate not run: this machine lacks %s" % ", ".join(missing)]
+    device = render_device(device_dict or stand_in_device(device_type), job)
+    problem = validate_with_lava_run(job, device)
+    return (["lava-run --validate: " + problem] if problem else []), []
+
+
+def _local_artifacts(job, placeholder):
+    """The job with every artifact URL that is not file:// pointing at an empty local file: validation
+    checks a URL exists, and offline means no request to the lab's file server."""
+    copy = json.loads(json.dumps(job))
+    for action in copy["actions"]:
+        deploy = action.get("deploy", {})
+        for image in list(deploy.get("images", {}).values()) + [v for v in deploy.values() if isinstance(v, dict)]:
+            if isinstance(image, dict) and "url" in image and not image["url"].startswith("file://"):
+                image["url"] = "file://" + placeholder
+    return copy
+
+
+def validate_with_lava_run(job, device_yaml):
+    """None when `lava-run --validate` accepts the job on that device, else what it said."""
     with tempfile.TemporaryDirectory(prefix="pagelab-lava-") as d:
+        placeholder = os.path.join(d, "artifact")
+        open(placeholder, "w").close()
+        job_text = to_yaml(_local_artifacts(job, placeholder))
         for name, text in (("job.yaml", job_text), ("device.yaml", device_yaml)):
             with open(os.path.join(d, name), "w", encoding="utf-8") as f:
                 f.write(text)
