@@ -141,7 +141,7 @@ ifneq ($(BENCH_TEST_SRC),)
 CTESTS += $(BUILD)/tests/bench-selftest
 endif
 
-.PHONY: all deps deps-check run check check-c bench patterninit clean help
+.PHONY: all deps deps-check run check check-c check-lava bench patterninit clean help
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
@@ -220,6 +220,10 @@ check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest
 
 check-c: all $(CTESTS)
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)" c
+
+# LAVA alone: job validation, a standalone lava-run, and a run through a LAVA instance brought up here.
+check-lava: deps-check all
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/py/test_lava.py
 
 bench: all
 	$(BUILD)/pagelab-bench --profile=quick

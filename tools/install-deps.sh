@@ -17,6 +17,9 @@ if [ "$what" = check ]; then
 	# Targets: qemu-user on aarch64 and s390x (static cross builds), user-mode Linux, and
 	# Debian's ppc64el kernel under qemu-system (fetched with pagelab's private APT setup).
 	pkgs="$pkgs qemu-user-static user-mode-linux qemu-system-ppc debian-archive-keyring gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross"
+	# ssh targets: hosts made of network namespaces with their own sshd, one a busybox chroot.
+	# LAVA: server, dispatcher and PostgreSQL, and what `lava-run --validate` needs for boards.
+	pkgs="$pkgs openssh-client openssh-server openssh-sftp-server busybox-static iproute2 python3-yaml postgresql lava-server lava-dispatcher lava-common u-boot-tools tftpd-hpa"
 fi
 command -v dpkg-query >/dev/null 2>&1 || { echo "install-deps: not a Debian system; install the equivalents of: $pkgs" >&2; exit 0; }
 missing=""
@@ -31,5 +34,11 @@ fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null || { echo "install-deps: apt-get update failed" >&2; exit 1; }
+# lava-server's postinst migrates its database: PostgreSQL must run first (no systemd starts it here).
+case " $missing " in *" lava-server "*)
+	apt-get install -y -qq --no-install-recommends postgresql >/dev/null || { echo "install-deps: postgresql failed" >&2; exit 1; }
+	pg_lsclusters -h | grep -q online || pg_lsclusters -h | head -n 1 | { read -r v c _ && pg_ctlcluster "$v" "$c" start; } ||
+		{ echo "install-deps: cannot start PostgreSQL for lava-server" >&2; exit 1; }
+esac
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null || { echo "install-deps: apt-get install failed for:$missing" >&2; exit 1; }
