@@ -7,8 +7,18 @@
 #   make PORTABLE=1       no optional libraries (portable benchmark back-end, no hwloc/libpfm4)
 #   make PLATFORM=generic the portable POSIX page layer instead of this OS's own file
 #   make CC=aarch64-linux-gnu-gcc   cross build: the feature probe only compiles
+#   make TARGET=windows   Windows binaries (.exe) with Debian's mingw-w64, in build/windows
 
 .DEFAULT_GOAL := all
+
+# TARGET=windows: Debian's mingw-w64 cross compiler, and a build directory of its own.
+ifeq ($(TARGET),windows)
+CC       := x86_64-w64-mingw32-gcc
+CXX      := x86_64-w64-mingw32-g++
+BUILD    ?= build/windows
+else ifneq ($(TARGET),)
+$(error TARGET=$(TARGET): the target OS is chosen by the compiler (CC=...); TARGET names only windows)
+endif
 
 CC       ?= cc
 CXX      ?= c++
@@ -66,6 +76,13 @@ endif
 endif
 FAMILY := $(if $(filter windows,$(LAYER)),win32,posix)
 CPPFLAGS += -Ilib/platform/abi/$(LAYER)
+# Windows programs carry .exe; mingw-w64's printf family follows C99 (%zu, %llu) only when asked.
+EXE := $(if $(filter win32,$(FAMILY)),.exe,)
+ifeq ($(FAMILY),win32)
+CPPFLAGS += -D__USE_MINGW_ANSI_STDIO=1
+# Static: neither Windows nor Wine has mingw-w64's own DLLs (winpthread, libgcc) on its path.
+LDFLAGS  += -static
+endif
 
 ifeq ($(V),1)
 Q :=
@@ -76,32 +93,36 @@ endif
 # ---- sources: found by wildcard; a new file registers itself ----
 # Per OS: lib/platform/<layer>.c and <layer>_*.c over the family's shared file
 # (posix.c); lib/os/*_<family>.c and *_<layer>.c; lib/harness/*_<family>.c and env_<layer>.c.
-PLATFORM_SRC := lib/platform/verify.c $(wildcard lib/platform/$(FAMILY).c) lib/platform/$(LAYER).c \
-		$(wildcard lib/platform/$(LAYER)_*.c)
+PLATFORM_SRC := lib/platform/verify.c lib/platform/caps.c $(wildcard lib/platform/$(FAMILY).c) \
+		lib/platform/$(LAYER).c $(wildcard lib/platform/$(LAYER)_*.c)
 OS_SRC       := $(wildcard lib/os/*_$(FAMILY).c) $(wildcard lib/os/*_$(LAYER).c)
 COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters% lib/harness/topology% \
 		lib/harness/env_%,$(wildcard lib/harness/*.c)) $(wildcard lib/harness/env_$(LAYER).c) $(OS_SRC)
 CONFORM_LIB  := $(filter-out lib/harness/conform_posix.c lib/harness/conform_win32.c,$(wildcard lib/harness/conform*.c)) \
 		$(wildcard lib/harness/conform_$(FAMILY).c)
-# Counter and topology back-ends: one file each, built where config.mk found the feature.
-COUNTERS_SRC := lib/harness/counters.c lib/harness/counters_rusage.c
+# Counter and topology back-ends: one file each, built where config.mk found the feature;
+# the benchmark clock and the filter's regular expressions per family.
+COUNTERS_SRC := lib/harness/counters.c $(if $(filter win32,$(FAMILY)),lib/harness/counters_win32.c,lib/harness/counters_rusage.c)
 ifeq ($(PERF_EVENT),1)
 COUNTERS_SRC += lib/harness/counters_perf_event.c
 ifeq ($(LIBPFM),1)
 COUNTERS_SRC += lib/harness/counters_pfm.c
 endif
 endif
-TOPOLOGY_SRC := lib/harness/topology.c lib/harness/topology_none.c
+TOPOLOGY_SRC := lib/harness/topology.c $(if $(filter win32,$(FAMILY)),lib/harness/topology_win32.c,lib/harness/topology_none.c)
 ifeq ($(AFFINITY),1)
 TOPOLOGY_SRC += lib/harness/topology_affinity.c
 endif
 ifeq ($(HWLOC),1)
 TOPOLOGY_SRC += lib/harness/topology_hwloc.c
 endif
-BENCH_LIB    := $(wildcard lib/harness/bench*.c) $(COUNTERS_SRC) $(TOPOLOGY_SRC)
+BENCH_LIB    := $(filter-out lib/harness/bench_%_posix.c lib/harness/bench_%_win32.c,$(wildcard lib/harness/bench*.c)) \
+		$(wildcard lib/harness/bench_*_$(FAMILY).c) $(COUNTERS_SRC) $(TOPOLOGY_SRC)
 REFALLOC_SRC := $(filter-out lib/refalloc/shim.c,$(wildcard lib/refalloc/*.c))
-CONFORM_SRC  := $(wildcard suites/conformance/*.c)
-PERF_SRC     := $(wildcard suites/perf/*.c)
+# Suites: the files at the top go through check.h/bench.h and the page layer on every system;
+# posix/ and win32/ hold the areas of one family's own interface (mmap, madvise ...; VirtualAlloc ...).
+CONFORM_SRC  := $(wildcard suites/conformance/*.c suites/conformance/$(FAMILY)/*.c)
+PERF_SRC     := $(wildcard suites/perf/*.c suites/perf/$(FAMILY)/*.c)
 CTEST_SRC    := $(wildcard tests/c/*.c)
 SELFTEST_SRC := $(wildcard tests/selftest/*.c)
 
@@ -124,21 +145,22 @@ BENCH_LIBS += -lbenchmark
 BENCH_LINK := $(CXX)
 endif
 
-BINARIES := $(BUILD)/pagelab-conform $(BUILD)/librefalloc.a
+BINARIES := $(BUILD)/pagelab-conform$(EXE) $(BUILD)/librefalloc.a
 ifneq ($(BENCH_LIB),)
-BINARIES += $(BUILD)/pagelab-bench
+BINARIES += $(BUILD)/pagelab-bench$(EXE)
 endif
-ifneq ($(STATIC),1)
+# The malloc shim is an LD_PRELOAD library: ELF systems only.
+ifeq ($(STATIC)$(FAMILY),0posix)
 ifneq ($(wildcard lib/refalloc/shim.c),)
 BINARIES += $(BUILD)/librefalloc.so
 endif
 endif
-CTESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(CTEST_SRC))
+CTESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%$(EXE),$(CTEST_SRC))
 # The benchmark harness self-test: tests/bench/*.c with the harness library (not its main).
 BENCH_TEST_SRC := $(wildcard tests/bench/*.c)
 BENCH_TEST_OBJ := $(call obj,$(filter-out lib/harness/bench_main.c,$(BENCH_LIB)) $(BENCH_TEST_SRC))
 ifneq ($(BENCH_TEST_SRC),)
-CTESTS += $(BUILD)/tests/bench-selftest
+CTESTS += $(BUILD)/tests/bench-selftest$(EXE)
 endif
 
 .PHONY: all deps deps-check run check check-c check-lava bench patterninit clean help
@@ -173,16 +195,16 @@ $(BUILD)/librefalloc.so: $(patsubst %.c,$(BUILD)/obj/pic/%.o,$(REFALLOC_SRC) lib
 	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=lib/refalloc/shim.map -o $@ $^ -lpthread
 
 # Suite objects are linked directly (not through an archive) so their constructors register.
-$(BUILD)/pagelab-conform: $(call obj,$(CONFORM_LIB) $(CONFORM_SRC)) $(BUILD)/librefalloc.a
+$(BUILD)/pagelab-conform$(EXE): $(call obj,$(CONFORM_LIB) $(CONFORM_SRC)) $(BUILD)/librefalloc.a
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(CONFORM_LIB) $(CONFORM_SRC)) $(BUILD)/librefalloc.a $(LDLIBS)
 
-$(BUILD)/pagelab-bench: $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a
+$(BUILD)/pagelab-bench$(EXE): $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(BENCH_LINK) $(LDFLAGS) -o $@ $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a $(BENCH_LIBS) $(LDLIBS)
 
 # The conformance runner with probes that misbehave on purpose (harness self-test).
-$(BUILD)/pagelab-selftest: $(call obj,$(CONFORM_LIB) $(SELFTEST_SRC)) $(BUILD)/librefalloc.a
+$(BUILD)/pagelab-selftest$(EXE): $(call obj,$(CONFORM_LIB) $(SELFTEST_SRC)) $(BUILD)/librefalloc.a
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(CONFORM_LIB) $(SELFTEST_SRC)) $(BUILD)/librefalloc.a $(LDLIBS)
 
@@ -191,7 +213,7 @@ $(BUILD)/pagelab-init: tools/guest-init.c
 	@[ "$(V)" = 1 ] || echo "  CC        $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $<
 
-$(BUILD)/tests/bench-selftest: $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a
+$(BUILD)/tests/bench-selftest$(EXE): $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a $(filter-out -lbenchmark,$(BENCH_LIBS)) $(LDLIBS)
@@ -200,7 +222,7 @@ $(BUILD)/tests/bench-selftest: $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a
 $(BUILD)/obj/lib/harness/env.o: private CPPFLAGS += -DPL_BUILD_CFLAGS='"$(CC) $(CFLAGS)"'
 
 # C self-tests: each tests/c/NAME.c is one program; tests/c/NAME.mk (optional) adds objects.
-$(BUILD)/tests/%: tests/c/%.c $(BUILD)/librefalloc.a $(BUILD)/config.h
+$(BUILD)/tests/%$(EXE): tests/c/%.c $(BUILD)/librefalloc.a $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC        $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/librefalloc.a $(LDLIBS)
@@ -215,7 +237,7 @@ deps-check:
 run: deps all
 	$(PYTHON) runners/pagelab run --build $(BUILD)
 
-check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest
+check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE)
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
 
 check-c: all $(CTESTS)

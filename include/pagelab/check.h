@@ -104,7 +104,11 @@ void pc_register(const struct pc_probe *probe);
 	static void fn(struct pc_ctx *ctx)
 
 /* ---- outcomes: each ends the probe process ---- */
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* mingw-w64's printf follows C99 (%zu) when __USE_MINGW_ANSI_STDIO is set: check against GNU's rules. */
+#define PC_NORETURN __attribute__((noreturn))
+#define PC_FMT(a, b) __attribute__((format(gnu_printf, a, b)))
+#elif defined(__GNUC__)
 #define PC_NORETURN __attribute__((noreturn))
 #define PC_FMT(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -229,8 +233,35 @@ bool pc_pages_old_or_zero(const void *p, const void *old, size_t len);
 bool pc_force_reclaim(void *p, size_t len);
 
 /* Run fn(arg) in a forked child, wait for it; returns its exit status (0..255),
- * or 128+signal when killed. Error -1 with errno set when fork fails. */
+ * or 128+signal when killed. Error -1 with errno set when fork fails. Where
+ * the system has no fork (Windows) the probe skips (unsupported). */
 int pc_in_child(int (*fn)(void *arg), void *arg);
+
+/* A forked child running alongside its parent, with a pipe each way for
+ * tokens that order the two processes' steps. */
+struct pc_fork {
+	long pid;
+	int to_child, from_child; /* the parent's ends */
+};
+/* Fork: the child runs fn(arg, in, out) with its own ends and exits with its
+ * return value (0..255); the parent returns with f filled. Errors the probe
+ * when fork fails; skips it (unsupported) where the system has no fork. */
+void pc_fork_with_pipes(struct pc_ctx *ctx, int (*fn)(void *arg, int in, int out), void *arg, struct pc_fork *f);
+/* Send one token, or wait for one: 0, or EPIPE when the other side is gone. */
+int pc_token_send(int fd);
+int pc_token_await(int fd);
+/* Close the parent's ends and wait: the child's exit status (0..255); errors
+ * the probe when the child did not exit by itself. */
+int pc_fork_wait(struct pc_ctx *ctx, struct pc_fork *f);
+
+/* Lock [p, p+len) in memory, or unlock it (mlock, VirtualLock): 0 or errno. */
+int pc_lock(void *p, size_t len);
+int pc_unlock(void *p, size_t len);
+/* Have the system itself write len bytes of src into p (read(2) from a pipe,
+ * ReadFile on Windows), so any fault is taken inside a system call: 0 or errno. */
+int pc_system_write(void *p, const void *src, size_t len);
+/* How pc_force_reclaim asks ("MADV_PAGEOUT", "VirtualUnlock"), for observations. */
+const char *pc_reclaim_name(void);
 
 /* ---- observation through a channel ----
  * Each returns only with a trusted answer. A channel missing on this system

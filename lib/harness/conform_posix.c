@@ -58,6 +58,11 @@ bool pc_force_reclaim(void *p, size_t len)
 #endif
 }
 
+const char *pc_reclaim_name(void)
+{
+	return "MADV_PAGEOUT";
+}
+
 int pc_in_child(int (*fn)(void *arg), void *arg)
 {
 	fflush(NULL);
@@ -75,6 +80,79 @@ int pc_in_child(int (*fn)(void *arg), void *arg)
 	return WEXITSTATUS(st);
 }
 
+void pc_fork_with_pipes(struct pc_ctx *ctx, int (*fn)(void *arg, int in, int out), void *arg, struct pc_fork *f)
+{
+	int to_child[2], to_parent[2];
+	if (pipe(to_child) != 0)
+		pc_error(ctx, "pipe: %s", pc_strerror(errno));
+	if (pipe(to_parent) != 0)
+		pc_error(ctx, "pipe: %s", pc_strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		pc_error(ctx, "fork: %s", pc_strerror(errno));
+	if (pid == 0) {
+		/* Only the child's own ends stay open, so either side's exit is end of file to the other. */
+		close(to_child[1]);
+		close(to_parent[0]);
+		_exit(fn(arg, to_child[0], to_parent[1]) & 0xff);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	*f = (struct pc_fork){.pid = pid, .to_child = to_child[1], .from_child = to_parent[0]};
+}
+
+int pc_token_send(int fd)
+{
+	return write(fd, "x", 1) == 1 ? 0 : EPIPE;
+}
+
+int pc_token_await(int fd)
+{
+	char b;
+	ssize_t n;
+	while ((n = read(fd, &b, 1)) < 0 && errno == EINTR)
+		;
+	return n == 1 ? 0 : EPIPE;
+}
+
+int pc_fork_wait(struct pc_ctx *ctx, struct pc_fork *f)
+{
+	int st;
+	close(f->to_child);
+	close(f->from_child);
+	while (waitpid((pid_t)f->pid, &st, 0) < 0)
+		if (errno != EINTR)
+			pc_error(ctx, "waitpid: %s", pc_strerror(errno));
+	if (!WIFEXITED(st))
+		pc_error(ctx, "the child did not exit by itself (status 0x%x)", st);
+	return WEXITSTATUS(st);
+}
+
+int pc_lock(void *p, size_t len)
+{
+	return mlock(p, len) == 0 ? 0 : errno;
+}
+
+int pc_unlock(void *p, size_t len)
+{
+	return munlock(p, len) == 0 ? 0 : errno;
+}
+
+int pc_system_write(void *p, const void *src, size_t len)
+{
+	int fds[2], e = 0;
+	if (pipe(fds) != 0)
+		return errno;
+	if (write(fds[1], src, len) != (ssize_t)len)
+		e = errno ? errno : EIO;
+	ssize_t n = e ? 0 : read(fds[0], p, len);
+	if (!e && n != (ssize_t)len)
+		e = n < 0 ? errno : EIO;
+	close(fds[0]);
+	close(fds[1]);
+	return e;
+}
 
 int pc_madvise(void *p, size_t len, int advice)
 {

@@ -20,40 +20,6 @@
 #define MAP_NORESERVE 0 /* no such flag: reserving is charged or lazy by default */
 #endif
 
-static const char *const op_names[PL_OP_COUNT] = {
-	[PL_OP_RESERVE] = "reserve",         [PL_OP_COMMIT] = "commit",
-	[PL_OP_DECOMMIT] = "decommit",       [PL_OP_RELEASE] = "release",
-	[PL_OP_RELEASE_ZERO] = "release_zero", [PL_OP_REUSABLE] = "reusable",
-	[PL_OP_REUSE] = "reuse",             [PL_OP_PROTECT] = "protect",
-	[PL_OP_GUARD] = "guard",             [PL_OP_UNGUARD] = "unguard",
-	[PL_OP_POPULATE] = "populate",       [PL_OP_MAP_PATTERN] = "map_pattern",
-	[PL_OP_RESIDENCY] = "residency",     [PL_OP_ZERO_PAGE] = "zero_page",
-	[PL_OP_RSS] = "rss",                 [PL_OP_UNMAP] = "unmap",
-};
-
-const char *pl_op_name(enum pl_op op)
-{
-	return (unsigned)op < PL_OP_COUNT ? op_names[op] : "?";
-}
-
-const char *pl_impl_name(enum pl_impl impl)
-{
-	switch (impl) {
-	case PL_NATIVE: return "native";
-	case PL_EMULATED: return "emulated";
-	default: return "unavailable";
-	}
-}
-
-const char *pl_verdict_name(enum pl_verdict v)
-{
-	switch (v) {
-	case PL_HONOURED: return "honoured";
-	case PL_NOT_HONOURED: return "not_honoured";
-	default: return "not_checked";
-	}
-}
-
 static size_t page_size_cached;
 
 size_t pl_page_size(void)
@@ -82,13 +48,6 @@ const struct pl_caps *pl_caps(void)
 	if (pthread_once(&caps_once, fill_caps) != 0 && caps.page_size == 0)
 		fill_caps(); /* pthread_once cannot fail in practice; never return an empty set */
 	return &caps;
-}
-
-void pl_cap_set(struct pl_caps *c, enum pl_op op, enum pl_impl impl, const char *via, const char *how)
-{
-	c->op[op].impl = impl;
-	c->op[op].via = via;
-	c->op[op].how = how;
 }
 
 void pl_posix_fill_caps(struct pl_caps *c)
@@ -270,23 +229,6 @@ int pl_residency(const void *p, size_t len, unsigned char *vec)
 #endif
 }
 
-int pl_resident_pages(const void *p, size_t len, size_t *count)
-{
-	unsigned char vec[4096 + 1]; /* an unaligned start spans one page more */
-	size_t ps = pl_page_size(), chunk = (sizeof(vec) - 1) * ps, total = 0;
-	for (size_t off = 0; off < len; off += chunk) {
-		size_t part = len - off < chunk ? len - off : chunk;
-		int e = pl_residency((const char *)p + off, part, vec);
-		if (e)
-			return e;
-		uintptr_t a = (uintptr_t)p + off;
-		for (size_t i = 0; i < (a + part + ps - 1) / ps - a / ps; i++)
-			total += vec[i];
-	}
-	*count = total;
-	return 0;
-}
-
 int pl_fault_counts(uint64_t *minor, uint64_t *major)
 {
 	struct rusage ru;
@@ -295,17 +237,6 @@ int pl_fault_counts(uint64_t *minor, uint64_t *major)
 	*minor = (uint64_t)ru.ru_minflt;
 	*major = (uint64_t)ru.ru_majflt;
 	return 0;
-}
-
-const char *pl_pattern_mode_name(enum pl_pattern_mode mode)
-{
-	switch (mode) {
-	case PL_PATTERN_NATIVE: return "native";
-	case PL_PATTERN_UFFD: return "uffd";
-	case PL_PATTERN_MEMSET: return "memset";
-	case PL_PATTERN_UFFD_FULL: return "uffd_full";
-	default: return "auto";
-	}
 }
 
 /* ---- the isolated fault check: a child process that may die of the fault ---- */

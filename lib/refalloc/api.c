@@ -88,6 +88,13 @@ static void fork_child(void)
 		atomic_store(&rearm_pending, true);
 }
 
+/* A function, not a direct call: where pthread_atfork is a macro that drops
+ * its arguments (winpthreads: Windows has no fork), the handlers stay used. */
+static int at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	return pthread_atfork(prepare, parent, child);
+}
+
 /* Before any pattern mapping: the pattern layer's fork handlers must be
  * registered after ours, so they run inside ours. */
 static void register_fork_handlers(void)
@@ -97,7 +104,7 @@ static void register_fork_handlers(void)
 		return;
 	for (unsigned c = 0; c < RA_NCLASS; c++)
 		pthread_mutex_init(&ra_g.class_lock[c], NULL);
-	if (pthread_atfork(fork_prepare, fork_release, fork_child) != 0)
+	if (at_fork(fork_prepare, fork_release, fork_child) != 0)
 		ra_warn("pthread_atfork failed: fork while another thread allocates may deadlock", NULL);
 	done = true;
 }

@@ -273,7 +273,20 @@ PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
 #endif
 }
 
+#ifdef HAVE_END_SYMBOL
 extern char end; /* the end of .bss: a symbol Unix linkers have always defined */
+static bool bss_end(uintptr_t *at)
+{
+	*at = (uintptr_t)&end;
+	return true;
+}
+#else
+static bool bss_end(uintptr_t *at) /* PE linkers define no such symbol */
+{
+	*at = 0;
+	return false;
+}
+#endif
 
 PC_PROBE(start_layout, "brk.start.after_exec",
 	 "the break set up at exec starts after the end of .bss; alignment and gap are observed")
@@ -285,12 +298,14 @@ PC_PROBE(start_layout, "brk.start.after_exec",
 		pc_skip_unobservable(ctx, PC_CH_MAPPINGS, "where the break started is not known here: %s", pl_errno_name(e));
 	if (raw_get(&cur) != 0)
 		pc_skip_unsupported(ctx, "no raw break system call on this system");
-	uintptr_t bss_end = (uintptr_t)&end;
+	uintptr_t bss;
+	if (!bss_end(&bss))
+		pc_skip_unsupported(ctx, "the linker defines no end-of-.bss symbol (end)");
 	pc_observe(ctx, "start_brk_page_aligned", "%s", start_brk % pl_page_size() ? "no" : "yes");
-	pc_measure(ctx, "gap_after_bss_bytes", "%llu", (unsigned long long)(start_brk - bss_end));
+	pc_measure(ctx, "gap_after_bss_bytes", "%llu", (unsigned long long)(start_brk - bss));
 	pc_measure(ctx, "moved_before_probe_bytes", "%llu", (unsigned long long)((uintptr_t)cur - start_brk));
-	PC_CHECK(ctx, start_brk >= bss_end, "the break starts at %p, inside .bss (ends %p)",
-		 (void *)start_brk, (void *)bss_end);
+	PC_CHECK(ctx, start_brk >= bss, "the break starts at %p, inside .bss (ends %p)",
+		 (void *)start_brk, (void *)bss);
 	PC_CHECK(ctx, (uintptr_t)cur >= start_brk, "the current break %p is below its start", (void *)cur);
 	pc_pass(ctx);
 }

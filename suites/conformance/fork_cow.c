@@ -7,11 +7,7 @@
 #include "config.h"
 #include "pagelab/check.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define LEN_PAGES 16
 #define SEED_OLD 1    /* written before the fork */
@@ -54,40 +50,31 @@ static void prepare(struct pc_ctx *ctx, const struct pc_map *m, enum prep prep)
 	}
 }
 
-/* Block until the other process writes its one-byte token. */
-static int await(int fd)
-{
-	char b;
-	ssize_t n;
-	while ((n = read(fd, &b, 1)) < 0 && errno == EINTR)
-		;
-	return n == 1 ? 0 : EPIPE;
-}
-
-static int signal_peer(int fd)
-{
-	return write(fd, "x", 1) == 1 ? 0 : errno;
-}
+struct child_part {
+	const struct pc_map *m;
+	enum writer w;
+};
 
 /* The child: writes when its role says so, reports its final view as exit status. */
 /* A token that cannot be sent ends the child at once: the parent then reads end of file, not a hang. */
-static PC_NORETURN void child(const struct pc_map *m, enum writer w, int in, int out)
+static int child(void *arg, int in, int out)
 {
-	if (w == CHILD || w == BOTH)
-		pc_fill(m->addr, m->len, SEED_CHILD);
-	if ((w == CHILD || w == BOTH) && signal_peer(out) != 0)
-		_exit(V_COUNT);
-	if (await(in) != 0)
-		_exit(V_COUNT);
-	_exit(classify(m->addr, m->len));
+	const struct child_part *c = arg;
+	if (c->w == CHILD || c->w == BOTH)
+		pc_fill(c->m->addr, c->m->len, SEED_CHILD);
+	if ((c->w == CHILD || c->w == BOTH) && pc_token_send(out) != 0)
+		return V_COUNT;
+	if (pc_token_await(in) != 0)
+		return V_COUNT;
+	return classify(c->m->addr, c->m->len);
 }
 
 /* The parent's part; returns its own view (CHILD and BOTH) or V_COUNT when not looked. */
-static enum view parent(struct pc_ctx *ctx, const struct pc_map *m, enum writer w, int in, int out)
+static enum view parent(struct pc_ctx *ctx, const struct pc_map *m, enum writer w, const struct pc_fork *f)
 {
 	enum view seen = V_COUNT;
 	if (w == CHILD || w == BOTH)
-		PC_SETUP(ctx, await(in));
+		PC_SETUP(ctx, pc_token_await(f->from_child));
 	if (w == CHILD)
 		seen = classify(m->addr, m->len); /* while the child is still alive */
 	if (w == PARENT_AFTER_RO_RW) {
@@ -98,34 +85,21 @@ static enum view parent(struct pc_ctx *ctx, const struct pc_map *m, enum writer 
 		pc_fill(m->addr, m->len, SEED_PARENT);
 	if (w == BOTH)
 		seen = classify(m->addr, m->len);
-	PC_SETUP(ctx, signal_peer(out));
+	PC_SETUP(ctx, pc_token_send(f->to_child));
 	return seen;
 }
 
 /* Fork with two pipes; returns the child's view (its exit status). */
 static enum view fork_and_run(struct pc_ctx *ctx, const struct pc_map *m, enum writer w, enum view *pview)
 {
-	int to_child[2], to_parent[2], st;
-	if (pipe(to_child) != 0 || pipe(to_parent) != 0)
-		pc_error(ctx, "pipe: %s", pc_strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0)
-		pc_error(ctx, "fork: %s", pc_strerror(errno));
-	if (pid == 0) {
-		/* Only the child's own ends stay open, so either side's exit is end of file to the other. */
-		close(to_child[1]);
-		close(to_parent[0]);
-		child(m, w, to_child[0], to_parent[1]);
-	}
-	close(to_child[0]);
-	close(to_parent[1]);
-	*pview = parent(ctx, m, w, to_parent[0], to_child[1]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			pc_error(ctx, "waitpid: %s", pc_strerror(errno));
-	if (!WIFEXITED(st) || WEXITSTATUS(st) >= V_COUNT)
-		pc_error(ctx, "child did not report (status 0x%x)", st);
-	return (enum view)WEXITSTATUS(st);
+	struct child_part c = {m, w};
+	struct pc_fork f;
+	pc_fork_with_pipes(ctx, child, &c, &f);
+	*pview = parent(ctx, m, w, &f);
+	int st = pc_fork_wait(ctx, &f);
+	if (st >= V_COUNT)
+		pc_error(ctx, "child did not report (status %d)", st);
+	return (enum view)st;
 }
 
 /* Private: each side sees the pre-fork data or its own write. Shared: the last write. */

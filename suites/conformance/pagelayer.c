@@ -8,13 +8,11 @@
 #include "pagelab/env.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "pl_abi.h"
 
 #define LEN_PAGES 64
 #define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
@@ -52,13 +50,14 @@ PC_PROBE_KINDS(release_zero, "pagelayer.release_zero.reads_zero", PC_PRIVATE_ANO
 	pc_pass(ctx);
 }
 
-/* mlock the range or skip: the fallbacks under test need memory that is really locked. */
+/* Lock the range or skip: the fallbacks under test need memory that is really locked. */
 static void lock_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 {
 	size_t locked;
-	if (mlock(p, len) != 0)
-		pc_skip_prerequisite(ctx, "mlock refused (%s; RLIMIT_MEMLOCK?): cannot force the fallback",
-				     pl_errno_name(errno));
+	int e = pc_lock(p, len);
+	if (e)
+		pc_skip_prerequisite(ctx, "locking refused (%s; RLIMIT_MEMLOCK?): cannot force the fallback",
+				     pl_errno_name(e));
 	/* Sanitizer runtimes turn mlock into a no-op that returns 0. */
 	if (pl_locked_bytes(&locked) == 0 && locked < len)
 		pc_skip_prerequisite(ctx, "mlock returned 0 but only %zu bytes are locked (sanitizer runtime?): "
@@ -84,7 +83,7 @@ PC_PROBE(release_zero_locked, "pagelayer.release_zero.fallback_mlocked",
 	const char *got = pc_contents(p, len, SEED);
 	pc_observe(ctx, "contents_after", "%s", got);
 	PC_CHECK(ctx, strcmp(got, "zero") == 0, "contents after pl_release_zero: %s", got);
-	PC_SETUP(ctx, munlock(p, len) == 0 ? 0 : errno);
+	PC_SETUP(ctx, pc_unlock(p, len));
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 }
@@ -190,7 +189,7 @@ PC_PROBE(guard_locked, "pagelayer.guard.fallback_mlocked",
 	observe_cap(ctx, PL_OP_GUARD);
 	lock_or_skip(ctx, p, len);
 	guard_cycle(ctx, p, len);
-	PC_SETUP(ctx, munlock(p, len) == 0 ? 0 : errno);
+	PC_SETUP(ctx, pc_unlock(p, len));
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
 }
@@ -340,30 +339,25 @@ PC_PROBE(pattern_uffd_full, "pagelayer.map_pattern.reads_pattern/uffd_full",
 	pattern_check(ctx, PL_PATTERN_UFFD_FULL);
 }
 
-/* read(2) from a pipe into fresh pattern memory: the kernel itself takes the fault. */
+/* The system itself writes into fresh pattern memory (read(2) from a pipe): it takes the fault. */
 static void pattern_syscall_check(struct pc_ctx *ctx, enum pl_pattern_mode mode)
 {
 	size_t ps = pl_page_size(), len = 8 * ps;
 	enum pl_pattern_mode used;
 	char *p, msg[64];
-	int fds[2], e = pl_map_pattern(len, PATTERN, mode, (void **)&p, &used);
+	int e = pl_map_pattern(len, PATTERN, mode, (void **)&p, &used);
 	if (e == ENOTSUP)
 		pc_skip_unsupported(ctx, "pattern mode %s not available on this system", pl_pattern_mode_name(mode));
 	PC_CHECK(ctx, e == 0, "pl_map_pattern(%s) returned %s", pl_pattern_mode_name(mode), pc_strerror(e));
 	pc_observe(ctx, "mode_used", "%s", pl_pattern_mode_name(used));
 	memset(msg, 0x5a, sizeof(msg));
-	PC_SETUP(ctx, pipe(fds) == 0 ? 0 : errno);
-	PC_SETUP(ctx, write(fds[1], msg, sizeof(msg)) == (ssize_t)sizeof(msg) ? 0 : errno);
-	ssize_t n = read(fds[0], p + 4 * ps + 16, sizeof(msg));
-	int re = n < 0 ? errno : 0;
-	close(fds[0]);
-	close(fds[1]);
-	pc_observe(ctx, "read", "%s", n < 0 ? pl_errno_name(re) : "ok");
-	if (n < 0 && used == PL_PATTERN_UFFD)
+	int re = pc_system_write(p + 4 * ps + 16, msg, sizeof(msg));
+	pc_observe(ctx, "read", "%s", re ? pl_errno_name(re) : "ok");
+	if (re && used == PL_PATTERN_UFFD)
 		pc_skip_prerequisite(ctx, "user-mode-only userfaultfd (no privilege for a full one): faults inside "
 				     "system calls get %s", pl_errno_name(re));
-	PC_CHECK(ctx, n == (ssize_t)sizeof(msg), "read(2) into fresh pattern memory (%s) returned %zd (%s)",
-		 pl_pattern_mode_name(used), n, n < 0 ? pc_strerror(re) : "short");
+	PC_CHECK(ctx, re == 0, "a system call's write into fresh pattern memory (%s) failed: %s",
+		 pl_pattern_mode_name(used), pc_strerror(re));
 	PC_CHECK(ctx, memcmp(p + 4 * ps + 16, msg, sizeof(msg)) == 0, "the bytes read(2) wrote are not there");
 	PC_CHECK(ctx, pc_all_bytes(p + 4 * ps, 16, PATTERN) && pc_all_bytes(p, 4 * ps, PATTERN),
 		 "read(2) disturbed the pattern around it");

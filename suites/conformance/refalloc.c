@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pl_abi.h"
@@ -112,10 +113,12 @@ static void probe_rss(struct pc_ctx *ctx, enum ra_release r)
 	pc_measure(ctx, "resident_pages", "%zu of %zu before free, %zu after", before, pages, after);
 	PC_CHECK(ctx, before >= pages * 9 / 10, "the touched object was not resident (%zu of %zu pages)", before, pages);
 	const char *when = "never";
+	char pressure[64];
+	snprintf(pressure, sizeof(pressure), "under pressure (%s)", pc_reclaim_name());
 	if (after <= pages / 10)
 		when = "at once";
 	else if (pc_force_reclaim(p, BIG) && resident(ctx, p, BIG) <= pages / 10)
-		when = "under pressure (MADV_PAGEOUT)";
+		when = pressure;
 	pc_observe(ctx, "rss_after_free", "dropped %s", when);
 	if (r == RA_RELEASE_ZERO || r == RA_RELEASE_DECOMMIT)
 		PC_CHECK(ctx, strcmp(when, "at once") == 0, "%s must return memory at once; RSS dropped %s",

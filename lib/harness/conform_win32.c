@@ -1,0 +1,197 @@
+/* The Windows side of the probe helpers: mappings of each kind through
+ * VirtualAlloc and CreateFileMapping (a FILE_MAP_COPY view is a private file
+ * mapping), VirtualLock, ReadFile into memory, and a working-set trim as the
+ * way to ask for reclaim. Windows has no madvise and no fork: probes that
+ * need them skip as unsupported, with the reason. */
+#include "conform_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <windows.h>
+
+#include "pagelab/env.h"
+#include "../os/win32.h"
+
+#define NO_FORK "Windows has no fork: CreateProcess starts a new program, and no process inherits another's " \
+		"memory or copies it on write"
+#define NO_MADVISE "Windows has no madvise: its counterparts (MEM_RESET, DiscardVirtualMemory, " \
+		   "OfferVirtualMemory) are probed by the win32 areas"
+
+int pc_madvise(void *p, size_t len, int advice)
+{
+	(void)p; (void)len; (void)advice;
+	return ENOSYS;
+}
+
+int pc_unknown_advice_errno(void *p, size_t len)
+{
+	return pc_madvise(p, len, 0);
+}
+
+int pc_unknown_map_type_errno(void)
+{
+	return ENOSYS; /* no mmap */
+}
+
+void pc_need_advice(struct pc_ctx *ctx, int advice, const char *name)
+{
+	(void)advice;
+	pc_skip_unsupported(ctx, "%s: %s", name, NO_MADVISE);
+}
+
+void pc_advise(struct pc_ctx *ctx, void *p, size_t len, int advice, const char *name)
+{
+	(void)p; (void)len;
+	pc_need_advice(ctx, advice, name);
+}
+
+/* VirtualUnlock of pages that are not locked takes them out of the working set: Windows may then drop them. */
+bool pc_force_reclaim(void *p, size_t len)
+{
+	return VirtualUnlock(p, len) || GetLastError() == ERROR_NOT_LOCKED;
+}
+
+const char *pc_reclaim_name(void)
+{
+	return "VirtualUnlock";
+}
+
+int pc_in_child(int (*fn)(void *arg), void *arg)
+{
+	(void)fn; (void)arg;
+	pc_skip_unsupported(pc_current, NO_FORK);
+}
+
+void pc_fork_with_pipes(struct pc_ctx *ctx, int (*fn)(void *arg, int in, int out), void *arg, struct pc_fork *f)
+{
+	(void)fn; (void)arg; (void)f;
+	pc_skip_unsupported(ctx, NO_FORK);
+}
+
+/* Never reached: without fork there is no peer (pc_fork_with_pipes skipped the probe). */
+int pc_token_send(int fd)
+{
+	(void)fd;
+	return ENOTSUP;
+}
+
+int pc_token_await(int fd)
+{
+	(void)fd;
+	return ENOTSUP;
+}
+
+int pc_fork_wait(struct pc_ctx *ctx, struct pc_fork *f)
+{
+	(void)f;
+	pc_skip_unsupported(ctx, NO_FORK);
+}
+
+int pc_lock(void *p, size_t len)
+{
+	return VirtualLock(p, len) ? 0 : pl_win_last_errno();
+}
+
+int pc_unlock(void *p, size_t len)
+{
+	return VirtualUnlock(p, len) ? 0 : pl_win_last_errno();
+}
+
+int pc_system_write(void *p, const void *src, size_t len)
+{
+	HANDLE rd, wr;
+	DWORD n = 0;
+	int e = 0;
+	if (!CreatePipe(&rd, &wr, NULL, (DWORD)len))
+		return pl_win_last_errno();
+	if (!WriteFile(wr, src, (DWORD)len, &n, NULL) || n != len)
+		e = pl_win_last_errno();
+	if (!e && (!ReadFile(rd, p, (DWORD)len, &n, NULL) || n != len))
+		e = n != len && GetLastError() == ERROR_SUCCESS ? EIO : pl_win_last_errno();
+	CloseHandle(rd);
+	CloseHandle(wr);
+	return e;
+}
+
+/* A file of len zero bytes in the probe's directory, and a mapping of it. */
+static int file_mapping(struct pc_ctx *ctx, size_t len, DWORD protect, HANDLE *mapping)
+{
+	char path[1024];
+	wchar_t w[1024];
+	LARGE_INTEGER size = {.QuadPart = (LONGLONG)len};
+	snprintf(path, sizeof(path), "%s\\backing.%lu", ctx->tmpdir, (unsigned long)GetTickCount());
+	int e = pl_win_widen(path, w, 1024);
+	if (e)
+		return e;
+	HANDLE f = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+			       CREATE_NEW, FILE_ATTRIBUTE_TEMPORARY, NULL);
+	if (f == INVALID_HANDLE_VALUE)
+		return pl_win_last_errno();
+	if (!SetFilePointerEx(f, size, NULL, FILE_BEGIN) || !SetEndOfFile(f))
+		e = pl_win_last_errno();
+	*mapping = e ? NULL : CreateFileMappingW(f, NULL, protect, 0, 0, NULL);
+	if (!e && !*mapping)
+		e = pl_win_last_errno();
+	CloseHandle(f); /* the mapping keeps the file; the probe's directory goes when the probe ends */
+	return e;
+}
+
+/* A view of a section: backed by the page file (shared anonymous) or by a file. */
+static int map_view(struct pc_ctx *ctx, enum pc_kind kind, struct pc_map *m)
+{
+	HANDLE mapping;
+	int e = 0;
+	if (kind == PC_SHARED_ANON) {
+		ULARGE_INTEGER size = {.QuadPart = m->len};
+		mapping = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, size.HighPart, size.LowPart, NULL);
+		if (!mapping)
+			return pl_win_last_errno();
+	} else if ((e = file_mapping(ctx, m->len, PAGE_READWRITE, &mapping)) != 0) {
+		return e;
+	}
+	/* FILE_MAP_COPY: writes go to private copies and never reach the file. */
+	m->addr = MapViewOfFile(mapping, kind == PC_PRIVATE_FILE ? FILE_MAP_COPY : FILE_MAP_WRITE, 0, 0, m->len);
+	e = m->addr ? 0 : pl_win_last_errno();
+	CloseHandle(mapping); /* the view keeps the section */
+	return e;
+}
+
+int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, const char **why)
+{
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	m->kind = kind;
+	m->len = len;
+	switch (kind) {
+	case PC_PRIVATE_ANON:
+		return pl_map_anon(len, &m->addr);
+	case PC_SHARED_ANON:
+	case PC_PRIVATE_FILE:
+	case PC_SHARED_FILE:
+		return map_view(ctx, kind, m);
+	default:
+		*why = pl_huge_unavailable();
+		return ENOTSUP;
+	}
+}
+
+void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m)
+{
+	const char *why = NULL;
+	enum pc_kind kind = ctx->kind ? ctx->kind : PC_PRIVATE_ANON;
+	int e = pc_map(ctx, kind, len, m, &why);
+	if (e == ENOTSUP && why)
+		pc_skip_unsupported(ctx, "%s", why);
+	if (e)
+		pc_error(ctx, "mapping %zu bytes of %s memory: %s", len, pc_kind_name(kind), pc_strerror(e));
+}
+
+void pc_unmap(struct pc_map *m)
+{
+	if (m->addr && m->kind == PC_PRIVATE_ANON)
+		(void)VirtualFree(m->addr, 0, MEM_RELEASE);
+	else if (m->addr)
+		(void)UnmapViewOfFile(m->addr);
+	m->addr = NULL;
+}
