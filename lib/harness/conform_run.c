@@ -21,6 +21,7 @@
 #include "pagelab/env.h"
 #include "pagelab/json.h"
 #include "pagelab/os.h"
+#include "pagelab/platform.h"
 
 #define GRACE_S 0.2 /* how long to drain the channels after the probe exits */
 #define MAX_ARGS (16 + 2 * PC_CH_COUNT)
@@ -494,6 +495,9 @@ static int prepare(struct run *run, const char *argv0)
 		snprintf(run->self, sizeof(run->self), "%s", forced);
 	else if (e)
 		snprintf(run->self, sizeof(run->self), "%s", argv0);
+	/* Before any probe: a page layer that hands its start-up checks to the copies of this
+	 * program it starts (Windows) then checks once per run, not once per probe. */
+	(void)pl_caps();
 	if ((e = pl_world(run->world, sizeof(run->world))) != 0)
 		snprintf(run->world, sizeof(run->world), "unknown (%s)", pl_errno_name(e));
 	if ((e = pl_on_stop(on_stop)) != 0)

@@ -11,7 +11,7 @@
 #include <windows.h>
 
 #include "pagelab/env.h"
-#include "../os/win32.h"
+#include "pl_win32.h"
 
 #define NO_FORK "Windows has no fork: CreateProcess starts a new program, and no process inherits another's " \
 		"memory or copies it on write"

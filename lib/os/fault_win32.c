@@ -7,7 +7,7 @@
  * fault is handled, tells them apart. */
 #include "config.h"
 #include "pagelab/os.h"
-#include "win32.h"
+#include "pl_win32.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * follows a reparse point, and replacement by MoveFileEx. */
 #include "config.h"
 #include "pagelab/os.h"
-#include "win32.h"
+#include "pl_win32.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * on: the channels are polled. */
 #include "config.h"
 #include "pagelab/os.h"
-#include "win32.h"
+#include "pl_win32.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -4,7 +4,7 @@
  * loaded into the process (an instrumentation tool injects its own). */
 #include "config.h"
 #include "pagelab/os.h"
-#include "win32.h"
+#include "pl_win32.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,9 +1,10 @@
 /* Windows error codes as errno values, text encodings, and exports looked up
  * at run time (functions newer than the oldest Windows the suite runs on). */
 #include "config.h"
-#include "win32.h"
+#include "pl_win32.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 int pl_win_errno(DWORD err)
 {
@@ -26,6 +27,23 @@ int pl_win_errno(DWORD err)
 	case ERROR_SHARING_VIOLATION: case ERROR_LOCK_VIOLATION: return EBUSY;
 	default: return EIO;
 	}
+}
+
+const char *pl_win_error_name(DWORD err)
+{
+#define NAME(x) case x: return #x
+	switch (err) {
+	NAME(ERROR_SUCCESS); NAME(ERROR_INVALID_PARAMETER); NAME(ERROR_INVALID_ADDRESS); NAME(ERROR_NOT_ENOUGH_MEMORY);
+	NAME(ERROR_OUTOFMEMORY); NAME(ERROR_COMMITMENT_LIMIT); NAME(ERROR_ACCESS_DENIED); NAME(ERROR_NOT_SUPPORTED);
+	NAME(ERROR_CALL_NOT_IMPLEMENTED); NAME(ERROR_NOT_LOCKED); NAME(ERROR_BUSY); NAME(ERROR_WORKING_SET_QUOTA);
+	NAME(ERROR_INVALID_HANDLE); NAME(ERROR_PRIVILEGE_NOT_HELD); NAME(ERROR_INVALID_FLAGS);
+	default: {
+		static __thread char buf[24];
+		snprintf(buf, sizeof(buf), "error %lu", (unsigned long)err);
+		return buf;
+	}
+	}
+#undef NAME
 }
 
 int pl_win_last_errno(void)

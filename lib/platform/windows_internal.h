@@ -7,7 +7,7 @@
 
 #include "pl_abi.h"
 #include "pl_internal.h"
-#include "../os/win32.h"
+#include "pl_win32.h"
 
 /* Less than this between the commit limit and physical memory is rounding, not a page file. */
 #define PL_WIN_MIN_PAGE_FILE ((uint64_t)1 << 20)

@@ -1,14 +1,17 @@
-/* What the Windows files of the OS layer and the page layer share (not a
- * public header): Windows error codes as errno values, and UTF-8 <-> UTF-16
- * for paths and command lines. */
-#ifndef PAGELAB_WIN32_H
-#define PAGELAB_WIN32_H
+/* What the Windows files of the OS layer, the page layer and the Windows
+ * probes share: Windows error codes as errno values, UTF-8 <-> UTF-16 for
+ * paths and command lines, and exports looked up at run time
+ * (lib/os/util_win32.c). On the include path of Windows builds only. */
+#ifndef PAGELAB_PL_WIN32_H
+#define PAGELAB_PL_WIN32_H
 
 #include <stddef.h>
 #include <windows.h>
 
 /* The errno value closest to a Windows error code (GetLastError, or a DWORD an API returned). */
 int pl_win_errno(DWORD err);
+/* "ERROR_INVALID_PARAMETER": the name of a Windows error code ("error 1234" for others). */
+const char *pl_win_error_name(DWORD err);
 /* GetLastError() as an errno value. */
 int pl_win_last_errno(void);
 /* UTF-8 to UTF-16 into out (size in wide characters); 0 or errno. */
