@@ -76,10 +76,10 @@ endif
 endif
 FAMILY := $(if $(filter windows,$(LAYER)),win32,posix)
 CPPFLAGS += -Ilib/platform/abi/$(LAYER)
-# Windows programs carry .exe; mingw-w64's printf family follows C99 (%zu, %llu) only when asked.
+# Windows programs carry .exe; mingw-w64 follows C99 in printf (%zu, %llu) and declares localtime_r only when asked.
 EXE := $(if $(filter win32,$(FAMILY)),.exe,)
 ifeq ($(FAMILY),win32)
-CPPFLAGS += -D__USE_MINGW_ANSI_STDIO=1
+CPPFLAGS += -D__USE_MINGW_ANSI_STDIO=1 -D_POSIX_THREAD_SAFE_FUNCTIONS=200112L
 # Static: neither Windows nor Wine has mingw-w64's own DLLs (winpthread, libgcc) on its path.
 LDFLAGS  += -static
 endif

@@ -3,16 +3,15 @@
 #include "config.h"
 #include "bench_impl.h"
 #include "pagelab/env.h"
+#include "pagelab/platform.h"
 #include "pagelab/topology.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct pb_options pb_opts = {.pin_cpu = -1, .profile = PB_FULL, .min_warmup = -1};
 
@@ -44,11 +43,11 @@ enum pb_profile pb_profile(void)
 	return pb_opts.profile;
 }
 
-static bool filter_match(const regex_t *re, bool negative, const char *name)
+static bool filter_match(const struct pb_filter *re, bool negative, const char *name)
 {
 	if (!re)
 		return true;
-	return (regexec(re, name, 0, NULL, 0) == 0) != negative;
+	return pb_filter_match(re, name) != negative;
 }
 
 /* Run-time settings of one instance from the profile, the benchmark and the flags. */
@@ -67,7 +66,7 @@ static void settle(struct pb_instance *in)
 }
 
 static int add_instance(const struct pb_bench *b, int family, int *per_family, bool has_arg, int64_t arg,
-			const regex_t *re, bool negative)
+			const struct pb_filter *re, bool negative)
 {
 	struct pb_instance in;
 	memset(&in, 0, sizeof(in));
@@ -104,10 +103,10 @@ int pb_select(char *msg, size_t msglen)
 		snprintf(msg, msglen, "more than %d benchmarks registered", PB_MAX_BENCHES);
 		return E2BIG;
 	}
-	regex_t re;
+	struct pb_filter *re = NULL;
 	bool negative = pb_opts.filter && pb_opts.filter[0] == '-';
 	const char *pat = pb_opts.filter ? pb_opts.filter + negative : NULL;
-	if (pat && regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+	if (pat && pb_filter_compile(pat, &re) != 0) {
 		snprintf(msg, msglen, "bad --benchmark_filter regex '%s'", pat);
 		return EINVAL;
 	}
@@ -117,24 +116,15 @@ int pb_select(char *msg, size_t msglen)
 		const struct pb_arg_list *a = pb_opts.profile == PB_QUICK && b->quick_args.n > 0 ? &b->quick_args : &b->args;
 		int before = ninstances, per_family = 0;
 		if (a->n == 0)
-			e = add_instance(b, family, &per_family, false, 0, pat ? &re : NULL, negative);
+			e = add_instance(b, family, &per_family, false, 0, re, negative);
 		for (int k = 0; k < a->n && !e; k++)
-			e = add_instance(b, family, &per_family, true, a->v[k], pat ? &re : NULL, negative);
+			e = add_instance(b, family, &per_family, true, a->v[k], re, negative);
 		family += ninstances > before;
 	}
-	if (pat)
-		regfree(&re);
+	pb_filter_free(re);
 	if (e)
 		snprintf(msg, msglen, "out of memory selecting benchmarks");
 	return e;
-}
-
-double pb_now(clockid_t clk)
-{
-	struct timespec t;
-	if (clock_gettime(clk, &t) != 0)
-		return 0;
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 /* Counters of the calling thread: the measuring thread keeps its set open. */
@@ -335,7 +325,7 @@ void pb_per_page(pb_state *s, size_t pages)
 
 void pb_touch_pages(void *p, size_t len)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = pl_page_size();
 	volatile char *c = p;
 	for (size_t off = 0; off < len; off += page)
 		c[off] = 1;
@@ -343,7 +333,7 @@ void pb_touch_pages(void *p, size_t len)
 
 unsigned pb_read_pages(const void *p, size_t len)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = pl_page_size();
 	const volatile unsigned char *c = p;
 	unsigned sum = 0;
 	for (size_t off = 0; off < len; off += page)

@@ -118,7 +118,6 @@ void pb_state_init(pb_state *s, const struct pb_instance *in, int thread_index, 
 void pb_state_done(pb_state *s);
 /* Called after fn returns: make sure the loop finished, else mark an error. */
 void pb_state_after_fn(pb_state *s);
-double pb_now(clockid_t clk);
 
 /* ---- bench_report.c ---- */
 /* Start reporting for a run of the selected instances with this back-end. */
@@ -133,6 +132,20 @@ int pb_report_runs(const struct pb_run **out);
 int pb_report_end(void);
 /* Members of the "context" object (bench_context.c). */
 void pb_context_members(struct pl_json *j, const char *backend_name);
+/* Its machine members: host, executable, CPUs, caches, load (bench_machine_<family>.c). */
+void pb_machine_members(struct pl_json *j);
+
+/* ---- bench_filter_<family>.c: --benchmark_filter's regular expression (POSIX extended) ---- */
+struct pb_filter;
+/* Compile pattern; 0, or EINVAL for a bad expression (ENOMEM when out of memory). */
+int pb_filter_compile(const char *pattern, struct pb_filter **out);
+/* Does the expression match anywhere in name? */
+bool pb_filter_match(const struct pb_filter *f, const char *name);
+void pb_filter_free(struct pb_filter *f);
+
+/* ---- bench_clock_<family>.c ---- */
+/* Seconds on clock clk (CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, CLOCK_REALTIME); 0 if it fails. */
+double pb_now(clockid_t clk);
 
 /* ---- bench_stats.c ---- */
 /* Statistics of n values: mean, median, sample stddev, cv (stddev/mean). */

@@ -126,7 +126,8 @@ int pl_counters_configure(const char *list, const char *source, char *err, size_
 		return 0;
 	}
 	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s", list);
+	bool extra = strcmp(list, PL_COUNTERS_DEFAULT) == 0 && cfg.src->default_extra;
+	snprintf(buf, sizeof(buf), "%s%s%s", list, extra ? "," : "", extra ? cfg.src->default_extra : "");
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		e = add_event(tok, err, errlen);

@@ -30,6 +30,8 @@ struct pl_counter_backend {
 	int (*pause)(void *state);
 	int (*resume)(void *state);
 	int (*end)(void *state, double *values);
+	/* Events of its own the default set includes where it is the source (NULL: none). */
+	const char *default_extra;
 };
 
 /* Called by each back-end's constructor. */

@@ -3,10 +3,13 @@
  * recorded; VirtualUnlock of pages that are not locked takes them out of the
  * working set (and says ERROR_NOT_LOCKED) while they keep their contents;
  * VirtualLock keeps pages in it. The oracles are the QueryWorkingSetEx,
- * VirtualUnlock and VirtualLock documentation's. */
+ * VirtualUnlock and VirtualLock documentation's. The commit charge
+ * (GetProcessMemoryInfo's PagefileUsage) counts committed private memory,
+ * touched or not, until it is decommitted. */
 #include "config.h"
 #include "probe_win32.h"
 
+#include <psapi.h>
 #include <string.h>
 
 #define PAGES 64
@@ -68,5 +71,52 @@ PC_PROBE(lock_keeps, "virtuallock.pages_stay_valid",
 	PC_CHECK(ctx, locked == 4, "only %zu of 4 locked pages are valid after a trim", locked);
 	PC_SETUP(ctx, VirtualUnlock(p, 4 * ps) ? 0 : pl_win_last_errno());
 	pw_release(ctx, p);
+	pc_pass(ctx);
+}
+
+/* The process's commit charge (PROCESS_MEMORY_COUNTERS.PagefileUsage), or the probe skips. */
+static size_t charge_now(struct pc_ctx *ctx)
+{
+	BOOL(WINAPI *get)(HANDLE, PPROCESS_MEMORY_COUNTERS, DWORD) =
+		(BOOL(WINAPI *)(HANDLE, PPROCESS_MEMORY_COUNTERS, DWORD))(void *)pl_win_export("K32GetProcessMemoryInfo");
+	PROCESS_MEMORY_COUNTERS pmc = {.cb = sizeof(pmc)};
+	if (!get || !get(GetCurrentProcess(), &pmc, sizeof(pmc)))
+		pc_skip_unobservable(ctx, PC_CH_RSS, "GetProcessMemoryInfo is missing or fails here");
+	return pmc.PagefileUsage;
+}
+
+/* "charged" (by 3/4 of len or more), "uncharged" (by 3/4 or more the other way) or "unchanged". */
+static const char *charge_change(size_t before, size_t after, size_t len)
+{
+	if (after >= before + len / 4 * 3)
+		return "charged";
+	return before >= after + len / 4 * 3 ? "uncharged" : after + len / 4 > before && before + len / 4 > after ? "unchanged" : "partly";
+}
+
+PC_PROBE(commit_charge, "getprocessmemoryinfo.commit_charge",
+	 "the commit charge rises at MEM_COMMIT (before any touch), stays through MEM_RESET and falls at MEM_DECOMMIT")
+{
+	size_t len = (size_t)64 << 20;
+	char *p = VirtualAlloc(NULL, len, MEM_RESERVE, PAGE_NOACCESS);
+	PC_SETUP(ctx, p ? 0 : pl_win_last_errno());
+	size_t reserved = charge_now(ctx);
+	PC_SETUP(ctx, VirtualAlloc(p, len, MEM_COMMIT, PAGE_READWRITE) == p ? 0 : pl_win_last_errno());
+	size_t committed = charge_now(ctx);
+	memset(p, 1, len);
+	size_t touched = charge_now(ctx);
+	PC_SETUP(ctx, pl_win_errno(pw_alloc_type(p, len, MEM_RESET)));
+	size_t reset = charge_now(ctx);
+	PC_SETUP(ctx, VirtualFree(p, len, MEM_DECOMMIT) ? 0 : pl_win_last_errno());
+	size_t decommitted = charge_now(ctx);
+	const char *at_commit = charge_change(reserved, committed, len), *at_reset = charge_change(touched, reset, len),
+		   *at_decommit = charge_change(touched, decommitted, len);
+	pc_observe(ctx, "at_commit", "%s", at_commit);
+	pc_observe(ctx, "at_first_touch", "%s", charge_change(committed, touched, len));
+	pc_observe(ctx, "at_mem_reset", "%s", at_reset);
+	pc_observe(ctx, "at_decommit", "%s", at_decommit);
+	pw_release(ctx, p);
+	PC_CHECK(ctx, strcmp(at_commit, "charged") == 0, "MEM_COMMIT of 64 MiB left the commit charge %s", at_commit);
+	PC_CHECK(ctx, strcmp(at_reset, "unchanged") == 0, "MEM_RESET (pages stay committed) left the commit charge %s", at_reset);
+	PC_CHECK(ctx, strcmp(at_decommit, "uncharged") == 0, "MEM_DECOMMIT left the commit charge %s", at_decommit);
 	pc_pass(ctx);
 }

@@ -1,0 +1,25 @@
+/* Timing one page-level call on ranges taken in turn from a pool, with the
+ * pool brought to the stated page state (untimed) whenever it runs out: the
+ * per-page cost of a call from that state. Used by the page-layer benchmarks
+ * and by each system's own primitives (suites/perf/<family>/). */
+#ifndef PAGELAB_PERF_POOL_H
+#define PAGELAB_PERF_POOL_H
+
+#include <stddef.h>
+
+#include "pagelab/bench.h"
+
+struct pool_op {
+	const char *label;                  /* for messages: "pl_release", "MEM_RESET_UNDO" */
+	int (*prepare)(void *p, size_t len); /* untimed: the state the call is measured from */
+	int (*timed)(void *p, size_t len);   /* the call measured */
+	int (*after)(void *p, size_t len);   /* untimed, before the pages are prepared again (or NULL) */
+};
+
+/* Pages freshly faulted and written: dropped, then written one byte a page. */
+int pool_fresh(void *p, size_t len);
+/* Run benchmark s over ranges of pb_arg(s, 0) bytes; skips with the reason when a call fails.
+ * The benchmark needs .manual_time = true. */
+void pool_run(pb_state *s, const struct pool_op *op);
+
+#endif
