@@ -124,7 +124,7 @@ REFALLOC_SRC := $(filter-out lib/refalloc/shim.c,$(wildcard lib/refalloc/*.c))
 CONFORM_SRC  := $(wildcard suites/conformance/*.c suites/conformance/$(FAMILY)/*.c)
 PERF_SRC     := $(wildcard suites/perf/*.c suites/perf/$(FAMILY)/*.c)
 CTEST_SRC    := $(wildcard tests/c/*.c)
-SELFTEST_SRC := $(wildcard tests/selftest/*.c)
+SELFTEST_SRC := $(wildcard tests/selftest/*.c tests/selftest/$(FAMILY)/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PLATFORM_OBJ := $(call obj,$(PLATFORM_SRC) $(COMMON_SRC))

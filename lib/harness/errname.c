@@ -36,6 +36,11 @@ const char *pl_errno_desc(int e)
 	static _Thread_local char buf[SLOTS][128];
 	static _Thread_local unsigned next;
 	char *b = buf[next++ % SLOTS];
-	snprintf(b, sizeof(buf[0]), "%s (%s)", pl_errno_name(e), strerror(e));
+	const char *text = strerror(e);
+	/* C libraries without a text for an errno value (Windows' for ENOTSUP) get the name alone. */
+	if (strncmp(text, "Unknown error", 13) == 0)
+		snprintf(b, sizeof(buf[0]), "%s", pl_errno_name(e));
+	else
+		snprintf(b, sizeof(buf[0]), "%s (%s)", pl_errno_name(e), text);
 	return b;
 }

@@ -194,6 +194,8 @@ int pl_child_exec(struct pl_child *c, const char *path, char *const argv[], long
 	SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, TRUE};
 	PROCESS_INFORMATION pi;
 	HANDLE job, nul;
+	/* Inherited by the child: a crash ends it at once, with no error dialog or debugger waiting. */
+	SetErrorMode(SetErrorMode(0) | SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
 	int e = pl_win_widen(path, wpath, CMDLINE_MAX);
 	if (!e)
 		e = command_line(argv, cmd);
@@ -396,7 +398,8 @@ int pl_on_stop(void (*fn)(int sig))
 	return SetConsoleCtrlHandler(on_console_event, TRUE) ? 0 : pl_win_last_errno();
 }
 
-/* A job of its own with a commit limit (jobs nest since Windows 8). */
+/* A job of its own with a commit limit (jobs nest since Windows 8), checked
+ * by committing more than the limit: ENOTSUP where that still succeeds. */
 int pl_limit_memory(long mib)
 {
 	HANDLE job;
@@ -410,5 +413,10 @@ int pl_limit_memory(long mib)
 		CloseHandle(job);
 		return e;
 	}
-	return 0; /* the handle stays open for the life of the process: closing it would kill us */
+	/* The job handle stays open for the life of the process: closing it would kill us. */
+	void *over = VirtualAlloc(NULL, ((SIZE_T)mib << 20) + (1 << 20), MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+	if (!over)
+		return 0;
+	VirtualFree(over, 0, MEM_RELEASE);
+	return ENOTSUP;
 }

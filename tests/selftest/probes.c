@@ -1,13 +1,12 @@
 /* Probes that misbehave on purpose, to prove the conformance runner's
  * isolation: each must be reported as its own outcome while the others run.
- * Built into build/pagelab-selftest; driven by tests/py/test_conform_harness.py. */
+ * Built into build/pagelab-selftest with the family's own (posix/, win32/:
+ * a hang and a child left behind); driven by tests/py/test_conform_harness.py
+ * and, under Wine, tests/py/test_windows.py. */
 #include "pagelab/check.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 PC_PROBE(st_pass, "selftest.pass", "passes with two observations")
 {
@@ -29,12 +28,6 @@ PC_PROBE(st_abort, "selftest.abort", "calls abort()")
 	abort();
 }
 
-PC_PROBE(st_hang, "selftest.hang", "never reports an outcome")
-{
-	for (;;)
-		pause();
-}
-
 /* Allocates like a careless program until the address-space limit makes
  * malloc fail, then uses the null pointer: the way real programs die of OOM. */
 PC_PROBE(st_oom, "selftest.oom", "exhausts memory under --mem-limit")
@@ -52,19 +45,6 @@ PC_PROBE(st_oom, "selftest.oom", "exhausts memory under --mem-limit")
 PC_PROBE(st_exit, "selftest.exit_early", "calls exit(0) without an outcome")
 {
 	exit(0);
-}
-
-PC_PROBE(st_child, "selftest.leave_child", "forks a child that outlives the probe")
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		pc_error(ctx, "fork failed");
-	if (pid == 0) {
-		for (;;)
-			pause();
-	}
-	pc_observe(ctx, "child_pid", "%d", (int)pid);
-	pc_pass(ctx);
 }
 
 PC_PROBE(st_skip, "selftest.skip", "skips with a reason")
