@@ -1,6 +1,7 @@
 """`pagelab run --no-perf` on several targets end to end: qemu-user on a little- and a big-endian
 architecture, musl, user-mode Linux, and a wrap: launcher. Every run must be complete and the
-comparison and findings written; what the systems do is reported, not asserted."""
+comparison and findings written; what the systems do is reported, not asserted. A few areas of
+probes keep it short: the whole suite on each of these systems is the conformance tests' job."""
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 TARGETS = ("qemu-user:aarch64", "qemu-user:s390x", "musl", "uml")
+PROBES = ("mmap.*", "brk.*", "madvise.dontfork.*", "madvise.guard_install.access_faults/*")
 NEEDS = ("qemu-aarch64-static", "qemu-s390x-static", "aarch64-linux-gnu-gcc", "s390x-linux-gnu-gcc", "musl-gcc",
          "linux.uml")
 
@@ -28,6 +30,8 @@ def several(repo_root, build_dir, tmp_path_factory):
     args = ["run", "--no-perf", "--build", build_dir, "--out", str(out)]
     for t in TARGETS:
         args += ["--target", t]
+    for p in PROBES:
+        args += ["--probes", p]
     return out, pagelab(repo_root, *args)
 
 
@@ -48,7 +52,7 @@ def test_every_target_gives_a_complete_run(several):
         summary = conf["summary"]
         print("%-20s %s isolation=%s page_size=%s" % (spec, summary, conf.get("isolation"),
                                                        conf["env"].get("page_size")))
-        assert summary["total"] == len(conf["results"]) > 200
+        assert summary["total"] == len(conf["results"]) > 40
     assert res.returncode == 0
 
 
