@@ -196,6 +196,17 @@ $(BUILD)/tests/bench-selftest: $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a $(filter-out -lbenchmark,$(BENCH_LIBS)) $(LDLIBS)
 
+# Tools the harness tests use: a fake VM layer to preload, a launcher that does not follow children.
+TEST_TOOLS := $(BUILD)/testtools/libfakevm.so $(BUILD)/testtools/nofollow
+$(BUILD)/testtools/libfakevm.so: tests/tools/fakevm.c
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC        $<"
+	$(Q)$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+$(BUILD)/testtools/nofollow: tests/tools/nofollow.c
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC        $<"
+	$(Q)$(CC) $(CFLAGS) -o $@ $<
+
 # The environment record names the compiler and flags the suite was built with.
 $(BUILD)/obj/lib/harness/env.o: private CPPFLAGS += -DPL_BUILD_CFLAGS='"$(CC) $(CFLAGS)"'
 
@@ -215,7 +226,7 @@ deps-check:
 run: deps all
 	$(PYTHON) runners/pagelab run --build $(BUILD)
 
-check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest
+check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest $(TEST_TOOLS)
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
 
 check-c: all $(CTESTS)

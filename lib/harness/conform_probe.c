@@ -350,14 +350,16 @@ static void use_channel(struct pc_ctx *ctx, enum pc_channel ch)
 	send_line(ctx, 'C', pc_channel_name(ch), "");
 }
 
-/* An observation call's answer: ENOTSUP/ENOSYS/ENOENT mean the system has no such channel. */
+/* An observation call's answer: ENOTSUP/ENOSYS/ENOENT mean the system has no
+ * such channel; any other refusal means it cannot tell about this range (qemu-user's
+ * mincore refuses PROT_NONE ranges with ENOMEM): either way nothing was observed. */
 static void channel_answer(struct pc_ctx *ctx, enum pc_channel ch, const char *call, int e)
 {
 	if (e == 0)
 		return;
 	if (e == ENOTSUP || e == ENOSYS || e == ENOENT)
 		pc_skip_unobservable(ctx, ch, "%s: %s: this system cannot tell", call, pl_errno_name(e));
-	pc_error(ctx, "%s: %s", call, pc_strerror(e));
+	pc_skip_unobservable(ctx, ch, "%s refused here: %s", call, pc_strerror(e));
 }
 
 size_t pc_obs_resident_pages(struct pc_ctx *ctx, const void *p, size_t len)
