@@ -63,6 +63,8 @@ int pl_linux_scan_count(const void *p, size_t len, uint64_t mask, size_t *pages)
 bool pl_linux_have_pagemap_scan(void);
 /* and which categories it takes (0 when it does not work; fills the set first). */
 uint64_t pl_linux_scan_categories(void);
+/* Decided by the capability probe: /proc/self/pagemap describes this process (read while the set is filled). */
+bool pl_linux_pagemap_is_ours(void);
 /* Called once while the capability set is filled. */
 void pl_linux_probe_pagemap_scan(void);
 

@@ -51,7 +51,19 @@ int pl_linux_read(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* Does /proc/self/pagemap describe this process's own memory? Under qemu-user
+ * for a 32-bit guest it describes the emulator's, at other addresses. */
+static bool pagemap_is_ours = true;
+
+static int pagemap_entry(const void *p, uint64_t *entry);
+
 int pl_linux_pagemap_entry(const void *p, uint64_t *entry)
+{
+	(void)pl_caps();
+	return pagemap_is_ours ? pagemap_entry(p, entry) : ENOTSUP;
+}
+
+static int pagemap_entry(const void *p, uint64_t *entry)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -119,11 +131,27 @@ static int page_categories(const void *p, uint64_t *categories)
 	return e;
 }
 
+/* A written page and one never touched must read present and absent. */
+static bool pagemap_tells_touch(void)
+{
+	size_t ps = pl_page_size();
+	uint64_t touched = 0, untouched = 0;
+	char *p;
+	if (pl_map_anon(2 * ps, (void **)&p) != 0)
+		return true; /* cannot check: trust it, the channel probe will still look */
+	p[0] = 1;
+	bool ok = pagemap_entry(p, &touched) != 0 || pagemap_entry(p + ps, &untouched) != 0 ||
+		  ((touched & PL_PM_PRESENT) && !(untouched & PL_PM_PRESENT));
+	(void)pl_unmap(p, 2 * ps);
+	return ok;
+}
+
 void pl_linux_probe_pagemap_scan(void)
 {
 	void *p = NULL;
 	uint64_t cat;
-	if (pl_posix_scratch_page(&p) != 0)
+	pagemap_is_ours = pagemap_tells_touch();
+	if (!pagemap_is_ours || pl_posix_scratch_page(&p) != 0)
 		return;
 	have_pagemap_scan = page_categories(p, &cat) == 0;
 	if (!have_pagemap_scan) {
@@ -131,6 +159,11 @@ void pl_linux_probe_pagemap_scan(void)
 		have_pagemap_scan = page_categories(p, &cat) == 0;
 	}
 	(void)pl_unmap(p, pl_page_size());
+}
+
+bool pl_linux_pagemap_is_ours(void)
+{
+	return pagemap_is_ours;
 }
 
 bool pl_linux_have_pagemap_scan(void)

@@ -204,6 +204,9 @@ static void expect_einval(struct pc_ctx *ctx, size_t off, int flags, size_t targ
 	int e = try_mremap(b + off, 2 * ps, 2 * ps, flags, b + target_off, &p);
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
 	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
+	int sig = pc_access_faults(b, false, 0) | pc_access_faults(b + 2 * ps - 1, false, 0);
+	pc_observe(ctx, "source_after", "%s", sig ? "unmapped" : "mapped");
+	PC_CHECK(ctx, sig == 0, "a refused mremap unmapped the source mapping");
 	PC_CHECK(ctx, pc_check_fill(b, 2 * ps, 7), "the mapping changed after a refused mremap");
 	pc_pass(ctx);
 }
