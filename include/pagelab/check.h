@@ -218,6 +218,9 @@ bool pc_check_fill(const void *p, size_t len, unsigned seed);
 /* "old", "zero", "mixed" or "other": what [p, p+len) holds compared with pc_fill(seed). */
 const char *pc_contents(const void *p, size_t len, unsigned seed);
 
+/* Bytes of memory to measure RSS changes over: enough pages that faults
+ * elsewhere in the process are noise (4096 of 4 KiB, 1024 of 64 KiB). */
+size_t pc_rss_window(void);
 /* "dropped" (by 3/4 of len or more), "unchanged" (by under 1/4) or "partial": how RSS moved. */
 const char *pc_rss_change(size_t before, size_t after, size_t len);
 /* "raised", "unchanged" or "partly raised": the same for a rise. */

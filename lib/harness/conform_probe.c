@@ -277,6 +277,12 @@ const char *pc_contents(const void *p, size_t len, unsigned seed)
 	return "mixed";
 }
 
+size_t pc_rss_window(void)
+{
+	size_t ps = pl_page_size(), bytes = (size_t)16 << 20;
+	return bytes / ps >= 1024 ? bytes : 1024 * ps;
+}
+
 const char *pc_rss_change(size_t before, size_t after, size_t len)
 {
 	size_t drop = before > after ? before - after : 0;

@@ -15,7 +15,6 @@
 #include "pl_abi.h"
 
 #define LEN_PAGES 128
-#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 11
 
 #if defined(MADV_COLD) && defined(MADV_PAGEOUT)
@@ -109,7 +108,7 @@ PC_PROBE_KINDS(pageout_resident, "madvise.pageout.resident_after", PC_ALL_KINDS,
 {
 #ifdef HAVE_RECLAIM_ADVICE
 	struct pc_map m;
-	size_t len = RSS_PAGES * pl_page_size(), before, after;
+	size_t len = pc_rss_window(), before, after;
 	bool file = pc_kind(ctx) == PC_PRIVATE_FILE || pc_kind(ctx) == PC_SHARED_FILE;
 	if (!file && !pc_swap_available())
 		pc_skip_prerequisite(ctx, "MADV_PAGEOUT of anonymous or shmem memory needs swap: none configured");

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #define LEN_PAGES 64
-#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 21
 
 static void observe_cap(struct pc_ctx *ctx, enum pl_op op)
@@ -129,7 +128,7 @@ PC_PROBE_KINDS(release_any, "pagelayer.release.old_or_zero", PC_ALL_KINDS,
 PC_PROBE(decommit_commit, "pagelayer.decommit.faults_then_commit_zero",
 	 "pl_decommit makes pages fault and gives their memory back; pl_commit makes them read zero")
 {
-	size_t len = RSS_PAGES * pl_page_size(), rss0 = 0, rss1 = 0;
+	size_t len = pc_rss_window(), rss0 = 0, rss1 = 0;
 	void *p;
 	observe_cap(ctx, PL_OP_DECOMMIT);
 	PC_SETUP(ctx, pl_reserve(len, 0, &p));
