@@ -232,7 +232,8 @@ bool pc_pages_old_or_zero(const void *p, const void *old, size_t len);
 bool pc_force_reclaim(void *p, size_t len);
 
 /* Run fn(arg) in a forked child, wait for it; returns its exit status (0..255),
- * or 128+signal when killed. Error -1 with errno set when fork fails. */
+ * or 128+signal when killed. Skips (unsupported) where the system has no fork
+ * (ENOSYS); -1 with errno set when fork fails otherwise. */
 int pc_in_child(int (*fn)(void *arg), void *arg);
 
 /* ---- observation through a channel ----

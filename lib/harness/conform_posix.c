@@ -62,6 +62,8 @@ int pc_in_child(int (*fn)(void *arg), void *arg)
 {
 	fflush(NULL);
 	pid_t pid = fork();
+	if (pid < 0 && errno == ENOSYS)
+		pc_skip_unsupported(pc_current, "fork: ENOSYS: this system has no fork");
 	if (pid < 0)
 		return -1;
 	if (pid == 0)

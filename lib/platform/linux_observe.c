@@ -195,27 +195,57 @@ static uint64_t huge_zero_pfn(void)
 	return entry & PL_PM_PFN_MASK;
 }
 
+/* Zero pages come in colours on some architectures (s390 up to 128, MIPS 8:
+ * ZERO_PAGE(vaddr) depends on the address, arch/s390/mm/init.c
+ * setup_zero_pages), so one reference page is not enough: read-fault a run
+ * of pages as long as the largest colouring and collect their PFNs. */
+#define ZERO_COLOURS 128
+
+/* The PFNs of the (small) zero page at every colour, from a fresh read-faulted run; 0 or errno. */
+static int zero_pfns(uint64_t pfns[ZERO_COLOURS])
+{
+	size_t ps = pl_page_size(), len = ZERO_COLOURS * ps;
+	uint64_t entries[ZERO_COLOURS];
+	char *z;
+	int e = pl_map_anon(len, (void **)&z);
+	if (e)
+		return e;
+	(void)pl_posix_madvise(z, len, MADV_NOHUGEPAGE); /* small zero pages, not the huge one */
+	for (size_t i = 0; i < ZERO_COLOURS; i++)
+		(void)*(volatile char *)(z + i * ps);
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+	} else {
+		off_t off = (off_t)((uintptr_t)z / ps) * (off_t)sizeof(uint64_t);
+		ssize_t n = pread(fd, entries, sizeof(entries), off);
+		e = n == (ssize_t)sizeof(entries) ? 0 : n < 0 ? errno : EIO;
+		close(fd);
+	}
+	int u = pl_unmap(z, len);
+	for (size_t i = 0; e == 0 && i < ZERO_COLOURS; i++)
+		pfns[i] = entries[i] & PL_PM_PFN_MASK;
+	return e ? e : u;
+}
+
 /* Without PAGEMAP_SCAN: compare PFNs with pages known to map the zero pages. */
 static int zero_page_by_pfn(const void *p, bool *is_zero)
 {
-	uint64_t mine, ref;
-	void *z;
+	uint64_t mine, pfns[ZERO_COLOURS];
 	int e = pl_linux_pagemap_entry(p, &mine);
+	if (e == 0)
+		e = zero_pfns(pfns);
 	if (e)
 		return e;
-	if ((e = pl_posix_scratch_page(&z)) != 0)
-		return e;
-	(void)*(volatile char *)z;
-	e = pl_linux_pagemap_entry(z, &ref);
-	int u = pl_unmap(z, pl_page_size());
-	if (e || u)
-		return e ? e : u;
-	if ((ref & PL_PM_PFN_MASK) == 0)
+	if (pfns[0] == 0)
 		return ENOTSUP; /* PFNs read as 0 without CAP_SYS_ADMIN */
 	size_t huge_size = pl_caps()->huge_page_size;
 	uint64_t pfn = mine & PL_PM_PFN_MASK, huge = huge_zero_pfn();
 	size_t in_huge = huge_size ? ((uintptr_t)p % huge_size) / pl_page_size() : 0;
-	*is_zero = (mine & PL_PM_PRESENT) && (pfn == (ref & PL_PM_PFN_MASK) || (huge && pfn - in_huge == huge));
+	bool zero = huge && pfn - in_huge == huge;
+	for (size_t i = 0; i < ZERO_COLOURS && !zero; i++)
+		zero = pfn == pfns[i];
+	*is_zero = (mine & PL_PM_PRESENT) && zero;
 	return 0;
 }
 

@@ -300,3 +300,15 @@ def test_a_claim_not_honoured_is_a_finding_and_the_emulation_takes_over(tmp_path
     assert data["capabilities"]["guard"]["via"] == "mprotect(PROT_NONE)"
     assert results["pagelayer.guard.faults_unguard_zero"]["status"] == "pass"
     assert results["refalloc.guard_after_large_object"]["status"] == "pass"
+
+
+@needs_tools
+def test_zero_page_by_frame_number_where_pagemap_scan_is_missing(tmp_path):
+    # Before Linux 6.7 (and on s390, whose zero pages come in colours) the page layer compares frame numbers.
+    if os.geteuid() != 0:
+        pytest.skip("frame numbers in /proc/self/pagemap need CAP_SYS_ADMIN")
+    p, data = run_conform(tmp_path, "-f", "zero_page.read_fault.maps_zero_page/private_anon",
+                          env={"LD_PRELOAD": str(TOOLS / "libfakevm.so"), "FAKEVM_NO_PAGEMAP_SCAN": "1"})
+    assert data["capabilities"]["zero_page"]["via"] == "/proc/self/pagemap PFN"
+    r = by_id(data)["zero_page.read_fault.maps_zero_page/private_anon"]
+    assert r["status"] == "pass" and r["observed"]["zero_page"] == "yes", r

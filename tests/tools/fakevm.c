@@ -4,13 +4,16 @@
  *   FAKEVM_REFUSE_ADVICE=N   madvise(advice N) fails with EINVAL, as an unknown advice does
  *   FAKEVM_IGNORE_ADVICE=N   madvise(advice N) returns 0 and does nothing (an emulator's way)
  *   FAKEVM_MINCORE_LIES=1    mincore reports every page resident
+ *   FAKEVM_NO_PAGEMAP_SCAN=1 the PAGEMAP_SCAN ioctl is unknown (ENOTTY), as before Linux 6.7
  * Everything else goes to the real C library. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -45,4 +48,23 @@ int mincore(void *addr, size_t len, unsigned char *vec)
 		memset(vec, 1, (len + ps - 1) / ps);
 	}
 	return r;
+}
+
+/* PAGEMAP_SCAN is _IOWR('f', 16, struct pm_scan_arg): type 'f', number 16. */
+#define IOC_TYPE_NR(req) ((unsigned long)(req) & 0xffffUL)
+
+int ioctl(int fd, unsigned long request, ...)
+{
+	static int (*real)(int, unsigned long, ...);
+	va_list ap;
+	va_start(ap, request);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!real)
+		real = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+	if (env_number("FAKEVM_NO_PAGEMAP_SCAN") == 1 && IOC_TYPE_NR(request) == (('f' << 8) | 16)) {
+		errno = ENOTTY;
+		return -1;
+	}
+	return real(fd, request, arg);
 }
