@@ -60,7 +60,9 @@ static void settle(struct pb_instance *in)
 	in->min_time = b->min_time > 0 && (!quick || b->min_time < def) ? b->min_time : def;
 	if (pb_opts.min_time > 0)
 		in->min_time = pb_opts.min_time;
-	in->min_warmup = pb_opts.min_warmup >= 0 ? pb_opts.min_warmup : (quick ? 0 : 0.05);
+	/* A warm-up run in both profiles: the first run of a benchmark in a process pays one-off costs
+	 * (slab and page-table growth, a hypervisor backing fresh memory) that no later run pays. */
+	in->min_warmup = pb_opts.min_warmup >= 0 ? pb_opts.min_warmup : (quick ? 0.01 : 0.05);
 	in->repetitions = pb_opts.repetitions > 0 ? pb_opts.repetitions : 5; /* fewer cannot reach p < 0.05 in a Mann-Whitney comparison */
 	in->fixed_iterations = pb_opts.fixed_iterations;
 	in->threads = b->threads > 1 ? b->threads : 1;
