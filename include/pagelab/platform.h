@@ -211,6 +211,8 @@ int pl_commit_strict(bool *strict);
 const char *pl_huge_unavailable(void);
 /* *on = the system maps a huge zero page for read faults on huge-page ranges. */
 int pl_huge_zero_page_enabled(bool *on);
+/* TLB shootdown interrupts all CPUs have received so far (system-wide). */
+int pl_tlb_shootdowns(uint64_t *count);
 
 #ifdef __cplusplus
 }

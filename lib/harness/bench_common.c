@@ -3,6 +3,7 @@
 #include "config.h"
 #include "bench_impl.h"
 #include "pagelab/env.h"
+#include "pagelab/platform.h"
 #include "pagelab/topology.h"
 
 #include <errno.h>
@@ -75,13 +76,16 @@ static int add_instance(const struct pb_bench *b, int family, int *per_family, b
 	memset(&in, 0, sizeof(in));
 	in.b = b;
 	in.has_arg = has_arg;
-	in.arg = arg;
+	in.arg = arg == PB_PAGE ? (int64_t)pl_page_size() : arg;
 	if (has_arg)
-		snprintf(in.name, sizeof(in.name), "%s/%" PRId64, b->name, arg);
+		snprintf(in.name, sizeof(in.name), "%s/%" PRId64, b->name, in.arg);
 	else
 		snprintf(in.name, sizeof(in.name), "%s", b->name);
 	if (!filter_match(re, negative, in.name))
 		return 0;
+	for (int i = 0; i < ninstances; i++)
+		if (strcmp(instances[i].name, in.name) == 0)
+			return 0; /* PB_PAGE was also in the list: one page is 16 KiB here */
 	in.family_index = family;
 	in.per_family_index = (*per_family)++;
 	settle(&in);
@@ -265,6 +269,17 @@ int64_t pb_arg(const pb_state *s, int i)
 	return i == 0 && s->inst->has_arg ? s->inst->arg : 0;
 }
 
+size_t pb_arg_bytes(pb_state *s)
+{
+	size_t len = (size_t)pb_arg(s, 0), ps = pl_page_size();
+	if (len > 0 && len % ps == 0)
+		return len;
+	char m[128];
+	snprintf(m, sizeof(m), "%zu bytes is not a whole number of this system's %zu-byte pages", len, ps);
+	pb_skip(s, m);
+	return 0;
+}
+
 int pb_thread_index(const pb_state *s)
 {
 	return s->thread_index;
@@ -337,7 +352,7 @@ void pb_per_page(pb_state *s, size_t pages)
 
 void pb_touch_pages(void *p, size_t len)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = pl_page_size();
 	volatile char *c = p;
 	for (size_t off = 0; off < len; off += page)
 		c[off] = 1;
@@ -345,7 +360,7 @@ void pb_touch_pages(void *p, size_t len)
 
 unsigned pb_read_pages(const void *p, size_t len)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = pl_page_size();
 	const volatile unsigned char *c = p;
 	unsigned sum = 0;
 	for (size_t off = 0; off < len; off += page)

@@ -167,6 +167,12 @@ int pl_huge_zero_page_enabled(bool *on)
 	return ENOTSUP;
 }
 
+int pl_tlb_shootdowns(uint64_t *count)
+{
+	(void)count;
+	return ENOTSUP;
+}
+
 int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
 		   enum pl_pattern_mode *used)
 {

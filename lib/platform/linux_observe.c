@@ -499,3 +499,31 @@ int pl_huge_zero_page_enabled(bool *on)
 	*on = buf[0] == '1';
 	return 0;
 }
+
+/* The "TLB:" line of /proc/interrupts (x86: shootdown IPIs per CPU); other
+ * architectures have no such line and answer ENOTSUP. */
+int pl_tlb_shootdowns(uint64_t *count)
+{
+	FILE *f = fopen("/proc/interrupts", "re");
+	if (!f)
+		return errno == ENOENT ? ENOTSUP : errno;
+	char line[4096];
+	int e = ENOTSUP;
+	while (e == ENOTSUP && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " "), *end;
+		if (strncmp(p, "TLB:", 4) != 0)
+			continue;
+		*count = 0;
+		for (p += 4;; p = end) {
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			*count += v;
+		}
+		e = 0;
+	}
+	if (ferror(f))
+		e = EIO;
+	fclose(f);
+	return e;
+}

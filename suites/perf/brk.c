@@ -19,7 +19,7 @@
 #include <sys/syscall.h>
 #endif
 
-#define BRK_SIZES PB_ARGS(PB_KIB(4), PB_MIB(1))
+#define BRK_SIZES PB_ARGS(PB_PAGE, PB_MIB(1))
 
 /* One way to move the break: to the absolute address `to`; 0 or errno. */
 struct brk_ops {
@@ -100,7 +100,9 @@ static int grow_shrink(pb_state *s, const struct brk_ops *o, size_t n, bool time
 
 static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 {
-	size_t n = (size_t)pb_arg(s, 0);
+	size_t n = pb_arg_bytes(s);
+	if (!n)
+		return;
 	int e = 0;
 	while (pb_keep_running(s)) {
 		double t;

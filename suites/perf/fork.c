@@ -49,7 +49,7 @@ struct region {
 /* Ask for base pages (huge=false) or huge ones; EINVAL: a kernel without THP. */
 static int set_huge_advice(void *p, size_t len, bool huge)
 {
-#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+#if defined(HAVE_MADV_HUGEPAGE) && defined(HAVE_MADV_NOHUGEPAGE)
 	if (madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0)
 		return 0;
 	return errno == EINVAL && !huge ? 0 : errno;
@@ -60,30 +60,9 @@ static int set_huge_advice(void *p, size_t len, bool huge)
 #endif
 }
 
-/* Anonymous memory in huge pages, in kB (smaps_rollup); ENOTSUP elsewhere. */
-static int anon_huge_kb(long *kb)
-{
-#ifdef __linux__
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	if (!f)
-		return errno;
-	char line[256];
-	int e = ENOENT;
-	while (e && fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %ld kB", kb) == 1)
-			e = 0;
-	fclose(f);
-	return e;
-#else
-	(void)kb;
-	return ENOTSUP;
-#endif
-}
-
 static int map_thp(struct region *r, const char **why)
 {
-	size_t huge = pl_caps()->huge_page_size;
-	long before, after;
+	size_t huge = pl_caps()->huge_page_size, backed = 0;
 	*why = "THP: this system has no transparent huge pages";
 	if (huge == 0)
 		return ENOTSUP;
@@ -92,13 +71,11 @@ static int map_thp(struct region *r, const char **why)
 		return *why = "reserve", e;
 	if ((e = pl_commit(r->p, r->len)) || (e = set_huge_advice(r->p, r->len, true)))
 		return *why = "THP: madvise(MADV_HUGEPAGE)", e;
-	if ((e = anon_huge_kb(&before)))
-		return *why = "THP: cannot read AnonHugePages", e;
 	pb_touch_pages(r->p, r->len);
-	if ((e = anon_huge_kb(&after)))
-		return *why = "THP: cannot read AnonHugePages", e;
+	if ((e = pl_huge_bytes(r->p, r->len, &backed)))
+		return *why = "THP: which pages are huge is not observable here", e;
 	*why = "THP: fewer than half the pages came as huge pages (fragmented memory?)";
-	return (after - before) * 1024 < (long)(r->len / 2) ? ENOMEM : 0;
+	return backed < r->len / 2 ? ENOMEM : 0;
 }
 
 /* Alternate read-write and read-only pages: every page its own VMA. */

@@ -22,10 +22,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#ifdef HAVE_SYS_SYSINFO_H
-#include <sys/sysinfo.h>
-#endif
-
 enum prep {
 	PREP_RESIDENT, /* every page freshly faulted and written before the call */
 	PREP_RELEASED, /* written, then released: the call meets non-resident pages */
@@ -79,11 +75,12 @@ static int prepare(const struct advice *a, void *p, size_t len)
 /* Why anonymous memory cannot be paged out here, or NULL. */
 static const char *no_swap(void)
 {
-#ifdef HAVE_SYS_SYSINFO_H
-	struct sysinfo si;
-	if (sysinfo(&si) != 0 || si.totalswap == 0)
+	uint64_t swap = 0;
+	int e = pl_swap_total(&swap);
+	if (e == ENOTSUP)
+		return "whether there is swap is not observable here";
+	if (e || swap == 0)
 		return "no swap: anonymous pages cannot be paged out";
-#endif
 	return NULL;
 }
 
@@ -215,7 +212,9 @@ static const char *undo_is_no_call(const struct advice *a, enum mode m, char *bu
 static void run(pb_state *s, const struct advice *a, enum mode m)
 {
 	char why[160];
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	size_t plen = len < (size_t)POOL_BYTES ? (size_t)POOL_BYTES / len * len : len;
 	const char *no = unavailable(a, why, sizeof(why));
 	if (!no)
@@ -281,9 +280,9 @@ static const struct advice adv_reusable = {"pl_reusable", -1, page_layer_reusabl
 /* The release kinds the reports compare get the whole sweep in both profiles;
  * the quick one has 2 MiB and 128 MiB for the first/again comparison. */
 #define MAIN_FULL PB_SIZES_FULL
-#define MAIN_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(128))
-#define OTHER_FULL PB_ARGS(PB_KIB(4), PB_KIB(64), PB_MIB(2), PB_MIB(32), PB_MIB(256))
-#define OTHER_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2))
+#define MAIN_QUICK PB_ARGS(PB_PAGE, PB_MIB(2), PB_MIB(128))
+#define OTHER_FULL PB_ARGS(PB_PAGE, PB_KIB(64), PB_MIB(2), PB_MIB(32), PB_MIB(256))
+#define OTHER_QUICK PB_ARGS(PB_PAGE, PB_MIB(2))
 /* Re-touch and cycle of a single page time one store or fault per iteration
  * (100 ns to a few us), close to the clock's own cost: the quick profile
  * measures them on ranges of many pages only. */

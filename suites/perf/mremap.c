@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define MREMAP_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
+#define MREMAP_QUICK PB_ARGS(PB_PAGE, PB_MIB(2), PB_MIB(256))
 #define UNALIGNED_QUICK PB_ARGS(PB_MIB(2), PB_MIB(256))
 #define UNALIGNED_FULL PB_ARGS(PB_MIB(2), PB_MIB(32), PB_MIB(256), PB_GIB(1))
 
@@ -82,7 +82,9 @@ static int move_once(size_t len, void *src, void *dst, double *t)
 static void run_move(pb_state *s, size_t dst_off)
 {
 #if defined(HAVE_MREMAP) && defined(HAVE_MREMAP_FIXED) && defined(HAVE_MAP_FIXED_NOREPLACE)
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	void *a, *b;
 	int e = setup_move(len, dst_off, &a, &b);
 	if (e) {
@@ -150,7 +152,9 @@ PB_BENCH(bm_mremap_grow, "mremap/grow",
 	 .args = PB_SIZES_FULL, .quick_args = MREMAP_QUICK, .manual_time = true)
 {
 #if defined(HAVE_MREMAP) && defined(HAVE_MREMAP_MAYMOVE)
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	double moved = 0;
 	void *p;
 	int e = pl_map_anon(len, &p);
