@@ -80,7 +80,8 @@ PLATFORM_SRC := lib/platform/verify.c $(wildcard lib/platform/$(FAMILY).c) lib/p
 		$(wildcard lib/platform/$(LAYER)_*.c)
 OS_SRC       := $(wildcard lib/os/*_$(FAMILY).c) $(wildcard lib/os/*_$(LAYER).c)
 COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters% lib/harness/topology% \
-		lib/harness/env_%,$(wildcard lib/harness/*.c)) $(wildcard lib/harness/env_$(LAYER).c) $(OS_SRC)
+		lib/harness/env_%,$(wildcard lib/harness/*.c)) $(wildcard lib/harness/env_$(FAMILY).c) \
+		$(wildcard lib/harness/env_$(LAYER).c) $(OS_SRC)
 CONFORM_LIB  := $(filter-out lib/harness/conform_posix.c lib/harness/conform_win32.c,$(wildcard lib/harness/conform*.c)) \
 		$(wildcard lib/harness/conform_$(FAMILY).c)
 # Counter and topology back-ends: one file each, built where config.mk found the feature.

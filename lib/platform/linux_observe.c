@@ -51,6 +51,13 @@ int pl_linux_read(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* A /proc or /sys file that older kernels (or sandboxes) may lack: ENOTSUP then, not ENOENT. */
+static int read_kernel_file(const char *path, char *buf, size_t size)
+{
+	int e = pl_linux_read(path, buf, size);
+	return e == ENOENT ? ENOTSUP : e;
+}
+
 /* Does /proc/self/pagemap describe this process's own memory? Under qemu-user
  * for a 32-bit guest it describes the emulator's, at other addresses. */
 static bool pagemap_is_ours = true;
@@ -63,26 +70,40 @@ int pl_linux_pagemap_entry(const void *p, uint64_t *entry)
 	return pagemap_is_ours ? pagemap_entry(p, entry) : ENOTSUP;
 }
 
-static int pagemap_entry(const void *p, uint64_t *entry)
+/* /proc/self/pagemap open for reading; 0 or errno (ENOTSUP where the kernel has none). */
+static int open_pagemap(int *fd)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? ENOTSUP : errno;
+	*fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (*fd >= 0)
+		return 0;
+	return errno == ENOENT ? ENOTSUP : errno;
+}
+
+/* The pagemap entries of the n pages from p on. */
+static int pagemap_entries(const void *p, size_t n, uint64_t *entries)
+{
+	int fd, e = open_pagemap(&fd);
+	if (e)
+		return e;
 	off_t off = (off_t)((uintptr_t)p / pl_page_size()) * (off_t)sizeof(uint64_t);
-	ssize_t n = pread(fd, entry, sizeof(*entry), off);
-	int e = n == (ssize_t)sizeof(*entry) ? 0 : (n < 0 ? errno : EIO);
+	ssize_t got = pread(fd, entries, n * sizeof(uint64_t), off);
+	e = got == (ssize_t)(n * sizeof(uint64_t)) ? 0 : (got < 0 ? errno : EIO);
 	close(fd);
 	return e;
+}
+
+static int pagemap_entry(const void *p, uint64_t *entry)
+{
+	return pagemap_entries(p, 1, entry);
 }
 
 /* PAGEMAP_SCAN of [start, end) for pages with any of mask; adds their count to *pages. */
 static int scan_range(uintptr_t start, uintptr_t end, uint64_t mask, size_t *pages)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? ENOTSUP : errno;
+	int fd, e = open_pagemap(&fd);
 	struct pl_page_region regions[32];
-	int e = 0;
+	if (e)
+		return e;
 	while (start < end && e == 0) {
 		struct pl_pm_scan_arg arg = {
 			.size = sizeof(arg), .start = start, .end = end,
@@ -114,9 +135,9 @@ int pl_linux_scan_count(const void *p, size_t len, uint64_t mask, size_t *pages)
 /* The categories of one page: a scan with every category as return mask, none required. */
 static int page_categories(const void *p, uint64_t *categories)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? ENOTSUP : errno;
+	int fd, e = open_pagemap(&fd);
+	if (e)
+		return e;
 	uintptr_t start = (uintptr_t)p & ~(uintptr_t)(pl_page_size() - 1);
 	struct pl_page_region region = {0};
 	struct pl_pm_scan_arg arg = {
@@ -124,7 +145,7 @@ static int page_categories(const void *p, uint64_t *categories)
 		.vec = (uintptr_t)&region, .vec_len = 1, .return_mask = scan_categories,
 	};
 	int n = ioctl(fd, PL_PAGEMAP_SCAN, &arg);
-	int e = n < 0 ? errno : 0;
+	e = n < 0 ? errno : 0;
 	close(fd);
 	if (e == 0)
 		*categories = n == 1 ? region.categories : 0;
@@ -213,15 +234,7 @@ static int zero_pfns(uint64_t pfns[ZERO_COLOURS])
 	(void)pl_posix_madvise(z, len, MADV_NOHUGEPAGE); /* small zero pages, not the huge one */
 	for (size_t i = 0; i < ZERO_COLOURS; i++)
 		(void)*(volatile char *)(z + i * ps);
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
-	} else {
-		off_t off = (off_t)((uintptr_t)z / ps) * (off_t)sizeof(uint64_t);
-		ssize_t n = pread(fd, entries, sizeof(entries), off);
-		e = n == (ssize_t)sizeof(entries) ? 0 : n < 0 ? errno : EIO;
-		close(fd);
-	}
+	e = pagemap_entries(z, ZERO_COLOURS, entries);
 	int u = pl_unmap(z, len);
 	for (size_t i = 0; e == 0 && i < ZERO_COLOURS; i++)
 		pfns[i] = entries[i] & PL_PM_PFN_MASK;
@@ -290,9 +303,9 @@ int pl_rss(size_t *bytes)
 {
 	char buf[256];
 	unsigned long size, resident;
-	int e = pl_linux_read("/proc/self/statm", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/self/statm", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
 		return EIO;
 	*bytes = (size_t)resident * pl_page_size();
@@ -385,9 +398,9 @@ int pl_huge_bytes(const void *p, size_t len, size_t *bytes)
 static int status_kb(const char *key, size_t *kb)
 {
 	char buf[8192];
-	int e = pl_linux_read("/proc/self/status", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/self/status", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	const char *at = strstr(buf, key);
 	if (!at)
 		return ENOTSUP;
@@ -407,9 +420,9 @@ int pl_locked_bytes(size_t *bytes)
 int pl_break_start(uintptr_t *addr)
 {
 	char buf[2048];
-	int e = pl_linux_read("/proc/self/stat", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/self/stat", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	/* Field 47 is start_brk (proc(5)); fields are counted after the ")" ending the name. */
 	char *p = strrchr(buf, ')');
 	for (int field = 2; p && field < 47; field++)
@@ -436,9 +449,9 @@ int pl_swap_total(uint64_t *bytes)
 {
 	char buf[8192];
 	const char *at;
-	int e = pl_linux_read("/proc/meminfo", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/meminfo", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	if (!(at = strstr(buf, "SwapTotal:")))
 		return ENOTSUP;
 	*bytes = (uint64_t)strtoull(at + 10, NULL, 10) * 1024;
@@ -457,9 +470,9 @@ int pl_file_in_memory(int fd, bool *yes)
 int pl_commit_strict(bool *strict)
 {
 	char mode[16];
-	int e = pl_linux_read("/proc/sys/vm/overcommit_memory", mode, sizeof(mode));
+	int e = read_kernel_file("/proc/sys/vm/overcommit_memory", mode, sizeof(mode));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	*strict = mode[0] == '2';
 	return 0;
 }
@@ -493,9 +506,9 @@ const char *pl_huge_unavailable(void)
 int pl_huge_zero_page_enabled(bool *on)
 {
 	char buf[16];
-	int e = pl_linux_read("/sys/kernel/mm/transparent_hugepage/use_zero_page", buf, sizeof(buf));
+	int e = read_kernel_file("/sys/kernel/mm/transparent_hugepage/use_zero_page", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	*on = buf[0] == '1';
 	return 0;
 }
