@@ -119,7 +119,7 @@ static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
 }
 
-PB_BENCH(bm_brk_sbrk_grow, "brk/sbrk_grow", "sbrk(+n): grow the break (the shrink back is untimed)",
+PB_BENCH(bm_brk_sbrk_grow, "brk/sbrk_grow", "sbrk(+n): grow the break over never-touched memory (the shrink back is untimed)",
 	 .args = BRK_SIZES, .manual_time = true)
 {
 #ifdef HAVE_SBRK
@@ -139,7 +139,7 @@ PB_BENCH(bm_brk_sbrk_shrink, "brk/sbrk_shrink", "sbrk(-n) of n bytes of break wh
 #endif
 }
 
-PB_BENCH(bm_brk_sys_grow, "brk/syscall_grow", "raw brk system call: grow the break (the shrink back is untimed)",
+PB_BENCH(bm_brk_sys_grow, "brk/syscall_grow", "raw brk system call: grow the break over never-touched memory (the shrink back is untimed)",
 	 .args = BRK_SIZES, .manual_time = true)
 {
 #ifdef HAVE_SYS_brk

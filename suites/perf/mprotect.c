@@ -47,7 +47,8 @@ static void run(pb_state *s, size_t maplen, size_t offset, size_t len)
 }
 
 PB_BENCH(bm_mprotect_split, "mprotect/split_merge",
-	 "mprotect read-only then read-write of the argument's bytes in the middle of a mapping one page larger on each side",
+	 "mprotect read-only then read-write of the argument's bytes in the middle of a resident, written mapping "
+	 "one page larger on each side (splits it in three, merges it back)",
 	 .args = PB_SIZES_FULL, .quick_args = MPROTECT_QUICK)
 {
 	size_t len = pb_arg_bytes(s), page = pl_page_size();
@@ -56,7 +57,7 @@ PB_BENCH(bm_mprotect_split, "mprotect/split_merge",
 	run(s, len + 2 * page, page, len);
 }
 
-PB_BENCH(bm_mprotect_whole, "mprotect/whole", "mprotect read-only then read-write of a whole resident mapping",
+PB_BENCH(bm_mprotect_whole, "mprotect/whole", "mprotect read-only then read-write of a whole resident, written mapping",
 	 .args = PB_SIZES_FULL, .quick_args = MPROTECT_QUICK)
 {
 	size_t len = pb_arg_bytes(s);
