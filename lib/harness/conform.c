@@ -64,7 +64,7 @@ static struct pc_instance *expand_instances(size_t *count)
 			v[k++].probe = p;
 			continue;
 		}
-		for (unsigned bit = 1; bit <= PC_THP; bit <<= 1) {
+		for (unsigned bit = 1; bit <= PC_KIND_LAST; bit <<= 1) {
 			if (!(p->kinds & bit))
 				continue;
 			snprintf(v[k].id, sizeof(v[k].id), "%s/%s", p->id, pc_kind_name((enum pc_kind)bit));

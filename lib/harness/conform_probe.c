@@ -155,6 +155,10 @@ const char *pc_kind_name(enum pc_kind kind)
 	case PC_PRIVATE_FILE: return "private_file";
 	case PC_SHARED_FILE: return "shared_file";
 	case PC_THP: return "thp";
+	case PC_SHARED_DISK: return "shared_disk";
+	case PC_MTHP: return "mthp";
+	case PC_HUGETLB_PMD: return "hugetlb_pmd";
+	case PC_HUGETLB_PUD: return "hugetlb_pud";
 	default: return "";
 	}
 }

@@ -285,7 +285,8 @@ int pl_page_flags(const void *p, unsigned *flags, unsigned *known)
 		{PL_PAGE_IS_PFNZERO, PL_PF_ZERO}, {PL_PAGE_IS_HUGE, PL_PF_HUGE},
 		{PL_PAGE_IS_GUARD, PL_PF_GUARD}, {PL_PAGE_IS_WRITTEN, PL_PF_WRITTEN},
 	};
-	*known = PL_PF_PRESENT | PL_PF_SWAPPED | PL_PF_FILE | PL_PF_EXCLUSIVE | PL_PF_SOFT_DIRTY;
+	*known = PL_PF_PRESENT | PL_PF_SWAPPED | PL_PF_FILE | PL_PF_EXCLUSIVE |
+		 (pl_linux_soft_dirty_tracked() ? PL_PF_SOFT_DIRTY : 0);
 	*flags = ((entry & PL_PM_PRESENT) ? PL_PF_PRESENT : 0) | ((entry & PL_PM_SWAPPED) ? PL_PF_SWAPPED : 0) |
 		 ((entry & PL_PM_FILE_OR_SHARED) ? PL_PF_FILE : 0) | ((entry & PL_PM_EXCLUSIVE) ? PL_PF_EXCLUSIVE : 0) |
 		 ((entry & PL_PM_SOFT_DIRTY) ? PL_PF_SOFT_DIRTY : 0);

@@ -43,15 +43,9 @@ static const char *contents_label(const struct pc_map *m)
  * the object itself and keeps what was written. */
 static const char *expected_after(enum pc_kind kind)
 {
-	switch (kind) {
-	case PC_PRIVATE_ANON:
-	case PC_THP:
+	if (pc_kind_private_anon(kind))
 		return "zero";
-	case PC_PRIVATE_FILE:
-		return "file";
-	default:
-		return "old";
-	}
+	return kind == PC_PRIVATE_FILE ? "file" : "old";
 }
 
 static void dontneed_or_fail(struct pc_ctx *ctx, void *p, size_t len)

@@ -28,8 +28,8 @@ static bool expect_zero_page(enum pc_kind kind)
 	bool huge_zero = false;
 	if (strcmp(pl_caps()->platform, "linux") != 0)
 		return false;
-	if (kind == PC_PRIVATE_ANON)
-		return true;
+	if (kind == PC_PRIVATE_ANON || kind == PC_MTHP)
+		return true; /* a read fault maps the base zero page before any mTHP is allocated */
 	return kind == PC_THP && pl_huge_zero_page_enabled(&huge_zero) == 0 && huge_zero;
 }
 
