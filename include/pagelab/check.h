@@ -200,6 +200,8 @@ int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, 
 /* Like pc_map with the probe's own kind; skips the probe when unavailable and
  * errors when mapping fails. */
 void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m);
+/* The same for a kind the probe names itself. */
+void pc_map_kind_or_skip(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m);
 void pc_unmap(struct pc_map *m);
 /* Writes reach an object that other mappings and processes share (MAP_SHARED kinds). */
 bool pc_kind_shared(enum pc_kind kind);

@@ -317,8 +317,12 @@ int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, 
 
 void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m)
 {
+	pc_map_kind_or_skip(ctx, ctx->kind ? ctx->kind : PC_PRIVATE_ANON, len, m);
+}
+
+void pc_map_kind_or_skip(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m)
+{
 	const char *why = NULL;
-	enum pc_kind kind = ctx->kind ? ctx->kind : PC_PRIVATE_ANON;
 	int e = pc_map(ctx, kind, len, m, &why);
 	if (e == ENOTSUP && why)
 		pc_skip_unsupported(ctx, "%s", why);
