@@ -78,10 +78,8 @@ static void serve(struct pl_supplier *s, uintptr_t addr)
 	} else {
 		e = copy_page(s, addr, s->page);
 	}
-	if (e == 0) {
-		atomic_fetch_add(&s->faults, 1);
+	if (e == 0)
 		return;
-	}
 	/* Raced with another fill or an unmap: wake the faulting thread to retry. */
 	struct uffdio_range range = {.start = addr, .len = ps};
 	(void)ioctl(s->fd, UFFDIO_WAKE, &range);
@@ -100,8 +98,10 @@ static void *handler_main(void *arg)
 		ssize_t n = read(s->fd, &msg, sizeof(msg));
 		if (n != (ssize_t)sizeof(msg))
 			continue; /* EAGAIN: another wake-up already took it */
-		if (msg.event == UFFD_EVENT_PAGEFAULT)
+		if (msg.event == UFFD_EVENT_PAGEFAULT) {
+			atomic_fetch_add(&s->faults, 1); /* before the answer wakes the faulting thread */
 			serve(s, (uintptr_t)msg.arg.pagefault.address);
+		}
 		else if (msg.event == UFFD_EVENT_REMOVE)
 			atomic_fetch_add(&s->removals, 1);
 	}
