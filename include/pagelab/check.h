@@ -250,6 +250,9 @@ bool pc_pages_old_or_zero(const void *p, const void *old, size_t len);
  * drops clean and lazily freed pages even without swap); true when it took the request. */
 bool pc_force_reclaim(void *p, size_t len);
 
+/* mlock [p, p+len) or skip (prerequisite): refused (RLIMIT_MEMLOCK), or accepted without locking
+ * anything (sanitizer runtimes make mlock a no-op that returns 0). */
+void pc_lock_or_skip(struct pc_ctx *ctx, void *p, size_t len);
 /* Run fn(arg) in a forked child, wait for it; returns its exit status (0..255),
  * or 128+signal when killed. Skips (unsupported) where the system has no fork
  * (ENOSYS); -1 with errno set when fork fails otherwise. */

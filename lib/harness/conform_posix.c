@@ -59,6 +59,17 @@ bool pc_force_reclaim(void *p, size_t len)
 #endif
 }
 
+void pc_lock_or_skip(struct pc_ctx *ctx, void *p, size_t len)
+{
+	size_t before = 0, after = 0;
+	bool counted = pl_locked_bytes(&before) == 0;
+	if (mlock(p, len) != 0)
+		pc_skip_prerequisite(ctx, "mlock refused (%s; RLIMIT_MEMLOCK?)", pl_errno_name(errno));
+	if (counted && pl_locked_bytes(&after) == 0 && after < before + len)
+		pc_skip_prerequisite(ctx, "mlock returned 0 but only %zu more bytes are locked (a runtime that makes mlock "
+				     "a no-op, such as a sanitizer?)", after - before);
+}
+
 int pc_in_child(int (*fn)(void *arg), void *arg)
 {
 	fflush(NULL);

@@ -287,8 +287,7 @@ PC_PROBE_KINDS(mlock_refuses, "guard.mlock.install_einval", GUARD_KINDS,
 #ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
-	if (mlock(b, PAGES * ps) != 0)
-		pc_skip_prerequisite(ctx, "mlock: %s (RLIMIT_MEMLOCK?)", pl_errno_name(errno));
+	pc_lock_or_skip(ctx, b, PAGES * ps);
 	expect_errno(ctx, "install_on_mlocked", guard(b, PAGES * ps), EINVAL);
 	PC_SETUP(ctx, munlock(b, PAGES * ps) == 0 ? 0 : errno);
 	PC_SETUP(ctx, guard(b, 5 * ps));

@@ -51,26 +51,13 @@ PC_PROBE_KINDS(release_zero, "pagelayer.release_zero.reads_zero", PC_PRIVATE_ANO
 	pc_pass(ctx);
 }
 
-/* mlock the range or skip: the fallbacks under test need memory that is really locked. */
-static void lock_or_skip(struct pc_ctx *ctx, void *p, size_t len)
-{
-	size_t locked;
-	if (mlock(p, len) != 0)
-		pc_skip_prerequisite(ctx, "mlock refused (%s; RLIMIT_MEMLOCK?): cannot force the fallback",
-				     pl_errno_name(errno));
-	/* Sanitizer runtimes turn mlock into a no-op that returns 0. */
-	if (pl_locked_bytes(&locked) == 0 && locked < len)
-		pc_skip_prerequisite(ctx, "mlock returned 0 but only %zu bytes are locked (sanitizer runtime?): "
-				     "cannot force the fallback", locked);
-}
-
 PC_PROBE(release_zero_locked, "pagelayer.release_zero.fallback_mlocked",
 	 "pl_release_zero reads zero on mlocked memory, where madvise(MADV_DONTNEED) is refused")
 {
 	size_t len = 16 * pl_page_size();
 	char *p = map_filled(ctx, len);
 	observe_cap(ctx, PL_OP_RELEASE_ZERO);
-	lock_or_skip(ctx, p, len);
+	pc_lock_or_skip(ctx, p, len);
 	int e;
 #ifdef MADV_DONTNEED
 	e = pc_madvise(p, len, MADV_DONTNEED);
@@ -187,7 +174,7 @@ PC_PROBE(guard_locked, "pagelayer.guard.fallback_mlocked",
 	size_t len = 8 * pl_page_size();
 	char *p = map_filled(ctx, len);
 	observe_cap(ctx, PL_OP_GUARD);
-	lock_or_skip(ctx, p, len);
+	pc_lock_or_skip(ctx, p, len);
 	guard_cycle(ctx, p, len);
 	PC_SETUP(ctx, munlock(p, len) == 0 ? 0 : errno);
 	PC_SETUP(ctx, pl_unmap(p, len));
