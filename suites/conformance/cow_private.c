@@ -140,17 +140,13 @@ PC_PROBE(hugetlb_file_source, "cow.private_write.other_view_unchanged/hugetlb_fi
 
 enum sharing { SHARE_NONE, SHARE_ALL, SHARE_LOWER, SHARE_UPPER };
 
+#if defined(MADV_COLLAPSE) && defined(MADV_DONTFORK)
 static int collapse(void *p, size_t len)
 {
-#ifdef MADV_COLLAPSE
 	int e = EAGAIN;
 	for (int tries = 0; tries < 3 && e == EAGAIN; tries++)
 		e = pc_madvise(p, len, MADV_COLLAPSE);
 	return e;
-#else
-	(void)p; (void)len;
-	return ENOTSUP;
-#endif
 }
 
 static void collapse_or_skip(struct pc_ctx *ctx, char *p, size_t len)
@@ -200,6 +196,8 @@ static int collapse_case(struct pc_ctx *ctx, enum sharing s, char *mem, size_t l
 	PC_SETUP(ctx, duet_tell(&d));
 	return duet_end(&d);
 }
+
+#endif
 
 static void run_collapse(struct pc_ctx *ctx, enum sharing s)
 {
