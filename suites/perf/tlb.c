@@ -296,16 +296,16 @@ static void run_shootdown(pb_state *s, enum tlb_op op, bool procs)
 	}
 
 SHOOTDOWN_BENCH(bm_munmap_threads, "tlb/munmap_threads",
-		"munmap of one touched page; arg threads of this process spin on other cores", OP_MUNMAP, false)
+		"munmap of one touched page; arg threads of this process spin on other cores (a sample in which no other CPU got a shootdown interrupt is taken again)", OP_MUNMAP, false)
 SHOOTDOWN_BENCH(bm_munmap_procs, "tlb/munmap_procs",
 		"munmap of one touched page; arg other processes spin on other cores", OP_MUNMAP, true)
 SHOOTDOWN_BENCH(bm_dontneed_threads, "tlb/dontneed_threads",
-		"MADV_DONTNEED of one touched page; arg threads of this process spin on other cores",
+		"MADV_DONTNEED of one touched page; arg threads of this process spin on other cores (a sample in which no other CPU got a shootdown interrupt is taken again)",
 		OP_DONTNEED, false)
 SHOOTDOWN_BENCH(bm_dontneed_procs, "tlb/dontneed_procs",
 		"MADV_DONTNEED of one touched page; arg other processes spin on other cores", OP_DONTNEED, true)
 SHOOTDOWN_BENCH(bm_mprotect_threads, "tlb/mprotect_threads",
-		"mprotect RW->R of one written page; arg threads of this process spin on other cores",
+		"mprotect RW->R of one written page; arg threads of this process spin on other cores (a sample in which no other CPU got a shootdown interrupt is taken again)",
 		OP_MPROTECT, false)
 SHOOTDOWN_BENCH(bm_mprotect_procs, "tlb/mprotect_procs",
 		"mprotect RW->R of one written page; arg other processes spin on other cores", OP_MPROTECT, true)
