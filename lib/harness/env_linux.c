@@ -78,6 +78,11 @@ static void memory_members(struct pl_json *j)
 	if (pl_read_file("/proc/swaps", swaps, sizeof(swaps)) == 0)
 		pl_json_kv_bool(j, "swap", strchr(swaps, '\n') != NULL);
 	kv_file(j, "perf_event_paranoid", "/proc/sys/kernel/perf_event_paranoid");
+	/* What makes a virtual machine's numbers move: freed blocks handed back to the
+	 * host (and faulted in there again), and DAMON threads scanning memory. */
+	kv_file(j, "page_reporting_order", "/sys/module/page_reporting/parameters/page_reporting_order");
+	kv_file(j, "damon_kdamonds", "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds");
+	kv_file(j, "kernel_cmdline", "/proc/cmdline");
 }
 
 static void cpu_members(struct pl_json *j)
