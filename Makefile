@@ -97,7 +97,8 @@ PLATFORM_SRC := lib/platform/verify.c lib/platform/caps.c $(wildcard lib/platfor
 		lib/platform/$(LAYER).c $(wildcard lib/platform/$(LAYER)_*.c)
 OS_SRC       := $(wildcard lib/os/*_$(FAMILY).c) $(wildcard lib/os/*_$(LAYER).c)
 COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters% lib/harness/topology% \
-		lib/harness/env_%,$(wildcard lib/harness/*.c)) $(wildcard lib/harness/env_$(LAYER).c) $(OS_SRC)
+		lib/harness/env_%,$(wildcard lib/harness/*.c)) $(wildcard lib/harness/env_$(FAMILY).c) \
+		$(wildcard lib/harness/env_$(LAYER).c) $(OS_SRC)
 CONFORM_LIB  := $(filter-out lib/harness/conform_posix.c lib/harness/conform_win32.c,$(wildcard lib/harness/conform*.c)) \
 		$(wildcard lib/harness/conform_$(FAMILY).c)
 # Counter and topology back-ends: one file each, built where config.mk found the feature;
@@ -218,6 +219,17 @@ $(BUILD)/tests/bench-selftest$(EXE): $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(BENCH_TEST_OBJ) $(BUILD)/librefalloc.a $(filter-out -lbenchmark,$(BENCH_LIBS)) $(LDLIBS)
 
+# Tools the harness tests use: a fake VM layer to preload, a launcher that does not follow children.
+TEST_TOOLS := $(BUILD)/testtools/libfakevm.so $(BUILD)/testtools/nofollow
+$(BUILD)/testtools/libfakevm.so: tests/tools/fakevm.c
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC        $<"
+	$(Q)$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+$(BUILD)/testtools/nofollow: tests/tools/nofollow.c
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC        $<"
+	$(Q)$(CC) $(CFLAGS) -o $@ $<
+
 # The environment record names the compiler and flags the suite was built with.
 $(BUILD)/obj/lib/harness/env.o: private CPPFLAGS += -DPL_BUILD_CFLAGS='"$(CC) $(CFLAGS)"'
 
@@ -237,7 +249,7 @@ deps-check:
 run: deps all
 	$(PYTHON) runners/pagelab run --build $(BUILD)
 
-check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE)
+check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE) $(TEST_TOOLS)
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
 
 check-c: all $(CTESTS)

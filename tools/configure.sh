@@ -51,7 +51,7 @@ done
 echo "PLATFORM_DETECTED := $platform" >> "$m"
 echo "#define PL_PLATFORM_NAME \"$platform\"" >> "$h"
 
-for x in sys/mman.h sys/syscall.h linux/userfaultfd.h linux/fs.h sys/auxv.h sys/prctl.h gnu/libc-version.h sched.h spawn.h sys/personality.h sys/sysinfo.h; do
+for x in sys/mman.h sys/syscall.h linux/userfaultfd.h linux/fs.h linux/io_uring.h sys/auxv.h sys/prctl.h gnu/libc-version.h sched.h spawn.h sys/personality.h; do
 	n=$(echo "HAVE_$x" | tr 'a-z/.-' 'A-Z___')
 	try_compile "$n" "#include <$x>"
 done

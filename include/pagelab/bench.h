@@ -63,7 +63,7 @@ void pb_register(const struct pb_bench *b);
 #define PB_CAT2(a, b) a##b
 #define PB_CAT(a, b) PB_CAT2(a, b)
 /* Declare and register a benchmark. The trailing fields are designated
- * initialisers of struct pb_bench, e.g. .args = PB_SIZES_4K_1G, .manual_time = true */
+ * initialisers of struct pb_bench, e.g. .args = PB_SIZES_FULL, .manual_time = true */
 #define PB_BENCH(func, namestr, whatstr, ...)                                 \
 	static void func(pb_state *s);                                        \
 	static const struct pb_bench PB_CAT(pb_bench_, func) = {              \
@@ -77,10 +77,14 @@ void pb_register(const struct pb_bench *b);
 #define PB_KIB(x) ((int64_t)(x) << 10)
 #define PB_MIB(x) ((int64_t)(x) << 20)
 #define PB_GIB(x) ((int64_t)(x) << 30)
-/* The usual size sweeps: 4 KiB .. 1 GiB (full), 4K/64K/2M/256M (quick). */
-#define PB_SIZES_FULL PB_ARGS(PB_KIB(4), PB_KIB(16), PB_KIB(64), PB_KIB(256), PB_MIB(1), PB_MIB(2), \
+/* An argument of one base page, whatever this system's page size is: the
+ * instance is named by that size in bytes (madvise/free/4096, or /65536). An
+ * instance whose name another argument of the list already gave is dropped. */
+#define PB_PAGE INT64_MIN
+/* The usual size sweeps: one page .. 1 GiB (full), page/64K/2M/256M (quick). */
+#define PB_SIZES_FULL PB_ARGS(PB_PAGE, PB_KIB(16), PB_KIB(64), PB_KIB(256), PB_MIB(1), PB_MIB(2), \
 			      PB_MIB(8), PB_MIB(32), PB_MIB(128), PB_MIB(256), PB_GIB(1))
-#define PB_SIZES_QUICK PB_ARGS(PB_KIB(4), PB_KIB(64), PB_MIB(2), PB_MIB(256))
+#define PB_SIZES_QUICK PB_ARGS(PB_PAGE, PB_KIB(64), PB_MIB(2), PB_MIB(256))
 
 /* ---- the loop ---- */
 /* True while the harness wants another iteration; the timer runs between calls. */
@@ -93,6 +97,10 @@ void pb_set_iteration_time(pb_state *s, double seconds);
 int64_t pb_iterations(const pb_state *s);
 /* The i-th argument of this instance. */
 int64_t pb_arg(const pb_state *s, int i);
+/* The argument as a length in bytes when it is a whole number of base pages;
+ * otherwise the benchmark is skipped, saying so, and 0 is returned (a 16 KiB
+ * size on a system of 64 KiB pages). */
+size_t pb_arg_bytes(pb_state *s);
 /* Thread index and count, for .threads benchmarks. */
 int pb_thread_index(const pb_state *s);
 int pb_threads(const pb_state *s);

@@ -43,12 +43,18 @@ enum pc_kind {
 	PC_PRIVATE_ANON = 1 << 0,
 	PC_SHARED_ANON = 1 << 1,
 	PC_PRIVATE_FILE = 1 << 2, /* MAP_PRIVATE of a temporary file */
-	PC_SHARED_FILE = 1 << 3,  /* MAP_SHARED of a memfd or temporary file */
-	PC_THP = 1 << 4,          /* private anonymous, 2 MiB aligned, MADV_HUGEPAGE */
+	PC_SHARED_FILE = 1 << 3,  /* MAP_SHARED of a memfd (shared memory), or a temporary file without memfd */
+	PC_THP = 1 << 4,          /* private anonymous, huge-page aligned, MADV_HUGEPAGE; a huge page was seen to back it */
+	PC_SHARED_DISK = 1 << 5,  /* MAP_SHARED of a file on a disk file system (the probe's directory) */
+	PC_MTHP = 1 << 6,         /* as PC_THP with the largest smaller huge-page size the system gives (mTHP) */
+	PC_HUGETLB_PMD = 1 << 7,  /* private anonymous from the hugetlb pool of the PMD size (2 MiB on x86-64) */
+	PC_HUGETLB_PUD = 1 << 8,  /* the same from the next larger hugetlb pool (1 GiB on x86-64) */
 };
+#define PC_KIND_LAST PC_HUGETLB_PUD
 #define PC_ANON_KINDS (PC_PRIVATE_ANON | PC_SHARED_ANON)
-#define PC_FILE_KINDS (PC_PRIVATE_FILE | PC_SHARED_FILE)
-#define PC_ALL_KINDS (PC_ANON_KINDS | PC_FILE_KINDS | PC_THP)
+#define PC_FILE_KINDS (PC_PRIVATE_FILE | PC_SHARED_FILE | PC_SHARED_DISK)
+#define PC_HUGETLB_KINDS (PC_HUGETLB_PMD | PC_HUGETLB_PUD)
+#define PC_ALL_KINDS (PC_ANON_KINDS | PC_FILE_KINDS | PC_THP | PC_MTHP | PC_HUGETLB_KINDS)
 
 struct pc_ctx;
 typedef void (*pc_fn)(struct pc_ctx *ctx);
@@ -183,17 +189,30 @@ struct pc_map {
 	void *addr;
 	size_t len;
 	enum pc_kind kind;
-	int fd; /* backing file for file kinds, else -1 */
+	int fd;    /* backing file for file kinds, else -1 */
+	int flags; /* the mmap flags it was made with (MAP_SHARED, MAP_HUGETLB ...) */
 };
-/* Map len bytes read-write of this kind. File kinds are backed by a file of
- * len bytes of zeros. ENOTSUP (with the reason in *why) when the system
- * lacks the kind; EPERM (with the reason) when a setting rules it out (THP
- * disabled): the probe is then unsupported, or lacks a prerequisite. */
+/* Map len bytes read-write of this kind (huge kinds round len up to whole
+ * huge pages). File kinds are backed by a file of len bytes of zeros. The thp
+ * and mthp kinds are proved first: a write must get a huge page of the kind's
+ * size, which is then dropped again, so the range starts untouched. ENOTSUP
+ * (with the reason in *why) when the system lacks the kind; EPERM (with the
+ * reason) when the environment rules it out (THP disabled, no hugetlb pages
+ * reserved, no disk file system, no huge page to be had now); ENODATA when
+ * whether a huge page backs it cannot be seen here. */
 int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, const char **why);
 /* Like pc_map with the probe's own kind; skips the probe when unavailable and
  * errors when mapping fails. */
 void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m);
+/* The same for a kind the probe names itself. */
+void pc_map_kind_or_skip(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m);
 void pc_unmap(struct pc_map *m);
+/* Writes reach an object that other mappings and processes share (MAP_SHARED kinds). */
+bool pc_kind_shared(enum pc_kind kind);
+/* Private anonymous memory of any page size: private_anon, thp, mthp, hugetlb. */
+bool pc_kind_private_anon(enum pc_kind kind);
+/* The smallest unit the kind's mappings can be split at: the base page, or the hugetlb page size. */
+size_t pc_kind_granule(enum pc_kind kind);
 
 /* ---- faults ---- */
 
@@ -222,6 +241,9 @@ bool pc_check_fill(const void *p, size_t len, unsigned seed);
 /* "old", "zero", "mixed" or "other": what [p, p+len) holds compared with pc_fill(seed). */
 const char *pc_contents(const void *p, size_t len, unsigned seed);
 
+/* Bytes of memory to measure RSS changes over: enough pages that faults
+ * elsewhere in the process are noise (4096 of 4 KiB, 1024 of 64 KiB). */
+size_t pc_rss_window(void);
 /* "dropped" (by 3/4 of len or more), "unchanged" (by under 1/4) or "partial": how RSS moved. */
 const char *pc_rss_change(size_t before, size_t after, size_t len);
 /* "raised", "unchanged" or "partly raised": the same for a rise. */
@@ -232,9 +254,12 @@ bool pc_pages_old_or_zero(const void *p, const void *old, size_t len);
  * drops clean and lazily freed pages even without swap); true when it took the request. */
 bool pc_force_reclaim(void *p, size_t len);
 
+/* mlock [p, p+len) or skip (prerequisite): refused (RLIMIT_MEMLOCK), or accepted without locking
+ * anything (sanitizer runtimes make mlock a no-op that returns 0). */
+void pc_lock_or_skip(struct pc_ctx *ctx, void *p, size_t len);
 /* Run fn(arg) in a forked child, wait for it; returns its exit status (0..255),
- * or 128+signal when killed. Error -1 with errno set when fork fails. Where
- * the system has no fork (Windows) the probe skips (unsupported). */
+ * or 128+signal when killed. Skips (unsupported) where the system has no fork
+ * (ENOSYS, Windows); -1 with errno set when fork fails otherwise. */
 int pc_in_child(int (*fn)(void *arg), void *arg);
 
 /* A forked child running alongside its parent, with a pipe each way for
@@ -254,8 +279,7 @@ int pc_token_await(int fd);
  * the probe when the child did not exit by itself. */
 int pc_fork_wait(struct pc_ctx *ctx, struct pc_fork *f);
 
-/* Lock [p, p+len) in memory, or unlock it (mlock, VirtualLock): 0 or errno. */
-int pc_lock(void *p, size_t len);
+/* Unlock what pc_lock_or_skip locked (munlock, VirtualUnlock): 0 or errno. */
 int pc_unlock(void *p, size_t len);
 /* Have the system itself write len bytes of src into p (read(2) from a pipe,
  * ReadFile on Windows), so any fault is taken inside a system call: 0 or errno. */

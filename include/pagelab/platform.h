@@ -211,6 +211,79 @@ int pl_commit_strict(bool *strict);
 const char *pl_huge_unavailable(void);
 /* *on = the system maps a huge zero page for read faults on huge-page ranges. */
 int pl_huge_zero_page_enabled(bool *on);
+/* TLB shootdown interrupts all CPUs have received so far (system-wide). */
+int pl_tlb_shootdowns(uint64_t *count);
+
+/* ---- deeper observations ----
+ * For the probes that look under the contract: written-since tracking, the
+ * physical block behind a page, huge-page pools, page merging. ENOTSUP where
+ * this system has no way to tell or do it; EPERM where it needs privileges. */
+
+/* Start written-since tracking afresh: PL_PF_SOFT_DIRTY reads clear on every page of this process until it is written. */
+int pl_clear_soft_dirty(void);
+/* Bytes of the physical block (folio) holding the page at p: the base page, a smaller huge page (mTHP) or a huge page. */
+int pl_folio_bytes(const void *p, size_t *bytes);
+/* Transparent huge-page sizes below the PMD size that private anonymous memory gets now (mTHP), smallest first. */
+int pl_mthp_sizes(size_t *sizes, size_t max, size_t *count);
+/* Hugetlb pages of `size` bytes free in the system's pool; ENOTSUP when the system has no pool of that size. */
+int pl_hugetlb_free(size_t size, size_t *pages);
+/* The hugetlb page sizes the system has pools for, smallest first. */
+int pl_hugetlb_sizes(size_t *sizes, size_t max, size_t *count);
+/* *on = the page-merging daemon (KSM kind) is running, so memory advised mergeable gets merged. */
+int pl_merge_running(bool *on);
+/* Wait (at most timeout_ms) until the page-merging daemon has gone over all mergeable memory twice. */
+int pl_merge_settle(int timeout_ms);
+/* Pages of this process the page-merging daemon currently shares with identical pages. */
+int pl_merged_pages(size_t *pages);
+
+/* ---- acting like the kernel's other users ---- */
+
+/* Write one byte at p the way a debugger does: through the page's protection (FOLL_FORCE kind). */
+int pl_force_write(void *p, unsigned char byte);
+/* Move the pages of [p, p+len) to other physical pages now (migration); contents and protection stay. */
+int pl_migrate(void *p, size_t len);
+
+enum pl_pin_kind {
+	PL_PIN_PIPE,     /* handed to a pipe by reference, read-only and short-term (vmsplice kind) */
+	PL_PIN_LONGTERM, /* registered with the kernel for I/O, writable and long-term (io_uring fixed buffer kind) */
+};
+struct pl_pin;
+/* Let the kernel hold on to the pages of [p, p+len) the way an I/O path does, not a copy of them. */
+int pl_pin_start(void *p, size_t len, enum pl_pin_kind kind, struct pl_pin **out);
+/* Copy into out (len bytes at most, *got of them) what the kernel sees through the pin now; a pipe pin holds
+ * what the pipe took (at least a page) and can be read once. */
+int pl_pin_read(struct pl_pin *pin, void *out, size_t len, size_t *got);
+/* Drop the pin. */
+int pl_pin_stop(struct pl_pin *pin);
+
+enum pl_supply_mode {
+	PL_SUPPLY_COPY,      /* a missing page is filled with the given byte */
+	PL_SUPPLY_ZERO_PAGE, /* a missing page maps the shared zero page */
+	PL_SUPPLY_SIGBUS,    /* a missing page is refused: the access raises SIGBUS */
+};
+struct pl_supply_stats {
+	uint64_t faults;   /* missing pages supplied (or refused) */
+	uint64_t removals; /* times pages were dropped from the range (MADV_DONTNEED, MADV_REMOVE) */
+};
+struct pl_supplier;
+/* Supply [p, p+len) from this process (userfaultfd kind): every touch of a page that has none is answered as
+ * `mode` says, by a thread of this layer; removals are counted. */
+int pl_supply_start(void *p, size_t len, enum pl_supply_mode mode, unsigned char byte, struct pl_supplier **out);
+/* Place a page of `byte` at p now, as the supplier would (also into read-only mappings). */
+int pl_supply_place(struct pl_supplier *s, void *p, unsigned char byte);
+/* What the supplier has seen so far. */
+int pl_supply_stats(struct pl_supplier *s, struct pl_supply_stats *st);
+/* Stop supplying; pages already there stay. */
+int pl_supply_stop(struct pl_supplier *s);
+
+struct pl_memlimit;
+/* A new memory-limited group of `bytes` (cgroup kind), made without changing any system setting: the system
+ * reclaims the group's memory under its own pressure. ENOTSUP/EPERM (why in *why) when none can be made. */
+int pl_memlimit_create(size_t bytes, struct pl_memlimit **out, const char **why);
+/* Move the calling process into the group: its new memory counts against the limit. */
+int pl_memlimit_join(struct pl_memlimit *m);
+/* Remove the group once no process is in it. */
+int pl_memlimit_remove(struct pl_memlimit *m);
 
 #ifdef __cplusplus
 }

@@ -177,6 +177,10 @@ const char *pb_shape_name(const struct pb_shape *sh);
 /* ---- bench_portable.c / gbench_shim.cc ---- */
 int pb_portable_run(void);
 int pb_gbench_run(void);
+/* Warm in up and choose its iteration count as the portable back-end does
+ * (Google Benchmark's growth rule, within the profile's wall-time budget and
+ * the benchmark's max_iterations); 0 or errno. */
+int pb_calibrate(const struct pb_instance *in, int64_t *iters);
 
 /* ---- bench_opts.c ---- */
 /* Parse argv into pb_opts; 0, or 2 after printing a one-line error, or -1 for --help. */

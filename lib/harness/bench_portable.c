@@ -234,18 +234,33 @@ struct job {
 	int instance, repetition;
 };
 
+/* Warm up, then find the iteration count of in's repetitions; r holds the last run. */
+static int find_iterations(const struct pb_instance *in, int64_t *iters, struct worker *w, struct pb_run *r)
+{
+	int64_t warm = 1;
+	int e = 0;
+	if (in->min_warmup > 0 && !in->fixed_iterations)
+		e = calibrate(in, in->min_warmup, &warm, w, r);
+	*iters = in->fixed_iterations ? in->fixed_iterations : 1;
+	return e ? e : calibrate(in, in->min_time, iters, w, r);
+}
+
+int pb_calibrate(const struct pb_instance *in, int64_t *iters)
+{
+	struct worker *w = calloc((size_t)in->threads, sizeof(*w));
+	struct pb_run r;
+	int e = w ? find_iterations(in, iters, w, &r) : ENOMEM;
+	free(w);
+	return e;
+}
+
 /* Run (instance, repetition) pairs; the first run of an instance calibrates. */
 static int run_job(const struct pb_instance *in, int rep, int64_t *iters, struct worker *w)
 {
 	struct pb_run r;
 	int e = 0;
 	if (*iters == 0) {
-		int64_t warm = 1;
-		if (in->min_warmup > 0 && !in->fixed_iterations)
-			e = calibrate(in, in->min_warmup, &warm, w, &r);
-		*iters = in->fixed_iterations ? in->fixed_iterations : 1;
-		if (!e)
-			e = calibrate(in, in->min_time, iters, w, &r);
+		e = find_iterations(in, iters, w, &r);
 	} else {
 		e = run_once(in, *iters, w);
 		make_run(in, w, *iters, &r);

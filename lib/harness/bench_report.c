@@ -16,6 +16,8 @@
 static struct pb_run *runs;
 static int nruns, capruns;
 static int *reported; /* per instance: repetitions reported so far */
+static double *seconds; /* per instance: wall time from the previous instance's end to its own */
+static double last_end;
 static int ninstances;
 static const char *backend;
 
@@ -25,7 +27,10 @@ void pb_report_begin(const char *backend_name)
 	backend = backend_name;
 	ninstances = pb_instances(&ins);
 	free(reported);
+	free(seconds);
 	reported = calloc((size_t)ninstances + 1, sizeof(*reported));
+	seconds = calloc((size_t)ninstances + 1, sizeof(*seconds));
+	last_end = pb_now(CLOCK_MONOTONIC);
 	nruns = 0; /* runs of an earlier selection point at instances that are gone */
 	printf("%-44s %14s %14s %12s  %s\n", "Benchmark", "Time", "CPU", "Iterations", "Counters (per iteration)");
 	fflush(stdout);
@@ -95,6 +100,11 @@ int pb_report_run(const struct pb_run *r)
 	reported[k]++;
 	if (!finished(k))
 		return 0;
+	if (seconds) {
+		double now = pb_now(CLOCK_MONOTONIC);
+		seconds[k] = now - last_end;
+		last_end = now;
+	}
 	print_shape_line(r->inst);
 	return pb_opts.out ? write_file(false) : 0;
 }
@@ -362,6 +372,12 @@ static void progress_members(struct pl_json *j, bool final)
 		if (!finished(i))
 			pl_json_str(j, ins[i].name);
 	pl_json_end_array(j);
+	pl_json_key(j, "benchmark_seconds");
+	pl_json_begin_object(j);
+	for (int i = 0; i < n && seconds; i++)
+		if (finished(i))
+			pl_json_kv_double(j, ins[i].name, seconds[i]);
+	pl_json_end_object(j);
 	pl_json_key(j, "benchmark_descriptions");
 	pl_json_begin_object(j);
 	for (int i = 0; i < n; i++)

@@ -64,7 +64,7 @@ static struct pc_instance *expand_instances(size_t *count)
 			v[k++].probe = p;
 			continue;
 		}
-		for (unsigned bit = 1; bit <= PC_THP; bit <<= 1) {
+		for (unsigned bit = 1; bit <= PC_KIND_LAST; bit <<= 1) {
 			if (!(p->kinds & bit))
 				continue;
 			snprintf(v[k].id, sizeof(v[k].id), "%s/%s", p->id, pc_kind_name((enum pc_kind)bit));
@@ -104,7 +104,8 @@ static void print_help(void)
 {
 	puts("usage: pagelab-conform [options]\n"
 	     "  -l, --list          list probe ids and what each checks\n"
-	     "  -f, --filter GLOB   run ids matching GLOB (repeatable; fnmatch syntax)\n"
+	     "  -f, --filter GLOB   run ids matching GLOB (repeatable; fnmatch syntax); the\n"
+	     "                      channel.* probes always run first: the others depend on them\n"
 	     "  -x, --exclude GLOB  skip ids matching GLOB (repeatable)\n"
 	     "  -j, --jobs N        run N probes at once (default 1)\n"
 	     "      --timeout S     seconds before a probe is killed (default 30)\n"
@@ -289,11 +290,15 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pagelab-conform: cannot limit memory: %s\n", pl_errno_desc(e));
 		pc_run_instance(inst, result, o.tmpdir);
 	}
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (selected(&o, all[i].id))
+	/* A run always includes the channel probes: the others' verdicts depend on them. */
+	size_t k = 0, chosen = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool want = selected(&o, all[i].id);
+		chosen += want;
+		if (want || (!o.list && all[i].probe->proves != PC_CH_NONE))
 			all[k++] = all[i];
-	if (k == 0)
+	}
+	if (chosen == 0)
 		usage_error("no probe matches the filters%s", "");
 	if (o.list) {
 		for (size_t i = 0; i < k; i++)

@@ -127,13 +127,13 @@ static void json_observations(struct pl_json *j, const struct pc_result *r, bool
 	pl_json_end_object(j);
 }
 
-static void write_result(struct pl_json *j, const struct pc_instance *v, const struct pc_result *r)
+static void write_result(struct pl_json *j, const char *id, const char *summary, const struct pc_result *r)
 {
 	pl_json_begin_object(j);
-	pl_json_kv_str(j, "id", v->id);
-	pl_json_kv_str(j, "description", v->probe->summary);
+	pl_json_kv_str(j, "id", id);
 	pl_json_kv_str(j, "status", r->status);
 	pl_json_kv_str(j, "reason", r->reason);
+	pl_json_kv_str(j, "description", summary);
 	if (r->cls[0])
 		pl_json_kv_str(j, "class", r->cls);
 	if (r->channel[0])
@@ -177,7 +177,7 @@ int pc_write_json(const char *path, const char *isolation, const struct pc_insta
 	pl_json_key(&j, "results");
 	pl_json_begin_array(&j);
 	for (size_t i = 0; i < n; i++)
-		write_result(&j, &v[i], &r[i]);
+		write_result(&j, v[i].id, v[i].probe->summary, &r[i]);
 	pl_json_end_array(&j);
 	size_t counts[6], skips[4];
 	pc_count(r, n, counts);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,23 @@ const char *pc_reclaim_name(void)
 	return "MADV_PAGEOUT";
 }
 
+void pc_lock_or_skip(struct pc_ctx *ctx, void *p, size_t len)
+{
+	size_t before = 0, after = 0;
+	bool counted = pl_locked_bytes(&before) == 0;
+	if (mlock(p, len) != 0)
+		pc_skip_prerequisite(ctx, "mlock refused (%s; RLIMIT_MEMLOCK?)", pl_errno_name(errno));
+	if (counted && pl_locked_bytes(&after) == 0 && after < before + len)
+		pc_skip_prerequisite(ctx, "mlock returned 0 but only %zu more bytes are locked (a runtime that makes mlock "
+				     "a no-op, such as a sanitizer?)", after - before);
+}
+
 int pc_in_child(int (*fn)(void *arg), void *arg)
 {
 	fflush(NULL);
 	pid_t pid = fork();
+	if (pid < 0 && errno == ENOSYS)
+		pc_skip_unsupported(pc_current, "fork: ENOSYS: this system has no fork");
 	if (pid < 0)
 		return -1;
 	if (pid == 0)
@@ -129,11 +143,6 @@ int pc_fork_wait(struct pc_ctx *ctx, struct pc_fork *f)
 	return WEXITSTATUS(st);
 }
 
-int pc_lock(void *p, size_t len)
-{
-	return mlock(p, len) == 0 ? 0 : errno;
-}
-
 int pc_unlock(void *p, size_t len)
 {
 	return munlock(p, len) == 0 ? 0 : errno;
@@ -159,8 +168,21 @@ int pc_madvise(void *p, size_t len, int advice)
 	return madvise(p, len, advice) == 0 ? 0 : errno;
 }
 
-/* A file of len zero bytes: a real file in the probe's directory, or a memfd. */
-static int backing_file(struct pc_ctx *ctx, enum pc_kind kind, size_t len, int *fd_out)
+/* The reason a mapping kind is missing here, formatted once per probe process. */
+static char why_buf[256];
+
+PC_FMT(1, 2) static const char *why_fmt(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why_buf, sizeof(why_buf), fmt, ap);
+	va_end(ap);
+	return why_buf;
+}
+
+/* A file of len zero bytes: a memfd for shared_file, else a file in the probe's
+ * directory (which must be on a disk file system for shared_disk). */
+static int backing_file(struct pc_ctx *ctx, enum pc_kind kind, size_t len, int *fd_out, const char **why)
 {
 	int fd = -1;
 #ifdef HAVE_MEMFD_CREATE
@@ -179,6 +201,13 @@ static int backing_file(struct pc_ctx *ctx, enum pc_kind kind, size_t len, int *
 			return e;
 		}
 	}
+	bool in_memory = false;
+	if (kind == PC_SHARED_DISK && (pl_file_in_memory(fd, &in_memory) != 0 || in_memory)) {
+		close(fd);
+		*why = "the probe directory is not on a disk file system (it is in memory, or its kind is unknown): "
+		       "set TMPDIR to a directory on disk";
+		return EPERM;
+	}
 	if (ftruncate(fd, (off_t)len) != 0) {
 		int e = errno;
 		close(fd);
@@ -188,13 +217,10 @@ static int backing_file(struct pc_ctx *ctx, enum pc_kind kind, size_t len, int *
 	return 0;
 }
 
-/* Private anonymous memory in whole huge pages, aligned, with MADV_HUGEPAGE. */
-static int pc_map_thp(size_t len, struct pc_map *m, const char **why)
+/* Private anonymous memory in whole blocks of `huge` bytes, aligned to them, with MADV_HUGEPAGE. */
+static int map_huge_aligned(size_t huge, size_t len, struct pc_map *m)
 {
 #ifdef HAVE_MADV_HUGEPAGE
-	if (!pc_thp_available(why))
-		return pl_caps()->huge_page_size ? EPERM : ENOTSUP; /* a setting forbids them, or there are none */
-	size_t huge = pl_caps()->huge_page_size;
 	m->len = (len + huge - 1) / huge * huge;
 	int e = pl_reserve(m->len, huge, &m->addr);
 	if (e == 0)
@@ -207,10 +233,150 @@ static int pc_map_thp(size_t len, struct pc_map *m, const char **why)
 	}
 	return e;
 #else
-	(void)len; (void)m;
-	*why = "no MADV_HUGEPAGE on this system";
+	(void)huge; (void)len; (void)m;
 	return ENOTSUP;
 #endif
+}
+
+/* How much of the first `huge` bytes a huge page backs: PMD-sized pages through the
+ * huge-backing channel, smaller ones through the folio size. */
+static int huge_backed(const struct pc_map *m, size_t huge, size_t *bytes, const char **why)
+{
+	const char *distrust;
+	int e;
+	if (huge == pl_caps()->huge_page_size) {
+		if (!pc_channel_trusted(PC_CH_HUGE_BACKING, &distrust)) {
+			*why = distrust;
+			return ENODATA;
+		}
+		e = pl_huge_bytes(m->addr, huge, bytes);
+	} else {
+		e = pl_folio_bytes(m->addr, bytes);
+	}
+	if (e == ENOTSUP || e == EPERM || e == ENOENT) {
+		*why = e == EPERM ? "the block behind a page can be seen by root only (/proc/kpageflags)"
+				  : "this system cannot tell whether a huge page backs a range";
+		return ENODATA;
+	}
+	return e;
+}
+
+/* A first write must get a huge page of the kind's size; it is dropped again so the range starts untouched. */
+static int prove_huge(struct pc_map *m, size_t huge, const char **why)
+{
+	size_t bytes = 0;
+	*(volatile char *)m->addr = 1;
+	int e = huge_backed(m, huge, &bytes, why);
+	if (e == 0 && bytes < huge) {
+		*why = why_fmt("no huge page of %zu KiB backed a first write now (%zu KiB did; huge pages are best "
+			       "effort: memory may be fragmented)", huge / 1024, bytes / 1024);
+		e = EPERM;
+	}
+	if (e == 0 && madvise(m->addr, m->len, MADV_DONTNEED) != 0)
+		e = errno;
+	return e;
+}
+
+static int map_thp(size_t len, struct pc_map *m, const char **why)
+{
+	size_t huge = pl_caps()->huge_page_size;
+	if (!pc_thp_available(why))
+		return huge ? EPERM : ENOTSUP; /* a setting forbids them, or there are none */
+	int e = map_huge_aligned(huge, len, m);
+	return e ? e : prove_huge(m, huge, why);
+}
+
+static int map_mthp(size_t len, struct pc_map *m, const char **why)
+{
+	size_t sizes[16], n = 0;
+	int e = pl_mthp_sizes(sizes, 16, &n);
+	if (e == ENOTSUP) {
+		*why = "no transparent huge pages smaller than the PMD size on this system (mTHP: Linux 6.8)";
+		return ENOTSUP;
+	}
+	if (e == 0 && n == 0) {
+		*why = "no mTHP size is enabled (transparent_hugepage/hugepages-<size>kB/enabled is never for each)";
+		return EPERM;
+	}
+	if (e == 0)
+		e = map_huge_aligned(sizes[n - 1], len, m);
+	return e ? e : prove_huge(m, sizes[n - 1], why);
+}
+
+/* The hugetlb page size of a hugetlb kind: the PMD size, or the next larger size with a pool. */
+static int hugetlb_size(enum pc_kind kind, size_t *size, const char **why)
+{
+	size_t sizes[8], n = 0, pmd = pl_caps()->huge_page_size;
+	if (pl_hugetlb_sizes(sizes, 8, &n) != 0 || n == 0) {
+		*why = "no hugetlb page pools on this system";
+		return ENOTSUP;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (kind == PC_HUGETLB_PMD ? sizes[i] == pmd : sizes[i] > pmd) {
+			*size = sizes[i];
+			return 0;
+		}
+	*why = kind == PC_HUGETLB_PMD ? "no hugetlb pool of the PMD size" : "no hugetlb pool larger than the PMD size";
+	return ENOTSUP;
+}
+
+#if defined(MAP_HUGETLB) && defined(MAP_HUGE_SHIFT)
+/* The mmap flag naming a hugetlb page size: its log2 above MAP_HUGE_SHIFT. */
+static int hugetlb_size_flag(size_t size)
+{
+	int log2 = 0;
+	while ((size >> log2) > 1)
+		log2++;
+	return log2 << MAP_HUGE_SHIFT;
+}
+#endif
+
+static int map_hugetlb(enum pc_kind kind, size_t len, struct pc_map *m, const char **why)
+{
+#if defined(MAP_HUGETLB) && defined(MAP_HUGE_SHIFT)
+	size_t size = 0, free_pages = 0;
+	int e = hugetlb_size(kind, &size, why);
+	if (e)
+		return e;
+	m->len = (len + size - 1) / size * size;
+	/* One spare page: a private hugetlb page copied on write after fork needs a second one. */
+	size_t need = m->len / size + 1;
+	if (pl_hugetlb_free(size, &free_pages) != 0 || free_pages < need) {
+		*why = why_fmt("needs %zu free hugetlb pages of %zu KiB, the pool has %zu: run on a kernel target "
+			       "(its guest reserves them), or reserve them yourself", need, size / 1024, free_pages);
+		return EPERM;
+	}
+	m->flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | hugetlb_size_flag(size);
+	m->addr = mmap(NULL, m->len, PROT_READ | PROT_WRITE, m->flags, -1, 0);
+	if (m->addr != MAP_FAILED)
+		return 0;
+	m->addr = NULL;
+	return errno;
+#else
+	(void)kind; (void)len; (void)m;
+	*why = "no MAP_HUGETLB on this system";
+	return ENOTSUP;
+#endif
+}
+
+static int map_plain(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, const char **why)
+{
+	int e;
+	m->flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	if (kind == PC_SHARED_ANON)
+		m->flags = MAP_SHARED | MAP_ANONYMOUS;
+	if (kind == PC_PRIVATE_FILE || kind == PC_SHARED_FILE || kind == PC_SHARED_DISK) {
+		if ((e = backing_file(ctx, kind, len, &m->fd, why)) != 0)
+			return e;
+		m->flags = kind == PC_PRIVATE_FILE ? MAP_PRIVATE : MAP_SHARED;
+	}
+	m->addr = mmap(NULL, len, PROT_READ | PROT_WRITE, m->flags, m->fd, 0);
+	if (m->addr == MAP_FAILED) {
+		e = errno;
+		m->addr = NULL;
+		return e;
+	}
+	return 0;
 }
 
 int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, const char **why)
@@ -219,43 +385,27 @@ int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, 
 	m->fd = -1;
 	m->kind = kind;
 	m->len = len;
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS, e;
+	m->flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	int e;
 	switch (kind) {
-	case PC_SHARED_ANON:
-		flags = MAP_SHARED | MAP_ANONYMOUS;
-		break;
-	case PC_PRIVATE_FILE:
-	case PC_SHARED_FILE:
-		if ((e = backing_file(ctx, kind, len, &m->fd)) != 0)
-			return e;
-		flags = kind == PC_SHARED_FILE ? MAP_SHARED : MAP_PRIVATE;
-		break;
-	case PC_THP:
-		return pc_map_thp(len, m, why);
-	default:
-		break;
+	case PC_THP: e = map_thp(len, m, why); break;
+	case PC_MTHP: e = map_mthp(len, m, why); break;
+	case PC_HUGETLB_PMD:
+	case PC_HUGETLB_PUD: e = map_hugetlb(kind, len, m, why); break;
+	default: e = map_plain(ctx, kind, len, m, why); break;
 	}
-	m->addr = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, m->fd, 0);
-	if (m->addr == MAP_FAILED) {
-		e = errno;
-		if (m->fd >= 0)
-			close(m->fd);
-		return e;
-	}
-	return 0;
+	if (e)
+		pc_unmap(m);
+	return e;
 }
 
-void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m)
+size_t pc_kind_granule(enum pc_kind kind)
 {
-	const char *why = NULL;
-	enum pc_kind kind = ctx->kind ? ctx->kind : PC_PRIVATE_ANON;
-	int e = pc_map(ctx, kind, len, m, &why);
-	if (e == ENOTSUP && why)
-		pc_skip_unsupported(ctx, "%s", why);
-	if (e == EPERM && why)
-		pc_skip_prerequisite(ctx, "%s", why);
-	if (e)
-		pc_error(ctx, "mapping %zu bytes of %s memory: %s", len, pc_kind_name(kind), pc_strerror(e));
+	size_t size = 0;
+	const char *why;
+	if ((kind & PC_HUGETLB_KINDS) && hugetlb_size(kind, &size, &why) == 0)
+		return size;
+	return pl_page_size();
 }
 
 void pc_unmap(struct pc_map *m)

@@ -147,6 +147,37 @@ enum pc_kind pc_kind(const struct pc_ctx *ctx) { return ctx->kind; }
 const char *pc_id(const struct pc_ctx *ctx) { return ctx->id; }
 const char *pc_tmpdir(struct pc_ctx *ctx) { return ctx->tmpdir; }
 
+/* ---- mapping kinds: the parts every system shares (the mappings are conform_<family>.c's) ---- */
+
+void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m)
+{
+	pc_map_kind_or_skip(ctx, ctx->kind ? ctx->kind : PC_PRIVATE_ANON, len, m);
+}
+
+void pc_map_kind_or_skip(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m)
+{
+	const char *why = NULL;
+	int e = pc_map(ctx, kind, len, m, &why);
+	if (e == ENOTSUP && why)
+		pc_skip_unsupported(ctx, "%s", why);
+	if (e == EPERM && why)
+		pc_skip_prerequisite(ctx, "%s", why);
+	if (e == ENODATA && why)
+		pc_skip_unobservable(ctx, PC_CH_HUGE_BACKING, "%s: %s", pc_kind_name(kind), why);
+	if (e)
+		pc_error(ctx, "mapping %zu bytes of %s memory: %s", len, pc_kind_name(kind), pc_strerror(e));
+}
+
+bool pc_kind_shared(enum pc_kind kind)
+{
+	return kind == PC_SHARED_ANON || kind == PC_SHARED_FILE || kind == PC_SHARED_DISK;
+}
+
+bool pc_kind_private_anon(enum pc_kind kind)
+{
+	return kind == PC_PRIVATE_ANON || kind == PC_THP || kind == PC_MTHP || (kind & PC_HUGETLB_KINDS);
+}
+
 const char *pc_kind_name(enum pc_kind kind)
 {
 	switch (kind) {
@@ -155,6 +186,10 @@ const char *pc_kind_name(enum pc_kind kind)
 	case PC_PRIVATE_FILE: return "private_file";
 	case PC_SHARED_FILE: return "shared_file";
 	case PC_THP: return "thp";
+	case PC_SHARED_DISK: return "shared_disk";
+	case PC_MTHP: return "mthp";
+	case PC_HUGETLB_PMD: return "hugetlb_pmd";
+	case PC_HUGETLB_PUD: return "hugetlb_pud";
 	default: return "";
 	}
 }
@@ -277,6 +312,12 @@ const char *pc_contents(const void *p, size_t len, unsigned seed)
 	return "mixed";
 }
 
+size_t pc_rss_window(void)
+{
+	size_t ps = pl_page_size(), bytes = (size_t)16 << 20;
+	return bytes / ps >= 1024 ? bytes : 1024 * ps;
+}
+
 const char *pc_rss_change(size_t before, size_t after, size_t len)
 {
 	size_t drop = before > after ? before - after : 0;
@@ -350,14 +391,16 @@ static void use_channel(struct pc_ctx *ctx, enum pc_channel ch)
 	send_line(ctx, 'C', pc_channel_name(ch), "");
 }
 
-/* An observation call's answer: ENOTSUP/ENOSYS/ENOENT mean the system has no such channel. */
+/* An observation call's answer: ENOTSUP/ENOSYS/ENOENT mean the system has no
+ * such channel; any other refusal means it cannot tell about this range (qemu-user's
+ * mincore refuses PROT_NONE ranges with ENOMEM): either way nothing was observed. */
 static void channel_answer(struct pc_ctx *ctx, enum pc_channel ch, const char *call, int e)
 {
 	if (e == 0)
 		return;
 	if (e == ENOTSUP || e == ENOSYS || e == ENOENT)
 		pc_skip_unobservable(ctx, ch, "%s: %s: this system cannot tell", call, pl_errno_name(e));
-	pc_error(ctx, "%s: %s", call, pc_strerror(e));
+	pc_skip_unobservable(ctx, ch, "%s refused here: %s", call, pc_strerror(e));
 }
 
 size_t pc_obs_resident_pages(struct pc_ctx *ctx, const void *p, size_t len)

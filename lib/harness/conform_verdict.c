@@ -96,7 +96,7 @@ void pc_channels_decide(const struct pc_instance *v, const struct pc_result *r, 
 		int ch = v[i].probe->proves;
 		if (!strcmp(r[i].status, "pass") || pc_distrust[ch][0])
 			continue;
-		snprintf(pc_distrust[ch], sizeof(pc_distrust[ch]), "%s by %s: %s",
+		snprintf(pc_distrust[ch], sizeof(pc_distrust[ch]), "%s here (%s: %s)",
 			 !strcmp(r[i].status, "skip") ? "missing" : "unreliable", v[i].id, r[i].reason);
 	}
 }

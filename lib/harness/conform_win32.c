@@ -88,9 +88,11 @@ int pc_fork_wait(struct pc_ctx *ctx, struct pc_fork *f)
 	pc_skip_unsupported(ctx, NO_FORK);
 }
 
-int pc_lock(void *p, size_t len)
+/* VirtualLock keeps pages in the working set; it is refused beyond the process's minimum working set. */
+void pc_lock_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 {
-	return VirtualLock(p, len) ? 0 : pl_win_last_errno();
+	if (!VirtualLock(p, len))
+		pc_skip_prerequisite(ctx, "VirtualLock refused (%s; the minimum working set?)", pl_win_error_name(GetLastError()));
 }
 
 int pc_unlock(void *p, size_t len)
@@ -137,7 +139,7 @@ static int file_mapping(struct pc_ctx *ctx, size_t len, DWORD protect, HANDLE *m
 	return e;
 }
 
-/* A view of a section: backed by the page file (shared anonymous) or by a file. */
+/* A view of a section: backed by the page file (shared anonymous) or by a file on disk. */
 static int map_view(struct pc_ctx *ctx, enum pc_kind kind, struct pc_map *m)
 {
 	HANDLE mapping;
@@ -168,23 +170,23 @@ int pc_map(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m, 
 		return pl_map_anon(len, &m->addr);
 	case PC_SHARED_ANON:
 	case PC_PRIVATE_FILE:
-	case PC_SHARED_FILE:
+	case PC_SHARED_FILE: /* no memory-backed file system on Windows: a file on disk, as shared_disk */
+	case PC_SHARED_DISK:
 		return map_view(ctx, kind, m);
+	case PC_HUGETLB_PMD:
+	case PC_HUGETLB_PUD:
+		*why = "Windows has no pools of huge pages: large pages (MEM_LARGE_PAGES) need SeLockMemoryPrivilege";
+		return ENOTSUP;
 	default:
 		*why = pl_huge_unavailable();
 		return ENOTSUP;
 	}
 }
 
-void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m)
+size_t pc_kind_granule(enum pc_kind kind)
 {
-	const char *why = NULL;
-	enum pc_kind kind = ctx->kind ? ctx->kind : PC_PRIVATE_ANON;
-	int e = pc_map(ctx, kind, len, m, &why);
-	if (e == ENOTSUP && why)
-		pc_skip_unsupported(ctx, "%s", why);
-	if (e)
-		pc_error(ctx, "mapping %zu bytes of %s memory: %s", len, pc_kind_name(kind), pc_strerror(e));
+	(void)kind;
+	return pl_page_size();
 }
 
 void pc_unmap(struct pc_map *m)

@@ -1,13 +1,12 @@
 /* Environment capture on Linux: uname, /proc and /sys. */
 #include "config.h"
-#include "pagelab/env.h"
+#include "env_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 /* key: the file's contents, when it can be read. */
@@ -79,6 +78,11 @@ static void memory_members(struct pl_json *j)
 	if (pl_read_file("/proc/swaps", swaps, sizeof(swaps)) == 0)
 		pl_json_kv_bool(j, "swap", strchr(swaps, '\n') != NULL);
 	kv_file(j, "perf_event_paranoid", "/proc/sys/kernel/perf_event_paranoid");
+	/* What makes a virtual machine's numbers move: freed blocks handed back to the
+	 * host (and faulted in there again), and DAMON threads scanning memory. */
+	kv_file(j, "page_reporting_order", "/sys/module/page_reporting/parameters/page_reporting_order");
+	kv_file(j, "damon_kdamonds", "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds");
+	kv_file(j, "kernel_cmdline", "/proc/cmdline");
 }
 
 static void cpu_members(struct pl_json *j)
@@ -88,9 +92,6 @@ static void cpu_members(struct pl_json *j)
 	    cpuinfo_field("uarch", buf, sizeof(buf)) == 0 || cpuinfo_field("cpu", buf, sizeof(buf)) == 0)
 		pl_json_kv_str(j, "cpu_model", buf);
 	kv_file(j, "cpu_governor", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	if (n > 0)
-		pl_json_kv_int(j, "online_cpus", n);
 #if !defined(__x86_64__) && !defined(__i386__)
 	/* A binary of this architecture seeing an x86 CPU is running under qemu-user. */
 	if (cpuinfo_field("vendor_id", buf, sizeof(buf)) == 0 && (strstr(buf, "Intel") || strstr(buf, "AMD")))
@@ -100,14 +101,7 @@ static void cpu_members(struct pl_json *j)
 
 void pl_env_os_members(struct pl_json *j)
 {
-	struct utsname u;
-	if (uname(&u) == 0) {
-		pl_json_kv_str(j, "os", u.sysname);
-		pl_json_kv_str(j, "kernel", u.release);
-		pl_json_kv_str(j, "kernel_version", u.version);
-		pl_json_kv_str(j, "arch", u.machine);
-		pl_json_kv_str(j, "hostname", u.nodename);
-	}
+	pl_env_posix_members(j);
 	memory_members(j);
 	cpu_members(j);
 	kv_file(j, "hypervisor_type", "/sys/hypervisor/type");

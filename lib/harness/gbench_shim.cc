@@ -1,6 +1,11 @@
-// The Google Benchmark back-end: the only C++ in pagelab. Registers each
-// selected instance with the library, lets it calibrate, time and repeat,
-// and hands every run to the common C reporter, which writes the JSON.
+// The Google Benchmark back-end: the only C++ in pagelab. Each selected
+// instance is warmed up and given its iteration count by the calibration
+// both back-ends share (the library's growth rule, but within a wall-time
+// budget and the benchmark's max_iterations, which the library cannot see:
+// set-up outside the timed part can dwarf it), then registered alone with
+// the library, which times and repeats it; every run goes to the common C
+// reporter, which writes the JSON. With random interleaving all instances
+// are registered at once and the library calibrates them itself.
 #include <benchmark/benchmark.h>
 
 #include <cerrno>
@@ -116,14 +121,15 @@ private:
 	}
 };
 
-void register_instance(const pb_instance *in)
+// iterations > 0: that many per repetition; 0: the library calibrates (and warms up).
+void register_instance(const pb_instance *in, int64_t iterations)
 {
 	benchmark::internal::Benchmark *b =
 		benchmark::RegisterBenchmark(in->name, [in](benchmark::State &st) { run_instance(in, st); });
 	b->Unit(benchmark::kNanosecond)->Repetitions(in->repetitions);
 	// The library refuses a warm-up time with a fixed iteration count.
-	if (in->fixed_iterations > 0)
-		b->Iterations(in->fixed_iterations);
+	if (iterations > 0)
+		b->Iterations(iterations);
 	else if (b->MinTime(in->min_time) && in->min_warmup > 0)
 		b->MinWarmUpTime(in->min_warmup);
 	if (in->b->manual_time)
@@ -132,14 +138,27 @@ void register_instance(const pb_instance *in)
 		b->Threads(in->threads);
 }
 
+// One instance after another: calibrated, registered alone, run, forgotten.
+int run_one_by_one(const pb_instance *ins, int n, Collector &collector)
+{
+	for (int i = 0; i < n && !collector.err; i++) {
+		int64_t iters = 0;
+		int e = pb_calibrate(&ins[i], &iters);
+		if (e)
+			return e;
+		register_instance(&ins[i], iters);
+		benchmark::RunSpecifiedBenchmarks(&collector); // the only one registered
+		benchmark::ClearRegisteredBenchmarks();
+	}
+	return collector.err;
+}
+
 } // namespace
 
 extern "C" int pb_gbench_run(void)
 {
 	const pb_instance *ins;
 	int n = pb_instances(&ins);
-	for (int i = 0; i < n; i++)
-		register_instance(&ins[i]);
 	std::string prog = "pagelab-bench";
 	std::string interleave = "--benchmark_enable_random_interleaving=true";
 	std::vector<char *> argv = {&prog[0]};
@@ -150,8 +169,16 @@ extern "C" int pb_gbench_run(void)
 	benchmark::Initialize(&argc, argv.data());
 	Collector collector;
 	pb_report_begin("gbench");
-	if (n > 0)
-		benchmark::RunSpecifiedBenchmarks(&collector);
+	int e = 0;
+	if (!pb_opts.random_interleaving) {
+		e = run_one_by_one(ins, n, collector);
+	} else {
+		for (int i = 0; i < n; i++)
+			register_instance(&ins[i], ins[i].fixed_iterations);
+		if (n > 0)
+			benchmark::RunSpecifiedBenchmarks(&collector);
+		e = collector.err;
+	}
 	benchmark::Shutdown();
-	return collector.err;
+	return e;
 }

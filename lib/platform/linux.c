@@ -117,7 +117,10 @@ void pl_os_fill_caps(struct pl_caps *c)
 		pl_cap_set(c, PL_OP_POPULATE, PL_NATIVE, "madvise(MADV_POPULATE_READ/WRITE)", NULL);
 	else
 		pl_cap_set(c, PL_OP_POPULATE, PL_EMULATED, "touch each page", "MADV_POPULATE_* refused (before 5.14) or not honoured");
-	if (pl_linux_have_pagemap_scan())
+	if (!pl_linux_pagemap_is_ours())
+		pl_cap_set(c, PL_OP_ZERO_PAGE, PL_UNAVAILABLE, NULL,
+			   "/proc/self/pagemap does not describe this process (an emulator's own view?)");
+	else if (pl_linux_have_pagemap_scan())
 		pl_cap_set(c, PL_OP_ZERO_PAGE, PL_NATIVE, "ioctl(PAGEMAP_SCAN, PAGE_IS_PFNZERO)", NULL);
 	else
 		pl_cap_set(c, PL_OP_ZERO_PAGE, PL_EMULATED, "/proc/self/pagemap PFN", "needs CAP_SYS_ADMIN to see PFNs");

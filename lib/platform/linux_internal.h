@@ -11,6 +11,9 @@
 
 /* userfaultfd(2) flag, Linux 5.11 (include/uapi/linux/userfaultfd.h). */
 #define PL_UFFD_USER_MODE_ONLY 1
+/* A userfaultfd opened with flags: a full one (root, vm.unprivileged_userfaultfd, /dev/userfaultfd) when
+ * allowed, else one for user-mode faults only (*user_only); the descriptor, or minus errno. */
+int pl_linux_open_uffd(int flags, bool *user_only);
 
 /* PAGEMAP_SCAN ioctl on /proc/PID/pagemap, Linux 6.7 (include/uapi/linux/fs.h). */
 #define PL_PAGE_IS_WPALLOWED (1ULL << 0)
@@ -63,7 +66,11 @@ int pl_linux_scan_count(const void *p, size_t len, uint64_t mask, size_t *pages)
 bool pl_linux_have_pagemap_scan(void);
 /* and which categories it takes (0 when it does not work; fills the set first). */
 uint64_t pl_linux_scan_categories(void);
+/* Decided by the capability probe: /proc/self/pagemap describes this process (read while the set is filled). */
+bool pl_linux_pagemap_is_ours(void);
 /* Called once while the capability set is filled. */
 void pl_linux_probe_pagemap_scan(void);
+/* Does this kernel keep soft-dirty bits (CONFIG_MEM_SOFT_DIRTY)? Decided once, by writing a fresh page. */
+bool pl_linux_soft_dirty_tracked(void);
 
 #endif

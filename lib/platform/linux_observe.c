@@ -51,26 +51,59 @@ int pl_linux_read(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* A /proc or /sys file that older kernels (or sandboxes) may lack: ENOTSUP then, not ENOENT. */
+static int read_kernel_file(const char *path, char *buf, size_t size)
+{
+	int e = pl_linux_read(path, buf, size);
+	return e == ENOENT ? ENOTSUP : e;
+}
+
+/* Does /proc/self/pagemap describe this process's own memory? Under qemu-user
+ * for a 32-bit guest it describes the emulator's, at other addresses. */
+static bool pagemap_is_ours = true;
+
+static int pagemap_entry(const void *p, uint64_t *entry);
+
 int pl_linux_pagemap_entry(const void *p, uint64_t *entry)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? ENOTSUP : errno;
+	(void)pl_caps();
+	return pagemap_is_ours ? pagemap_entry(p, entry) : ENOTSUP;
+}
+
+/* /proc/self/pagemap open for reading; 0 or errno (ENOTSUP where the kernel has none). */
+static int open_pagemap(int *fd)
+{
+	*fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (*fd >= 0)
+		return 0;
+	return errno == ENOENT ? ENOTSUP : errno;
+}
+
+/* The pagemap entries of the n pages from p on. */
+static int pagemap_entries(const void *p, size_t n, uint64_t *entries)
+{
+	int fd, e = open_pagemap(&fd);
+	if (e)
+		return e;
 	off_t off = (off_t)((uintptr_t)p / pl_page_size()) * (off_t)sizeof(uint64_t);
-	ssize_t n = pread(fd, entry, sizeof(*entry), off);
-	int e = n == (ssize_t)sizeof(*entry) ? 0 : (n < 0 ? errno : EIO);
+	ssize_t got = pread(fd, entries, n * sizeof(uint64_t), off);
+	e = got == (ssize_t)(n * sizeof(uint64_t)) ? 0 : (got < 0 ? errno : EIO);
 	close(fd);
 	return e;
+}
+
+static int pagemap_entry(const void *p, uint64_t *entry)
+{
+	return pagemap_entries(p, 1, entry);
 }
 
 /* PAGEMAP_SCAN of [start, end) for pages with any of mask; adds their count to *pages. */
 static int scan_range(uintptr_t start, uintptr_t end, uint64_t mask, size_t *pages)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? ENOTSUP : errno;
+	int fd, e = open_pagemap(&fd);
 	struct pl_page_region regions[32];
-	int e = 0;
+	if (e)
+		return e;
 	while (start < end && e == 0) {
 		struct pl_pm_scan_arg arg = {
 			.size = sizeof(arg), .start = start, .end = end,
@@ -102,9 +135,9 @@ int pl_linux_scan_count(const void *p, size_t len, uint64_t mask, size_t *pages)
 /* The categories of one page: a scan with every category as return mask, none required. */
 static int page_categories(const void *p, uint64_t *categories)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? ENOTSUP : errno;
+	int fd, e = open_pagemap(&fd);
+	if (e)
+		return e;
 	uintptr_t start = (uintptr_t)p & ~(uintptr_t)(pl_page_size() - 1);
 	struct pl_page_region region = {0};
 	struct pl_pm_scan_arg arg = {
@@ -112,18 +145,34 @@ static int page_categories(const void *p, uint64_t *categories)
 		.vec = (uintptr_t)&region, .vec_len = 1, .return_mask = scan_categories,
 	};
 	int n = ioctl(fd, PL_PAGEMAP_SCAN, &arg);
-	int e = n < 0 ? errno : 0;
+	e = n < 0 ? errno : 0;
 	close(fd);
 	if (e == 0)
 		*categories = n == 1 ? region.categories : 0;
 	return e;
 }
 
+/* A written page and one never touched must read present and absent. */
+static bool pagemap_tells_touch(void)
+{
+	size_t ps = pl_page_size();
+	uint64_t touched = 0, untouched = 0;
+	char *p;
+	if (pl_map_anon(2 * ps, (void **)&p) != 0)
+		return true; /* cannot check: trust it, the channel probe will still look */
+	p[0] = 1;
+	bool ok = pagemap_entry(p, &touched) != 0 || pagemap_entry(p + ps, &untouched) != 0 ||
+		  ((touched & PL_PM_PRESENT) && !(untouched & PL_PM_PRESENT));
+	(void)pl_unmap(p, 2 * ps);
+	return ok;
+}
+
 void pl_linux_probe_pagemap_scan(void)
 {
 	void *p = NULL;
 	uint64_t cat;
-	if (pl_posix_scratch_page(&p) != 0)
+	pagemap_is_ours = pagemap_tells_touch();
+	if (!pagemap_is_ours || pl_posix_scratch_page(&p) != 0)
 		return;
 	have_pagemap_scan = page_categories(p, &cat) == 0;
 	if (!have_pagemap_scan) {
@@ -131,6 +180,11 @@ void pl_linux_probe_pagemap_scan(void)
 		have_pagemap_scan = page_categories(p, &cat) == 0;
 	}
 	(void)pl_unmap(p, pl_page_size());
+}
+
+bool pl_linux_pagemap_is_ours(void)
+{
+	return pagemap_is_ours;
 }
 
 bool pl_linux_have_pagemap_scan(void)
@@ -162,27 +216,49 @@ static uint64_t huge_zero_pfn(void)
 	return entry & PL_PM_PFN_MASK;
 }
 
+/* Zero pages come in colours on some architectures (s390 up to 128, MIPS 8:
+ * ZERO_PAGE(vaddr) depends on the address, arch/s390/mm/init.c
+ * setup_zero_pages), so one reference page is not enough: read-fault a run
+ * of pages as long as the largest colouring and collect their PFNs. */
+#define ZERO_COLOURS 128
+
+/* The PFNs of the (small) zero page at every colour, from a fresh read-faulted run; 0 or errno. */
+static int zero_pfns(uint64_t pfns[ZERO_COLOURS])
+{
+	size_t ps = pl_page_size(), len = ZERO_COLOURS * ps;
+	uint64_t entries[ZERO_COLOURS];
+	char *z;
+	int e = pl_map_anon(len, (void **)&z);
+	if (e)
+		return e;
+	(void)pl_posix_madvise(z, len, MADV_NOHUGEPAGE); /* small zero pages, not the huge one */
+	for (size_t i = 0; i < ZERO_COLOURS; i++)
+		(void)*(volatile char *)(z + i * ps);
+	e = pagemap_entries(z, ZERO_COLOURS, entries);
+	int u = pl_unmap(z, len);
+	for (size_t i = 0; e == 0 && i < ZERO_COLOURS; i++)
+		pfns[i] = entries[i] & PL_PM_PFN_MASK;
+	return e ? e : u;
+}
+
 /* Without PAGEMAP_SCAN: compare PFNs with pages known to map the zero pages. */
 static int zero_page_by_pfn(const void *p, bool *is_zero)
 {
-	uint64_t mine, ref;
-	void *z;
+	uint64_t mine, pfns[ZERO_COLOURS];
 	int e = pl_linux_pagemap_entry(p, &mine);
+	if (e == 0)
+		e = zero_pfns(pfns);
 	if (e)
 		return e;
-	if ((e = pl_posix_scratch_page(&z)) != 0)
-		return e;
-	(void)*(volatile char *)z;
-	e = pl_linux_pagemap_entry(z, &ref);
-	int u = pl_unmap(z, pl_page_size());
-	if (e || u)
-		return e ? e : u;
-	if ((ref & PL_PM_PFN_MASK) == 0)
+	if (pfns[0] == 0)
 		return ENOTSUP; /* PFNs read as 0 without CAP_SYS_ADMIN */
 	size_t huge_size = pl_caps()->huge_page_size;
 	uint64_t pfn = mine & PL_PM_PFN_MASK, huge = huge_zero_pfn();
 	size_t in_huge = huge_size ? ((uintptr_t)p % huge_size) / pl_page_size() : 0;
-	*is_zero = (mine & PL_PM_PRESENT) && (pfn == (ref & PL_PM_PFN_MASK) || (huge && pfn - in_huge == huge));
+	bool zero = huge && pfn - in_huge == huge;
+	for (size_t i = 0; i < ZERO_COLOURS && !zero; i++)
+		zero = pfn == pfns[i];
+	*is_zero = (mine & PL_PM_PRESENT) && zero;
 	return 0;
 }
 
@@ -209,7 +285,8 @@ int pl_page_flags(const void *p, unsigned *flags, unsigned *known)
 		{PL_PAGE_IS_PFNZERO, PL_PF_ZERO}, {PL_PAGE_IS_HUGE, PL_PF_HUGE},
 		{PL_PAGE_IS_GUARD, PL_PF_GUARD}, {PL_PAGE_IS_WRITTEN, PL_PF_WRITTEN},
 	};
-	*known = PL_PF_PRESENT | PL_PF_SWAPPED | PL_PF_FILE | PL_PF_EXCLUSIVE | PL_PF_SOFT_DIRTY;
+	*known = PL_PF_PRESENT | PL_PF_SWAPPED | PL_PF_FILE | PL_PF_EXCLUSIVE |
+		 (pl_linux_soft_dirty_tracked() ? PL_PF_SOFT_DIRTY : 0);
 	*flags = ((entry & PL_PM_PRESENT) ? PL_PF_PRESENT : 0) | ((entry & PL_PM_SWAPPED) ? PL_PF_SWAPPED : 0) |
 		 ((entry & PL_PM_FILE_OR_SHARED) ? PL_PF_FILE : 0) | ((entry & PL_PM_EXCLUSIVE) ? PL_PF_EXCLUSIVE : 0) |
 		 ((entry & PL_PM_SOFT_DIRTY) ? PL_PF_SOFT_DIRTY : 0);
@@ -227,9 +304,9 @@ int pl_rss(size_t *bytes)
 {
 	char buf[256];
 	unsigned long size, resident;
-	int e = pl_linux_read("/proc/self/statm", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/self/statm", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
 		return EIO;
 	*bytes = (size_t)resident * pl_page_size();
@@ -322,9 +399,9 @@ int pl_huge_bytes(const void *p, size_t len, size_t *bytes)
 static int status_kb(const char *key, size_t *kb)
 {
 	char buf[8192];
-	int e = pl_linux_read("/proc/self/status", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/self/status", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	const char *at = strstr(buf, key);
 	if (!at)
 		return ENOTSUP;
@@ -344,9 +421,9 @@ int pl_locked_bytes(size_t *bytes)
 int pl_break_start(uintptr_t *addr)
 {
 	char buf[2048];
-	int e = pl_linux_read("/proc/self/stat", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/self/stat", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	/* Field 47 is start_brk (proc(5)); fields are counted after the ")" ending the name. */
 	char *p = strrchr(buf, ')');
 	for (int field = 2; p && field < 47; field++)
@@ -373,9 +450,9 @@ int pl_swap_total(uint64_t *bytes)
 {
 	char buf[8192];
 	const char *at;
-	int e = pl_linux_read("/proc/meminfo", buf, sizeof(buf));
+	int e = read_kernel_file("/proc/meminfo", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	if (!(at = strstr(buf, "SwapTotal:")))
 		return ENOTSUP;
 	*bytes = (uint64_t)strtoull(at + 10, NULL, 10) * 1024;
@@ -394,9 +471,9 @@ int pl_file_in_memory(int fd, bool *yes)
 int pl_commit_strict(bool *strict)
 {
 	char mode[16];
-	int e = pl_linux_read("/proc/sys/vm/overcommit_memory", mode, sizeof(mode));
+	int e = read_kernel_file("/proc/sys/vm/overcommit_memory", mode, sizeof(mode));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	*strict = mode[0] == '2';
 	return 0;
 }
@@ -430,9 +507,37 @@ const char *pl_huge_unavailable(void)
 int pl_huge_zero_page_enabled(bool *on)
 {
 	char buf[16];
-	int e = pl_linux_read("/sys/kernel/mm/transparent_hugepage/use_zero_page", buf, sizeof(buf));
+	int e = read_kernel_file("/sys/kernel/mm/transparent_hugepage/use_zero_page", buf, sizeof(buf));
 	if (e)
-		return e == ENOENT ? ENOTSUP : e;
+		return e;
 	*on = buf[0] == '1';
 	return 0;
+}
+
+/* The "TLB:" line of /proc/interrupts (x86: shootdown IPIs per CPU); other
+ * architectures have no such line and answer ENOTSUP. */
+int pl_tlb_shootdowns(uint64_t *count)
+{
+	FILE *f = fopen("/proc/interrupts", "re");
+	if (!f)
+		return errno == ENOENT ? ENOTSUP : errno;
+	char line[4096];
+	int e = ENOTSUP;
+	while (e == ENOTSUP && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " "), *end;
+		if (strncmp(p, "TLB:", 4) != 0)
+			continue;
+		*count = 0;
+		for (p += 4;; p = end) {
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			*count += v;
+		}
+		e = 0;
+	}
+	if (ferror(f))
+		e = EIO;
+	fclose(f);
+	return e;
 }

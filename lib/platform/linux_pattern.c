@@ -17,6 +17,7 @@
  * the parent's descriptor; the child's next userfaultfd pl_map_pattern opens
  * its own, starts its handler and registers the inherited ranges again. */
 #include "pl_internal.h"
+#include "linux_internal.h"
 
 #ifdef HAVE_LINUX_USERFAULTFD_H
 
@@ -33,12 +34,6 @@
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1 /* Linux 5.11 */
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00) /* Linux 6.1, /dev/userfaultfd */
-#endif
 
 #define MAX_REGIONS 4096
 
@@ -57,28 +52,6 @@ static int uffd_open_error; /* sticky: why userfaultfd cannot be used */
 static bool atfork_registered;
 static void *_Atomic pattern_page[256];
 
-static int open_uffd_fd(bool *user_only)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (fd >= 0) {
-		*user_only = false;
-		return fd;
-	}
-	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	if (dev >= 0) {
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
-		close(dev);
-		if (fd >= 0) {
-			*user_only = false;
-			return fd;
-		}
-	}
-	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	if (fd < 0)
-		return -errno;
-	*user_only = true;
-	return fd;
-}
 
 /* Must be called with pat_lock held. */
 static int pattern_page_for(unsigned char byte, void **out)
@@ -188,7 +161,7 @@ static int register_range(int fd, uintptr_t start, uintptr_t end)
 static int uffd_start_locked(void)
 {
 	bool user_only = false;
-	int fd = open_uffd_fd(&user_only);
+	int fd = pl_linux_open_uffd(O_CLOEXEC, &user_only);
 	if (fd < 0)
 		return -fd;
 	struct uffdio_api api = {.api = UFFD_API, .features = 0};

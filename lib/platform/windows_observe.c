@@ -189,3 +189,87 @@ int pl_huge_zero_page_enabled(bool *on)
 	(void)on;
 	return ENOTSUP;
 }
+
+/* ---- deeper observations, and acting like the kernel's other users ----
+ * Windows has no per-process written-since tracking (write watches cover only
+ * MEM_WRITE_WATCH regions), no transparent or pooled huge pages (large pages
+ * need SeLockMemoryPrivilege), no page merging a program can start or read
+ * (memory combining is the system's own), no migration or pinning call, no
+ * page supplier and no reclaiming memory group (a job's memory limit refuses
+ * commits instead): those answer ENOTSUP. */
+
+static void folio_of(PSAPI_WORKING_SET_EX_BLOCK a, size_t i, void *bytes)
+{
+	(void)i;
+	*(size_t *)bytes = a.Valid && a.LargePage ? GetLargePageMinimum() : a.Valid ? pl_page_size() : 0;
+}
+
+int pl_folio_bytes(const void *p, size_t *bytes)
+{
+	size_t b = 0;
+	int e = each_page(p, 1, folio_of, &b);
+	if (e)
+		return e;
+	if (b == 0)
+		return ENOENT; /* no page there to hold */
+	*bytes = b;
+	return 0;
+}
+
+/* WriteProcessMemory writes through a page's protection, as a debugger's breakpoint does. */
+int pl_force_write(void *p, unsigned char byte)
+{
+	SIZE_T n = 0;
+	if (!WriteProcessMemory(GetCurrentProcess(), p, &byte, 1, &n))
+		return pl_win_last_errno();
+	return n == 1 ? 0 : EIO;
+}
+
+int pl_tlb_shootdowns(uint64_t *count) { (void)count; return ENOTSUP; }
+int pl_clear_soft_dirty(void) { return ENOTSUP; }
+int pl_mthp_sizes(size_t *sizes, size_t max, size_t *count) { (void)sizes; (void)max; (void)count; return ENOTSUP; }
+int pl_hugetlb_free(size_t size, size_t *pages) { (void)size; (void)pages; return ENOTSUP; }
+int pl_hugetlb_sizes(size_t *sizes, size_t max, size_t *count) { (void)sizes; (void)max; (void)count; return ENOTSUP; }
+int pl_merge_running(bool *on) { (void)on; return ENOTSUP; }
+int pl_merge_settle(int timeout_ms) { (void)timeout_ms; return ENOTSUP; }
+int pl_merged_pages(size_t *pages) { (void)pages; return ENOTSUP; }
+int pl_migrate(void *p, size_t len) { (void)p; (void)len; return ENOTSUP; }
+
+int pl_pin_start(void *p, size_t len, enum pl_pin_kind kind, struct pl_pin **out)
+{
+	(void)p; (void)len; (void)kind; (void)out;
+	return ENOTSUP;
+}
+
+int pl_pin_read(struct pl_pin *pin, void *out, size_t len, size_t *got)
+{
+	(void)pin; (void)out; (void)len; (void)got;
+	return ENOTSUP;
+}
+
+int pl_pin_stop(struct pl_pin *pin) { (void)pin; return ENOTSUP; }
+
+int pl_supply_start(void *p, size_t len, enum pl_supply_mode mode, unsigned char byte, struct pl_supplier **out)
+{
+	(void)p; (void)len; (void)mode; (void)byte; (void)out;
+	return ENOTSUP;
+}
+
+int pl_supply_place(struct pl_supplier *s, void *p, unsigned char byte)
+{
+	(void)s; (void)p; (void)byte;
+	return ENOTSUP;
+}
+
+int pl_supply_stats(struct pl_supplier *s, struct pl_supply_stats *st) { (void)s; (void)st; return ENOTSUP; }
+int pl_supply_stop(struct pl_supplier *s) { (void)s; return ENOTSUP; }
+
+int pl_memlimit_create(size_t bytes, struct pl_memlimit **out, const char **why)
+{
+	(void)bytes; (void)out;
+	*why = "Windows has no memory group that reclaims under its limit (a job object's limit refuses commits)";
+	return ENOTSUP;
+}
+
+int pl_memlimit_join(struct pl_memlimit *m) { (void)m; return ENOTSUP; }
+int pl_memlimit_remove(struct pl_memlimit *m) { (void)m; return ENOTSUP; }

@@ -53,13 +53,31 @@ static int raw_set(char *want)
 }
 static const struct brk_way raw_way = {"syscall", false, raw_get, raw_set};
 
-/* Could the kernel grow the break by a page when libc would not? Puts it back. */
-static bool kernel_would_grow(void)
+/* A break far beyond any user address space: every system must refuse it. */
+static char *absurd_break(void)
+{
+	size_t ps = pl_page_size();
+	return (char *)((UINTPTR_MAX & ~(uintptr_t)(ps - 1)) - 16 * ps);
+}
+
+/* Does libc refuse a move the system would make? Where the kernel's break can be
+ * asked directly, it is; elsewhere a libc that answers an ordinary move as it
+ * answers an impossible one has brk turned off (musl does). Puts the break back. */
+static bool libc_brk_disabled(int e)
 {
 	char *cur;
-	if (raw_get(&cur) != 0 || raw_set(cur + pl_page_size()) != 0)
-		return false;
-	return raw_set(cur) == 0;
+	if (raw_get(&cur) == 0) {
+		if (raw_set(cur + pl_page_size()) != 0)
+			return false;
+		return raw_set(cur) == 0;
+	}
+#ifdef HAVE_SBRK
+	int absurd = brk(absurd_break()) == 0 ? 0 : errno;
+	return absurd == e;
+#else
+	(void)e;
+	return false;
+#endif
 }
 
 static char *page_up(char *p)
@@ -79,8 +97,8 @@ static void move_to(struct pc_ctx *ctx, const struct brk_way *w, const struct br
 {
 	char *want = s->base + pages * pl_page_size(), *now;
 	int e = w->set(want);
-	if (e == ENOMEM && w->libc && kernel_would_grow())
-		pc_skip_unsupported(ctx, "libc's brk() refuses to move the break (ENOMEM) while the kernel's brk would: "
+	if (e == ENOMEM && w->libc && libc_brk_disabled(e))
+		pc_skip_unsupported(ctx, "libc's brk() refuses an ordinary move (ENOMEM) that the system would make: "
 			"this libc disables brk (musl does)");
 	PC_CHECK(ctx, e == 0, "%s brk to %zu pages above the start failed: %s", w->name, pages, pc_strerror(e));
 	PC_SETUP(ctx, w->get(&now));
@@ -181,13 +199,6 @@ static void probe_regrow(struct pc_ctx *ctx, bool libc)
 	restore_and_pass(ctx, w, &s);
 }
 
-/* A break far beyond any user address space: every system must refuse it. */
-static char *absurd_break(void)
-{
-	size_t ps = pl_page_size();
-	return (char *)((UINTPTR_MAX & ~(uintptr_t)(ps - 1)) - 16 * ps);
-}
-
 static void probe_absurd(struct pc_ctx *ctx, bool libc)
 {
 	const struct brk_way *w = way_or_skip(ctx, libc);
@@ -254,8 +265,8 @@ PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
 	intptr_t n = (intptr_t)(4 * pl_page_size());
 	char *orig = sbrk(0);
 	char *up = sbrk(n);
-	if (up == (void *)-1 && errno == ENOMEM && kernel_would_grow())
-		pc_skip_unsupported(ctx, "libc's sbrk() refuses to grow (ENOMEM) while the kernel's brk would: "
+	if (up == (void *)-1 && errno == ENOMEM && libc_brk_disabled(ENOMEM))
+		pc_skip_unsupported(ctx, "libc's sbrk() refuses to grow (ENOMEM) where the system would: "
 			"this libc disables brk (musl does)");
 	PC_CHECK(ctx, up != (void *)-1, "sbrk(+%ld) failed: %s", (long)n, pc_strerror(errno));
 	char *mid = sbrk(0);

@@ -118,7 +118,7 @@ static void run_case(struct pc_ctx *ctx, const struct cow_case *c)
 	enum view pview;
 	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
 	prepare(ctx, &m, c->prep);
-	bool shared = m.kind == PC_SHARED_ANON || m.kind == PC_SHARED_FILE;
+	bool shared = pc_kind_shared(m.kind);
 	enum view initial = c->prep == FILLED || c->prep == RO_RW_BEFORE ? V_OLD : V_ZERO;
 	enum view cview = fork_and_run(ctx, &m, c->writer, &pview);
 	enum view want_child = expected_child(c->writer, shared, initial);

@@ -15,7 +15,6 @@
 #include "pl_abi.h"
 
 #define LEN_PAGES 64
-#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 21
 
 static void observe_cap(struct pc_ctx *ctx, enum pl_op op)
@@ -50,27 +49,13 @@ PC_PROBE_KINDS(release_zero, "pagelayer.release_zero.reads_zero", PC_PRIVATE_ANO
 	pc_pass(ctx);
 }
 
-/* Lock the range or skip: the fallbacks under test need memory that is really locked. */
-static void lock_or_skip(struct pc_ctx *ctx, void *p, size_t len)
-{
-	size_t locked;
-	int e = pc_lock(p, len);
-	if (e)
-		pc_skip_prerequisite(ctx, "locking refused (%s; RLIMIT_MEMLOCK?): cannot force the fallback",
-				     pl_errno_name(e));
-	/* Sanitizer runtimes turn mlock into a no-op that returns 0. */
-	if (pl_locked_bytes(&locked) == 0 && locked < len)
-		pc_skip_prerequisite(ctx, "mlock returned 0 but only %zu bytes are locked (sanitizer runtime?): "
-				     "cannot force the fallback", locked);
-}
-
 PC_PROBE(release_zero_locked, "pagelayer.release_zero.fallback_mlocked",
 	 "pl_release_zero reads zero on mlocked memory, where madvise(MADV_DONTNEED) is refused")
 {
 	size_t len = 16 * pl_page_size();
 	char *p = map_filled(ctx, len);
 	observe_cap(ctx, PL_OP_RELEASE_ZERO);
-	lock_or_skip(ctx, p, len);
+	pc_lock_or_skip(ctx, p, len);
 	int e;
 #ifdef MADV_DONTNEED
 	e = pc_madvise(p, len, MADV_DONTNEED);
@@ -128,7 +113,7 @@ PC_PROBE_KINDS(release_any, "pagelayer.release.old_or_zero", PC_ALL_KINDS,
 PC_PROBE(decommit_commit, "pagelayer.decommit.faults_then_commit_zero",
 	 "pl_decommit makes pages fault and gives their memory back; pl_commit makes them read zero")
 {
-	size_t len = RSS_PAGES * pl_page_size(), rss0 = 0, rss1 = 0;
+	size_t len = pc_rss_window(), rss0 = 0, rss1 = 0;
 	void *p;
 	observe_cap(ctx, PL_OP_DECOMMIT);
 	PC_SETUP(ctx, pl_reserve(len, 0, &p));
@@ -187,7 +172,7 @@ PC_PROBE(guard_locked, "pagelayer.guard.fallback_mlocked",
 	size_t len = 8 * pl_page_size();
 	char *p = map_filled(ctx, len);
 	observe_cap(ctx, PL_OP_GUARD);
-	lock_or_skip(ctx, p, len);
+	pc_lock_or_skip(ctx, p, len);
 	guard_cycle(ctx, p, len);
 	PC_SETUP(ctx, pc_unlock(p, len));
 	PC_SETUP(ctx, pl_unmap(p, len));

@@ -14,7 +14,6 @@
 #include "pl_abi.h"
 
 #define LEN_PAGES 64
-#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 17
 #define SEED_NEW 18
 
@@ -96,7 +95,7 @@ PC_PROBE(reusable_rss, "reusable.rss_after_reusable",
 {
 	struct pc_map m;
 	size_t filled, after, after_reclaim;
-	pc_map_or_skip(ctx, RSS_PAGES * pl_page_size(), &m);
+	pc_map_or_skip(ctx, pc_rss_window(), &m);
 	pc_fill(m.addr, m.len, SEED);
 	filled = pc_obs_rss(ctx);
 	observe_impl(ctx);

@@ -12,7 +12,6 @@
 
 #include "pl_abi.h"
 
-#define LEN_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define MARK_AT 7
 
 static void read_each_page(const void *p, size_t len)
@@ -29,8 +28,8 @@ static bool expect_zero_page(enum pc_kind kind)
 	bool huge_zero = false;
 	if (strcmp(pl_caps()->platform, "linux") != 0)
 		return false;
-	if (kind == PC_PRIVATE_ANON)
-		return true;
+	if (kind == PC_PRIVATE_ANON || kind == PC_MTHP)
+		return true; /* a read fault maps the base zero page before any mTHP is allocated */
 	return kind == PC_THP && pl_huge_zero_page_enabled(&huge_zero) == 0 && huge_zero;
 }
 
@@ -39,7 +38,7 @@ PC_PROBE_KINDS(read_rss, "zero_page.read_fault.rss_unchanged", PC_PRIVATE_ANON |
 {
 	struct pc_map m;
 	size_t rss0, rss1, resident;
-	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	pc_map_or_skip(ctx, pc_rss_window(), &m);
 	rss0 = pc_obs_rss(ctx);
 	read_each_page(m.addr, m.len);
 	rss1 = pc_obs_rss(ctx);
@@ -58,7 +57,7 @@ PC_PROBE_KINDS(read_maps, "zero_page.read_fault.maps_zero_page", PC_ALL_KINDS,
 	       "a read fault on untouched memory maps the shared zero page (private anonymous)")
 {
 	struct pc_map m;
-	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
+	pc_map_or_skip(ctx, pc_rss_window(), &m);
 	const struct pl_cap *cap = &pl_caps()->op[PL_OP_ZERO_PAGE];
 	read_each_page(m.addr, m.len);
 	bool zp = pc_obs_zero_page(ctx, m.addr);
@@ -77,7 +76,7 @@ PC_PROBE_KINDS(write_private, "zero_page.write_after_read.private_zeroed", PC_PR
 	struct pc_map m;
 	size_t ps = pl_page_size(), rss0 = 0, rss1 = 0;
 	bool zp = false;
-	pc_map_or_skip(ctx, LEN_PAGES * ps, &m);
+	pc_map_or_skip(ctx, pc_rss_window(), &m);
 	read_each_page(m.addr, m.len);
 	bool known = pc_try_rss(ctx, &rss0);
 	for (size_t off = 0; off < m.len; off += ps)

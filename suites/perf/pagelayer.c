@@ -12,8 +12,8 @@
 
 #include "pool.h"
 
-#define VERB_FULL PB_ARGS(PB_KIB(4), PB_KIB(64), PB_MIB(2), PB_MIB(32))
-#define VERB_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2))
+#define VERB_FULL PB_ARGS(PB_PAGE, PB_KIB(64), PB_MIB(2), PB_MIB(32))
+#define VERB_QUICK PB_ARGS(PB_PAGE, PB_MIB(2))
 #define VERB_MIN_TIME 0.02
 
 static int release(void *p, size_t len) { return pl_release(p, len); }

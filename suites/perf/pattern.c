@@ -77,7 +77,9 @@ static int once(int src, size_t len, size_t stride, double *t, double *rss, bool
 
 static void run(pb_state *s, int src, size_t stride_pages)
 {
-	size_t len = (size_t)pb_arg(s, 0), page = pl_page_size();
+	size_t len = pb_arg_bytes(s), page = pl_page_size();
+	if (!len)
+		return;
 	double rss = 0;
 	bool have_rss = true;
 	int e = 0;

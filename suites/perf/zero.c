@@ -1,6 +1,6 @@
 /* zero: the user-space cost of clearing a page with memset, to set next to
  * the fault benchmarks so reports can state what share of a fault is zeroing.
- * Hot: the same 4 KiB or 2 MiB buffer (cache-resident). Cold: successive
+ * Hot: the same one-page or 2 MiB buffer (cache-resident). Cold: successive
  * pages of a resident 128 MiB buffer, as a fault meets a freshly allocated page. */
 #include "config.h"
 #include "pagelab/bench.h"
@@ -12,9 +12,11 @@
 
 PB_BENCH(bm_zero_memset, "zero/memset",
 	 "memset to zero a resident, cache-warm buffer of the argument's size (one base page or one 2 MiB page)",
-	 .args = PB_ARGS(PB_KIB(4), PB_MIB(2)))
+	 .args = PB_ARGS(PB_PAGE, PB_MIB(2)))
 {
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	void *p;
 	int e = pl_map_anon(len, &p);
 	if (e) {
@@ -38,9 +40,11 @@ PB_BENCH(bm_zero_memset, "zero/memset",
 
 PB_BENCH(bm_zero_memset_cold, "zero/memset_cold",
 	 "memset to zero one base page of a resident 128 MiB buffer, moving on each iteration (cache-cold)",
-	 .args = PB_ARGS(PB_KIB(4)))
+	 .args = PB_ARGS(PB_PAGE))
 {
-	size_t len = (size_t)pb_arg(s, 0), buf = (size_t)COLD_BUFFER;
+	size_t len = pb_arg_bytes(s), buf = (size_t)COLD_BUFFER;
+	if (!len)
+		return;
 	unsigned char *p;
 	int e = pl_map_anon(buf, (void **)&p);
 	if (e) {

@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself and insists on an absolute path
@@ -124,8 +125,23 @@ class Host:
         return dict(vars(self))
 
 
+def _safe_for_sshd(path):
+    """sshd's StrictModes and ChrootDirectory want every directory above root-owned and writable by root only."""
+    path = os.path.abspath(path)
+    while True:
+        st = os.stat(path) if os.path.exists(path) else None
+        if st is not None and (st.st_uid != 0 or st.st_mode & 0o022):
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
 class Fleet:
-    """Hosts under DIR: up() brings them up, down() removes every trace (also after a crash, from DIR/state.json)."""
+    """Hosts under DIR: up() brings them up, down() removes every trace (also after a crash, from DIR/state.json).
+
+    DIR must satisfy sshd's checks on the key and chroot paths; when a directory above it is writable by
+    others (a checkout under /tmp, say), the hosts live in a directory of their own under /var/lib instead."""
 
     def __init__(self, base):
         self.base = os.path.abspath(base)
@@ -144,6 +160,8 @@ class Fleet:
         why = missing_prerequisites()
         if why:
             raise FixtureError(why)
+        if not _safe_for_sshd(self.base):
+            self.base = tempfile.mkdtemp(prefix="pagelab-fleet-", dir="/var/lib")
         os.makedirs(os.path.join(self.base, "client"), mode=0o755, exist_ok=True)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self.tag = "%04x" % random.randrange(0x10000)
@@ -318,7 +336,8 @@ def main(argv):
             fleet = Fleet(argv[1]).up(tuple(argv[2:]) or ("debian", "debian", "busybox"))
             for h in fleet.hosts:
                 print("ssh:%s\t%s %s:%d pid %d" % (h.name, h.kind, h.addr, h.port, h.pid))
-            print("ssh config: %s (PAGELAB_SSH_CONFIG=%s)" % (fleet.ssh_config, fleet.ssh_config))
+            print("ssh config: %s (PAGELAB_SSH_CONFIG=%s); down: nshosts.py down %s"
+                  % (fleet.ssh_config, fleet.ssh_config, fleet.base))
         else:
             Fleet.load(argv[1]).down()
     except (FixtureError, OSError) as e:

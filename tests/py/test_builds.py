@@ -86,3 +86,15 @@ def test_generic_posix_page_layer(repo_root, tmp_path):
     by_id = {x["id"]: x for x in doc["results"]}
     assert by_id["pagelayer.release_zero.reads_zero/private_anon"]["status"] == "pass"
     assert by_id["pagelayer.release_zero.reads_zero/private_anon"]["observed"]["implementation"] == "emulated: mmap(MAP_FIXED)"
+
+
+@pytest.mark.parametrize("os_name", ["freebsd", "darwin"])
+def test_a_system_without_its_own_page_layer_builds_the_generic_one(repo_root, tmp_path, os_name):
+    """FreeBSD and macOS have no lib/platform file yet: the build says so and takes the generic POSIX layer."""
+    r = subprocess.run(["make", "-n", "BUILD=%s" % (tmp_path / os_name), "PLATFORM=%s" % os_name,
+                        "%s/%s/pagelab-conform" % (tmp_path, os_name)],
+                       cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    assert "no page layer of its own for '%s'" % os_name in r.stdout + r.stderr
+    assert "lib/platform/generic.c" in r.stdout and "lib/platform/linux.c" not in r.stdout
+    assert "lib/os/self_generic.c" in r.stdout and "abi/generic" in r.stdout

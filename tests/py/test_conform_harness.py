@@ -207,3 +207,108 @@ def test_interrupt_kills_probes_and_keeps_finished_results(tmp_path):
     assert list(probe_tmp.iterdir()) == []
     left = subprocess.run(["pgrep", "-f", "run-one selftest.hang"], capture_output=True, text=True).stdout
     assert left.strip() == ""
+
+
+# ---- isolation that stays inside its launcher, and the verdict taxonomy on a fake VM layer ----
+
+TOOLS = BUILD / "testtools"
+needs_tools = pytest.mark.skipif(not (TOOLS / "nofollow").exists(), reason="build/testtools not built (run make check)")
+
+
+def run_conform(tmp_path, *args, env=None):
+    out = tmp_path / "c.json"
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([str(CONFORM), "-j", "2", "--json", str(out), *args], capture_output=True, text=True,
+                       timeout=300, env=e)
+    return p, json.loads(out.read_text())
+
+
+def test_a_child_that_exits_before_the_handshake_makes_the_run_fork(tmp_path):
+    # What qemu-user without binfmt_misc does: the spawn succeeds, the exec inside it fails with 127.
+    launcher = tmp_path / "dies"
+    launcher.write_text("#!/bin/sh\nexit 127\n")
+    launcher.chmod(0o755)
+    p, data = run_selftest(tmp_path, "-j", "2", "-f", "selftest.pass", "-f", "selftest.segfault", "-f", "selftest.skip",
+                           env={"PAGELAB_CONFORM_SELF": str(launcher)})
+    assert data["isolation"] == "fork"
+    assert "ended with status 127 before starting its probe" in data["isolation_note"]
+    results = by_id(data)
+    assert results["selftest.pass"]["status"] == "pass"
+    assert results["selftest.segfault"]["status"] == "fail"
+    assert results["selftest.skip"]["status"] == "skip"
+    assert not any(r.get("class") == "harness" for r in data["results"])
+
+
+def test_forced_exec_reports_the_missing_handshake_instead_of_hiding_it(tmp_path):
+    launcher = tmp_path / "dies"
+    launcher.write_text("#!/bin/sh\nexit 127\n")
+    launcher.chmod(0o755)
+    p, data = run_selftest(tmp_path, "--isolate=exec", "-f", "selftest.pass", env={"PAGELAB_CONFORM_SELF": str(launcher)})
+    r = by_id(data)["selftest.pass"]
+    assert r["status"] == "error" and r["class"] == "harness"
+    assert "status 127" in r["reason"]
+    assert "before starting its probe" in data["isolation_note"] and "kept as asked" in data["isolation_note"]
+
+
+@needs_tools
+def test_a_launcher_that_does_not_follow_children_is_not_escaped(tmp_path):
+    # Under a ptrace launcher that does not trace children, a re-executed probe would run outside it.
+    out = tmp_path / "c.json"
+    p = subprocess.run([str(TOOLS / "nofollow"), str(CONFORM), "-f", "mmap.anon.*", "--json", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    data = json.loads(out.read_text())
+    assert data["isolation"] == "fork", data.get("isolation_note")
+    note = data["isolation_note"]
+    assert "runs in another world" in note and "traced yes" in note and "traced no" in note
+    assert p.returncode == 0 and all(r["status"] == "pass" for r in data["results"])
+
+
+@needs_tools
+def test_a_refusal_like_an_unknown_advice_is_unsupported(tmp_path):
+    p, data = run_conform(tmp_path, "-f", "madvise.cold.*",
+                          env={"LD_PRELOAD": str(TOOLS / "libfakevm.so"), "FAKEVM_REFUSE_ADVICE": "20"})
+    cold = [r for r in data["results"] if r["id"].startswith("madvise.cold.")]
+    assert len(cold) == 5
+    for r in cold:
+        assert r["status"] == "skip" and r["class"] == "unsupported", r
+        assert r["observed"]["answer"] == "EINVAL" and r["observed"]["answer_to_unknown_request"] == "EINVAL"
+
+
+@needs_tools
+def test_a_lying_channel_makes_its_users_unobservable(tmp_path):
+    p, data = run_conform(tmp_path, "-f", "madvise.dontneed.rss_after*",
+                          env={"LD_PRELOAD": str(TOOLS / "libfakevm.so"), "FAKEVM_MINCORE_LIES": "1"})
+    results = by_id(data)
+    assert results["channel.residency.matches_touch"]["status"] == "fail"
+    assert data["channels"]["residency"]["trusted"] is False
+    for pid, r in results.items():
+        if pid.startswith("madvise.dontneed.rss_after/"):
+            assert r["status"] == "skip" and r["class"] == "unobservable" and r["channel"] == "residency", r
+    assert data["channels"]["rss"]["trusted"] is True
+
+
+@needs_tools
+def test_a_claim_not_honoured_is_a_finding_and_the_emulation_takes_over(tmp_path):
+    # MADV_GUARD_INSTALL (102) answered with success and ignored, as qemu-user does.
+    p, data = run_conform(tmp_path, "-f", "pagelayer.caps.*", "-f", "pagelayer.guard.*", "-f", "refalloc.guard*",
+                          env={"LD_PRELOAD": str(TOOLS / "libfakevm.so"), "FAKEVM_IGNORE_ADVICE": "102"})
+    results = by_id(data)
+    honoured = results["pagelayer.caps.claims_honoured"]
+    assert honoured["status"] == "fail" and "MADV_GUARD_INSTALL" in honoured["reason"]
+    assert data["capabilities"]["guard"]["verified"] == "not_honoured"
+    assert data["capabilities"]["guard"]["via"] == "mprotect(PROT_NONE)"
+    assert results["pagelayer.guard.faults_unguard_zero"]["status"] == "pass"
+    assert results["refalloc.guard_after_large_object"]["status"] == "pass"
+
+
+@needs_tools
+def test_zero_page_by_frame_number_where_pagemap_scan_is_missing(tmp_path):
+    # Before Linux 6.7 (and on s390, whose zero pages come in colours) the page layer compares frame numbers.
+    if os.geteuid() != 0:
+        pytest.skip("frame numbers in /proc/self/pagemap need CAP_SYS_ADMIN")
+    p, data = run_conform(tmp_path, "-f", "zero_page.read_fault.maps_zero_page/private_anon",
+                          env={"LD_PRELOAD": str(TOOLS / "libfakevm.so"), "FAKEVM_NO_PAGEMAP_SCAN": "1"})
+    assert data["capabilities"]["zero_page"]["via"] == "/proc/self/pagemap PFN"
+    r = by_id(data)["zero_page.read_fault.maps_zero_page/private_anon"]
+    assert r["status"] == "pass" and r["observed"]["zero_page"] == "yes", r

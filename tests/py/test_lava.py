@@ -232,6 +232,7 @@ def test_a_run_through_a_lava_instance(lab, repo_root, python_exe, tmp_path, qem
     assert m["complete"] is True and m["target"]["spec"] == spec
     lava = m["lava"]
     assert lava["health"] == "Complete" and lava["job_url"] == "%sscheduler/job/%d" % (lab.url, lava["job_id"])
+    assert m["parts"]["conformance"]["seconds_from"] == "the LAVA log's timestamps"
     with open(tmp_path / "run" / "conformance.json") as f:
         conf = json.load(f)
     assert conf["summary"]["total"] > 10 and conf["env"]["kernel"].startswith("6.1.")

@@ -59,7 +59,7 @@ def test_fork_of_thp_memory_faults_once_per_huge_page(fork_runs):
         # A skip for a THP reason is reported as a skip; any other error fails.
         assert b["error_message"].startswith("THP"), b["error_message"]
         pytest.skip(b["error_message"])
-    # One write fault per 2 MiB huge page, i.e. 1/512 per 4 KiB page; far below one per page.
+    # One write fault per huge page, i.e. 1/512 per page with 4 KiB pages; far below one per page.
     assert 0 < b["rewrite_faults_per_page"] < 0.05
 
 

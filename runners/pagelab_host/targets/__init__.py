@@ -23,18 +23,25 @@ The contract, all a new kind implements (see local.py for the smallest one):
         def describe(self):             # {key: value} facts of the target's OWN environment
 
 run() receives the plan (plan.Part list: command line, result files, progress
-parser) and a TargetRun ctx. For each part it either calls
-`ctx.exec_part(part, argv, outputs)` when the part runs as a local command
-(wrapped in a launcher, ssh, wine ...), or records it itself:
-`ctx.begin(part, command)`, `ctx.output(part, line)` for each stdout line as it
-arrives (live progress), `ctx.store(name, bytes)` for each file brought back,
-then `ctx.end(part, exit_status)`. A part's command line comes from
-`part.argv(binary_path, out_path)`; the target only says where binaries and
-result files are on its side. Parts are judged by one rule (plan.judge).
-A target that hangs, crashes or cannot start raises TargetFailed("one line"):
-the run is kept, incomplete, with that reason and whatever logs the target
-stored (console.log for guests); the other targets still run. ctx.remaining()
-is the time left before the target's deadline.
+parser) and a TargetRun ctx (targetrun.py). A part's command line comes from
+`part.argv(binary_path, out_path)`: the target only says where binaries and
+result files are on its side. The ctx calls a target uses:
+
+    ctx.make(build_dir, make_vars, binaries) -> {name: path}   build (logs/build.log); honours --no-build
+    ctx.exec_part(part, argv, outputs, total=None)             run a part as a local command (behind a
+                                                               launcher, ssh, wine ...): streams, deadline,
+                                                               result files renamed in, judged
+    ctx.begin(part, command, total=None)                       or record a part yourself: it started,
+    ctx.output(part, line)                                     each stdout line as it arrives (progress),
+    ctx.store(name, data)                                      each result file brought back (atomic),
+    ctx.end(part, exit_status, signal=None, timed_out=False)   it ended (negative status: that signal)
+    ctx.not_run(part, why)                                     a part the target never reached
+    ctx.remaining(), ctx.path(name), ctx.say(msg)              time left, run-directory paths, a message
+
+Parts are judged by one rule (plan.judge) whichever way they ran. A target
+that hangs, crashes or cannot start raises TargetFailed("one line"): the run
+is kept, incomplete, with that reason and whatever logs the target stored
+(logs/console.log for guests); the other targets still run.
 
 describe() must never report the host's values as the target's: the driving
 host is recorded apart (manifest "host"). What the suite itself reports from

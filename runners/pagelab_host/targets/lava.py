@@ -11,6 +11,7 @@ The files the job needs must be reachable by the lab's worker: they are
 written to --lava-artifacts DIR[=URL] (default: a directory of this machine,
 as file:// URLs, which only a worker on this machine can read).
 """
+import datetime
 import hashlib
 import json
 import os
@@ -88,6 +89,7 @@ class LavaTarget(GuestTarget):
         _lava_job.check_boot(self.boot, self.arch.name, self.dtb)
         self.server = self.job_id = self.job = None
         self.kernel_source = None
+        self.part_times = {}
 
     def needs(self):
         return [Need(LAVA_COMMON, "lava-common", "validates the job")] + self.arch.build_needs()
@@ -186,6 +188,7 @@ class LavaTarget(GuestTarget):
                     raw.write("- %s\n" % json.dumps(e))
                     text = _lava_api.console_line(e)
                     if text is not None:
+                        self._clock(text, e.get("dt"))
                         console.feed(text)
                 raw.flush()
                 if self.job.get("state") != state:
@@ -197,6 +200,19 @@ class LavaTarget(GuestTarget):
                 if stop:
                     self._cancel(ctx)
                     return stop
+
+    def _clock(self, text, dt):
+        """When the device began and ended each part, by the log's timestamps (the host reads them later)."""
+        m = re.match(r"^=== pagelab-(begin|status) (\S+)", text)
+        if m and dt:
+            self.part_times.setdefault(m.group(2), {})[m.group(1)] = dt
+
+    def _device_seconds(self, ctx):
+        for name, t in self.part_times.items():
+            if "begin" in t and "status" in t and name in ctx.rundir.manifest["parts"]:
+                secs = (datetime.datetime.fromisoformat(t["status"]) -
+                        datetime.datetime.fromisoformat(t["begin"])).total_seconds()
+                ctx.rundir.part(name, seconds=round(secs, 1), seconds_from="the LAVA log's timestamps")
 
     def _wait(self, ctx):
         """Sleep until the next poll; why to stop instead (deadline, interrupted), or None."""
@@ -214,6 +230,7 @@ class LavaTarget(GuestTarget):
         self._record(ctx, cancelled="yes" if why is None else "cancel refused: %s" % why)
 
     def _finish(self, ctx, plan, console, stopped):
+        self._device_seconds(ctx)
         health = (self.job or {}).get("health")
         self._record(ctx, health=health, device=(self.job or {}).get("actual_device"),
                      **self._results(ctx))

@@ -15,7 +15,6 @@
 #include "pl_abi.h"
 
 #define LEN_PAGES 128
-#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 11
 
 #if defined(MADV_COLD) && defined(MADV_PAGEOUT)
@@ -94,7 +93,7 @@ static void map_file_read(struct pc_ctx *ctx, size_t len, struct pc_map *m)
 	if (in_memory && !pc_swap_available())
 		pc_skip_prerequisite(ctx, "MADV_PAGEOUT of files in memory (tmpfs) needs swap: none configured "
 				     "(the probe directory is in memory)");
-	int flags = pc_kind(ctx) == PC_SHARED_FILE ? MAP_SHARED : MAP_PRIVATE;
+	int flags = pc_kind_shared(pc_kind(ctx)) ? MAP_SHARED : MAP_PRIVATE;
 	m->addr = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, m->fd, 0);
 	if (m->addr == MAP_FAILED)
 		pc_error(ctx, "mmap of the file: %s", pc_strerror(errno));
@@ -109,8 +108,8 @@ PC_PROBE_KINDS(pageout_resident, "madvise.pageout.resident_after", PC_ALL_KINDS,
 {
 #ifdef HAVE_RECLAIM_ADVICE
 	struct pc_map m;
-	size_t len = RSS_PAGES * pl_page_size(), before, after;
-	bool file = pc_kind(ctx) == PC_PRIVATE_FILE || pc_kind(ctx) == PC_SHARED_FILE;
+	size_t len = pc_rss_window(), before, after;
+	bool file = (pc_kind(ctx) & PC_FILE_KINDS) != 0;
 	if (!file && !pc_swap_available())
 		pc_skip_prerequisite(ctx, "MADV_PAGEOUT of anonymous or shmem memory needs swap: none configured");
 	if (file)

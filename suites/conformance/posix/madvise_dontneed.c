@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #define LEN_PAGES 256
-#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED_MEM 1  /* written through the mapping */
 #define SEED_FILE 2 /* written into the backing file beforehand */
 
@@ -44,15 +43,9 @@ static const char *contents_label(const struct pc_map *m)
  * the object itself and keeps what was written. */
 static const char *expected_after(enum pc_kind kind)
 {
-	switch (kind) {
-	case PC_PRIVATE_ANON:
-	case PC_THP:
+	if (pc_kind_private_anon(kind))
 		return "zero";
-	case PC_PRIVATE_FILE:
-		return "file";
-	default:
-		return "old";
-	}
+	return kind == PC_PRIVATE_FILE ? "file" : "old";
 }
 
 static void dontneed_or_fail(struct pc_ctx *ctx, void *p, size_t len)
@@ -89,7 +82,7 @@ PC_PROBE_KINDS(dontneed_rss, "madvise.dontneed.rss_after", PC_PRIVATE_ANON | PC_
 	       "MADV_DONTNEED on private anonymous memory returns it at once (RSS and residency drop)")
 {
 	struct pc_map m;
-	pc_map_or_skip(ctx, RSS_PAGES * pl_page_size(), &m);
+	pc_map_or_skip(ctx, pc_rss_window(), &m);
 	size_t rss_filled, rss_after, resident;
 	memset(m.addr, 0x5a, m.len);
 	bool known = pc_try_rss(ctx, &rss_filled);

@@ -12,7 +12,6 @@
 #include "pl_abi.h"
 
 #define LEN_PAGES 64
-#define RSS_PAGES 4096 /* RSS windows big enough that other faults in the window are noise */
 #define SEED 7
 #define MARK 0xa5
 
@@ -96,7 +95,7 @@ PC_PROBE_KINDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP,
 	       "RSS after MADV_FREE (at once, and after forced reclaim); pages reported gone read zero")
 {
 	struct pc_map m;
-	pc_map_or_skip(ctx, RSS_PAGES * pl_page_size(), &m);
+	pc_map_or_skip(ctx, pc_rss_window(), &m);
 	char *old = malloc(m.len);
 	if (!old)
 		pc_error(ctx, "malloc of %zu bytes failed", m.len);

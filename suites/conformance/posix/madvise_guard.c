@@ -103,7 +103,7 @@ PC_PROBE_KINDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS
 	pc_advise(ctx, g.guard, g.glen, MADV_GUARD_REMOVE, "MADV_GUARD_REMOVE");
 	int sig = pc_access_faults(g.guard, false, 0);
 	PC_CHECK(ctx, sig == 0, "guard page still faults (%s) after MADV_GUARD_REMOVE", sig_label(sig));
-	bool shared = g.m.kind == PC_SHARED_ANON || g.m.kind == PC_SHARED_FILE;
+	bool shared = pc_kind_shared(g.m.kind);
 	bool zero = pc_all_bytes(g.guard, g.glen, 0);
 	bool old = pc_check_fill(g.m.addr, g.m.len, SEED); /* the whole mapping as written */
 	pc_observe(ctx, "contents_after", "%s", zero ? "zero" : old ? "old" : "other");

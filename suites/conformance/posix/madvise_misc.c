@@ -30,7 +30,7 @@ PC_PROBE_KINDS(willneed_contents, "madvise.willneed.contents_kept", PC_ALL_KINDS
 	pc_advise(ctx, m.addr, m.len, MADV_WILLNEED, "MADV_WILLNEED");
 	PC_CHECK(ctx, pc_check_fill(m.addr, m.len, SEED), "contents changed after MADV_WILLNEED");
 	/* Shared memory outlives DONTNEED; WILLNEED must bring back the same data. */
-	if (m.kind == PC_SHARED_ANON || m.kind == PC_SHARED_FILE) {
+	if (pc_kind_shared(m.kind)) {
 		PC_SETUP(ctx, pc_madvise(m.addr, m.len, MADV_DONTNEED));
 		PC_SETUP(ctx, pc_madvise(m.addr, m.len, MADV_WILLNEED));
 	}
@@ -53,7 +53,7 @@ static void remove_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 	pc_need_advice(ctx, MADV_REMOVE, "MADV_REMOVE");
 	int e = pc_madvise(p, len, MADV_REMOVE);
 	/* madvise(2) documents EINVAL/EACCES for mappings that are not shared and writable. */
-	if ((e == EINVAL || e == EACCES) && pc_kind(ctx) != PC_SHARED_ANON && pc_kind(ctx) != PC_SHARED_FILE)
+	if ((e == EINVAL || e == EACCES) && !pc_kind_shared(pc_kind(ctx)))
 		pc_skip_unsupported(ctx, "MADV_REMOVE refused on %s mappings (%s): shared writable mappings only",
 				    pc_kind_name(pc_kind(ctx)), pl_errno_name(e));
 	if (e)

@@ -15,17 +15,6 @@
 
 #define RW (PROT_READ | PROT_WRITE)
 
-/* The mmap flags that pc_map used for this kind (THP is private anonymous). */
-static int kind_flags(enum pc_kind kind)
-{
-	switch (kind) {
-	case PC_SHARED_ANON: return MAP_SHARED | MAP_ANONYMOUS;
-	case PC_PRIVATE_FILE: return MAP_PRIVATE;
-	case PC_SHARED_FILE: return MAP_SHARED;
-	default: return MAP_PRIVATE | MAP_ANONYMOUS;
-	}
-}
-
 /* An address range of `pages` pages that was free a moment ago (reserved, then unmapped). */
 static char *free_range(struct pc_ctx *ctx, size_t pages)
 {
@@ -263,7 +252,7 @@ static void remap_populated(struct pc_ctx *ctx, struct pc_map *m)
 {
 	PC_SETUP(ctx, pl_unmap(m->addr, m->len));
 	m->addr = NULL;
-	PC_SETUP(ctx, try_mmap(NULL, m->len, RW, kind_flags(m->kind) | MAP_POPULATE, m->fd, 0, &m->addr));
+	PC_SETUP(ctx, try_mmap(NULL, m->len, RW, m->flags | MAP_POPULATE, m->fd, 0, &m->addr));
 }
 #endif
 

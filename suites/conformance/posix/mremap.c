@@ -135,7 +135,7 @@ PC_PROBE_KINDS(maymove_grow, "mremap.maymove.grow_moves", PC_ANON_KINDS | PC_FIL
 	PC_CHECK(ctx, pc_access_faults(m.addr, false, 0) > 0, "the old address is still mapped");
 	const char *tail = grown_part((char *)p + m.len, m.len);
 	pc_observe(ctx, "grown_part", "%s", tail);
-	bool private_anon = m.kind == PC_PRIVATE_ANON || m.kind == PC_THP;
+	bool private_anon = pc_kind_private_anon(m.kind);
 	/* Shared and file objects keep their size: past the end is SIGBUS or zero. */
 	PC_CHECK(ctx, strcmp(tail, "zero") == 0 || (!private_anon && strcmp(tail, "SIGBUS") == 0),
 		 "grown part of %s memory: %s", pc_kind_name(m.kind), tail);
@@ -204,6 +204,9 @@ static void expect_einval(struct pc_ctx *ctx, size_t off, int flags, size_t targ
 	int e = try_mremap(b + off, 2 * ps, 2 * ps, flags, b + target_off, &p);
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
 	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
+	int sig = pc_access_faults(b, false, 0) | pc_access_faults(b + 2 * ps - 1, false, 0);
+	pc_observe(ctx, "source_after", "%s", sig ? "unmapped" : "mapped");
+	PC_CHECK(ctx, sig == 0, "a refused mremap unmapped the source mapping");
 	PC_CHECK(ctx, pc_check_fill(b, 2 * ps, 7), "the mapping changed after a refused mremap");
 	pc_pass(ctx);
 }
@@ -245,11 +248,7 @@ PC_PROBE(einval_unaligned, "mremap.einval.unaligned_addr",
  * shared mapping still shows the shared object, which holds the data. */
 static const char *dontunmap_expected(enum pc_kind kind)
 {
-	switch (kind) {
-	case PC_SHARED_ANON:
-	case PC_SHARED_FILE: return "old";
-	default: return "zero";
-	}
+	return pc_kind_shared(kind) ? "old" : "zero";
 }
 
 /* What mremap answers for a flag no system defines, on a scratch page of its own. */

@@ -19,7 +19,7 @@
 #include <sys/syscall.h>
 #endif
 
-#define BRK_SIZES PB_ARGS(PB_KIB(4), PB_MIB(1))
+#define BRK_SIZES PB_ARGS(PB_PAGE, PB_MIB(1))
 
 /* One way to move the break: to the absolute address `to`; 0 or errno. */
 struct brk_ops {
@@ -100,7 +100,9 @@ static int grow_shrink(pb_state *s, const struct brk_ops *o, size_t n, bool time
 
 static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 {
-	size_t n = (size_t)pb_arg(s, 0);
+	size_t n = pb_arg_bytes(s);
+	if (!n)
+		return;
 	int e = 0;
 	while (pb_keep_running(s)) {
 		double t;
@@ -117,7 +119,7 @@ static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
 }
 
-PB_BENCH(bm_brk_sbrk_grow, "brk/sbrk_grow", "sbrk(+n): grow the break (the shrink back is untimed)",
+PB_BENCH(bm_brk_sbrk_grow, "brk/sbrk_grow", "sbrk(+n): grow the break over never-touched memory (the shrink back is untimed)",
 	 .args = BRK_SIZES, .manual_time = true)
 {
 #ifdef HAVE_SBRK
@@ -137,7 +139,7 @@ PB_BENCH(bm_brk_sbrk_shrink, "brk/sbrk_shrink", "sbrk(-n) of n bytes of break wh
 #endif
 }
 
-PB_BENCH(bm_brk_sys_grow, "brk/syscall_grow", "raw brk system call: grow the break (the shrink back is untimed)",
+PB_BENCH(bm_brk_sys_grow, "brk/syscall_grow", "raw brk system call: grow the break over never-touched memory (the shrink back is untimed)",
 	 .args = BRK_SIZES, .manual_time = true)
 {
 #ifdef HAVE_SYS_brk

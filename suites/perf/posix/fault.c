@@ -1,5 +1,5 @@
 /* fault: what one page fault costs, per page, by kind: first-touch write on
- * private anonymous memory (4 KiB pages), read of untouched memory (zero
+ * private anonymous memory (base pages), read of untouched memory (zero
  * page), write after read, THP (2 MiB), file-backed with the page cache warm,
  * and copy-on-write in a child after fork. Timing is manual and covers only
  * the accesses; mapping, unmapping and fork are paused (counters too). */
@@ -20,10 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef __linux__
-#include "pl_abi.h"
-#endif
-
 #define FAULT_SIZES PB_ARGS(PB_KIB(256), PB_MIB(2), PB_MIB(64), PB_MIB(256), PB_GIB(1))
 #define FAULT_QUICK PB_ARGS(PB_MIB(2), PB_MIB(64))
 
@@ -33,7 +29,7 @@ static int map_small_pages(size_t len, void **out)
 	int e = pl_map_anon(len, out);
 	if (e)
 		return e;
-#ifdef MADV_NOHUGEPAGE
+#ifdef HAVE_MADV_NOHUGEPAGE
 	/* EINVAL: a kernel built without THP, which is what we want anyway. */
 	if (madvise(*out, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL) {
 		e = errno;
@@ -63,7 +59,9 @@ enum access { READ_ONLY, WRITE_ONLY, READ_THEN_WRITE };
  * timed; only rss_growth_bytes is left out. */
 static void anon_fault(pb_state *s, enum access kind)
 {
-	size_t len = (size_t)pb_arg(s, 0), page = pl_page_size();
+	size_t len = pb_arg_bytes(s), page = pl_page_size();
+	if (!len)
+		return;
 	double rss_growth = 0;
 	bool have_rss = true;
 	volatile unsigned sink = 0;
@@ -106,8 +104,8 @@ static void anon_fault(pb_state *s, enum access kind)
 		pb_counter(s, "rss_growth_bytes", rss_growth, PB_COUNTER_AVG_ITER);
 }
 
-PB_BENCH(bm_fault_write, "fault/write_4k",
-	 "write one byte to each 4 KiB page of fresh private anonymous memory (THP off)",
+PB_BENCH(bm_fault_write, "fault/write",
+	 "write one byte to each base page of fresh private anonymous memory (THP off)",
 	 .args = FAULT_SIZES, .quick_args = FAULT_QUICK, .manual_time = true, .max_iterations = 2000)
 {
 	anon_fault(s, WRITE_ONLY);
@@ -127,17 +125,21 @@ PB_BENCH(bm_fault_write_after_read, "fault/write_after_read",
 	anon_fault(s, READ_THEN_WRITE);
 }
 
-/* Why THP cannot serve a fault here, or NULL when it can. */
+/* Why huge pages cannot serve a fault here, or NULL when they can. */
 static const char *thp_unavailable(void)
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#ifdef HAVE_MADV_HUGEPAGE
 	return pl_huge_unavailable();
 #else
-	return "transparent huge pages are Linux-only";
+	return "MADV_HUGEPAGE: not in this system's headers";
 #endif
 }
 
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+/* A repetition of fault/thp is taken again when base pages served part of
+ * the range, at most this often: it would time base-page faults. */
+#define THP_RETRIES 8
+
+#ifdef HAVE_MADV_HUGEPAGE
 /* Map len bytes aligned to huge with MADV_HUGEPAGE; base and maplen are for unmapping. */
 static int map_thp(size_t len, size_t huge, void **base, size_t *maplen, void **out)
 {
@@ -154,71 +156,83 @@ static int map_thp(size_t len, size_t huge, void **base, size_t *maplen, void **
 	return e;
 }
 
-/* One huge fault, then ask pagemap whether a huge page served it. */
-static const char *thp_served(size_t huge)
+/* One timed first touch of len bytes of fresh huge-page memory; *backed: the
+ * bytes huge pages served, where the system can tell (*known). */
+static int thp_once(pb_state *s, size_t len, size_t huge, double *sec, size_t *backed, bool *known)
 {
 	void *base, *p;
 	size_t maplen;
-	if (map_thp(huge, huge, &base, &maplen, &p) != 0)
-		return "THP: mmap or MADV_HUGEPAGE failed";
-	write_pages(p, huge, huge);
-	size_t huge_bytes = 0;
-	int e = pl_huge_bytes(p, huge, &huge_bytes);
-	(void)pl_unmap(base, maplen);
-	if (e == 0 && huge_bytes < huge)
-		return "THP: a huge-aligned MADV_HUGEPAGE fault got base pages (no free huge pages?)";
-	return NULL;
+	pb_pause_timing(s);
+	int e = map_thp(len, huge, &base, &maplen, &p);
+	pb_resume_timing(s);
+	if (e)
+		return e;
+	double t0 = pb_seconds();
+	write_pages(p, len, huge);
+	*sec = pb_seconds() - t0;
+	pb_pause_timing(s);
+	*known = pl_huge_bytes(p, len, backed) == 0;
+	e = pl_unmap(base, maplen);
+	pb_resume_timing(s);
+	return e;
+}
+
+/* thp_once until huge pages back the whole range (or the system cannot tell). */
+static int thp_sample(pb_state *s, size_t len, size_t huge, double *sec, int64_t *retries, bool *unverified)
+{
+	for (int k = 0;; k++) {
+		size_t backed = 0;
+		bool known;
+		int e = thp_once(s, len, huge, sec, &backed, &known);
+		if (e || !known || backed >= len) {
+			*unverified |= !e && !known;
+			return e;
+		}
+		if (k == THP_RETRIES)
+			return EAGAIN;
+		(*retries)++;
+	}
 }
 #endif
 
 PB_BENCH(bm_fault_thp, "fault/thp",
-	 "write one byte to each 2 MiB huge page of fresh MADV_HUGEPAGE memory (one fault per huge page)",
+	 "write one byte to each huge page of fresh MADV_HUGEPAGE memory (one fault per huge page); a repetition "
+	 "that base pages served in part is taken again",
 	 .args = PB_ARGS(PB_MIB(2), PB_MIB(64), PB_MIB(256), PB_GIB(1)), .quick_args = PB_ARGS(PB_MIB(64)),
 	 .manual_time = true, .max_iterations = 2000)
 {
-	size_t len = (size_t)pb_arg(s, 0), huge = pl_caps()->huge_page_size;
 	const char *why = thp_unavailable();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-	if (!why)
-		why = thp_served(huge);
-#else
-	(void)len;
-	(void)huge;
-#endif
 	if (why) {
 		pb_skip(s, why);
 		return;
 	}
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#ifdef HAVE_MADV_HUGEPAGE
+	size_t len = pb_arg_bytes(s), huge = pl_caps()->huge_page_size;
+	if (!len)
+		return;
+	int64_t retries = 0;
+	bool unverified = false;
 	while (pb_keep_running(s)) {
-		void *base, *p;
-		size_t maplen;
-		pb_pause_timing(s);
-		int e = map_thp(len, huge, &base, &maplen, &p);
-		pb_resume_timing(s);
+		double sec;
+		int e = thp_sample(s, len, huge, &sec, &retries, &unverified);
 		if (e) {
-			pb_skip_errno(s, "mmap + MADV_HUGEPAGE", e);
+			pb_skip_errno(s, e == EAGAIN ? "THP: base pages served part of every try (memory fragmented?)"
+						     : "mmap + MADV_HUGEPAGE + munmap", e);
 			return;
 		}
-		double t0 = pb_seconds();
-		write_pages(p, len, huge);
-		double t1 = pb_seconds();
-		pb_pause_timing(s);
-		e = pl_unmap(base, maplen);
-		pb_resume_timing(s);
-		if (e) {
-			pb_skip_errno(s, "munmap", e);
-			return;
-		}
-		pb_set_iteration_time(s, t1 - t0);
+		pb_set_iteration_time(s, sec);
 	}
 	pb_per_page(s, len / pl_page_size());
 	pb_counter(s, "huge_pages", (double)(len / huge), PB_COUNTER_TOTAL);
+	pb_counter(s, "thp_retries", (double)retries, PB_COUNTER_TOTAL);
+	if (unverified)
+		pb_set_label(s, "huge-page backing not observable here");
 #endif
 }
 
-/* A temporary file of len bytes, written and synced so its pages sit clean in the page cache. */
-static int warm_file(size_t len, int *fd_out)
+/* A temporary file of len bytes, written so its pages sit in the page cache:
+ * clean (synced), or dirty (not yet written back) when dirty is set. */
+static int warm_file(size_t len, bool dirty, int *fd_out)
 {
 	const char *dir = getenv("TMPDIR");
 	char path[512];
@@ -233,7 +247,7 @@ static int warm_file(size_t len, int *fd_out)
 		ssize_t w = pwrite(fd, block, n, (off_t)off);
 		e = w == (ssize_t)n ? 0 : (w < 0 ? errno : EIO);
 	}
-	if (!e && fsync(fd) != 0)
+	if (!e && !dirty && fsync(fd) != 0)
 		e = errno;
 	if (e) {
 		close(fd);
@@ -246,9 +260,12 @@ static int warm_file(size_t len, int *fd_out)
 /* File-backed faults: map the warm file (private or shared), time the accesses. */
 static void file_fault(pb_state *s, int flags, enum access kind)
 {
-	size_t len = (size_t)pb_arg(s, 0), page = pl_page_size();
+	size_t len = pb_arg_bytes(s), page = pl_page_size();
+	if (!len)
+		return;
 	int fd, prot = kind == READ_ONLY ? PROT_READ : PROT_READ | PROT_WRITE;
-	int e = warm_file(len, &fd);
+	/* Shared writes leave the pages dirty: start them dirty, so every iteration meets the same state. */
+	int e = warm_file(len, flags == MAP_SHARED && kind == WRITE_ONLY, &fd);
 	if (e) {
 		pb_skip_errno(s, "temporary file in $TMPDIR or /tmp", e);
 		return;
@@ -307,7 +324,8 @@ PB_BENCH(bm_fault_file_shared_read, "fault/file_shared_read",
 }
 
 PB_BENCH(bm_fault_file_shared_write, "fault/file_shared_write",
-	 "write one byte to each page of a MAP_SHARED file mapping whose pages are in the page cache",
+	 "write one byte to each page of a MAP_SHARED file mapping whose pages are in the page cache, already dirty "
+	 "(written before, not yet written back)",
 	 .args = FILE_SIZES, .quick_args = FILE_QUICK, .manual_time = true, .max_iterations = 2000)
 {
 	file_fault(s, MAP_SHARED, WRITE_ONLY);
@@ -369,7 +387,9 @@ PB_BENCH(bm_fault_cow, "fault/cow",
 	 .args = PB_ARGS(PB_MIB(2), PB_MIB(64), PB_MIB(256)), .quick_args = PB_ARGS(PB_MIB(64)),
 	 .manual_time = true, .max_iterations = 500)
 {
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	void *p;
 	int e = map_small_pages(len, &p);
 	if (e) {

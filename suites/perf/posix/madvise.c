@@ -22,10 +22,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#ifdef HAVE_SYS_SYSINFO_H
-#include <sys/sysinfo.h>
-#endif
-
 enum prep {
 	PREP_RESIDENT, /* every page freshly faulted and written before the call */
 	PREP_RELEASED, /* written, then released: the call meets non-resident pages */
@@ -79,11 +75,12 @@ static int prepare(const struct advice *a, void *p, size_t len)
 /* Why anonymous memory cannot be paged out here, or NULL. */
 static const char *no_swap(void)
 {
-#ifdef HAVE_SYS_SYSINFO_H
-	struct sysinfo si;
-	if (sysinfo(&si) != 0 || si.totalswap == 0)
+	uint64_t swap = 0;
+	int e = pl_swap_total(&swap);
+	if (e == ENOTSUP)
+		return "whether there is swap is not observable here";
+	if (e || swap == 0)
 		return "no swap: anonymous pages cannot be paged out";
-#endif
 	return NULL;
 }
 
@@ -215,7 +212,9 @@ static const char *undo_is_no_call(const struct advice *a, enum mode m, char *bu
 static void run(pb_state *s, const struct advice *a, enum mode m)
 {
 	char why[160];
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	size_t plen = len < (size_t)POOL_BYTES ? (size_t)POOL_BYTES / len * len : len;
 	const char *no = unavailable(a, why, sizeof(why));
 	if (!no)
@@ -281,54 +280,67 @@ static const struct advice adv_reusable = {"pl_reusable", -1, page_layer_reusabl
 /* The release kinds the reports compare get the whole sweep in both profiles;
  * the quick one has 2 MiB and 128 MiB for the first/again comparison. */
 #define MAIN_FULL PB_SIZES_FULL
-#define MAIN_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(128))
-#define OTHER_FULL PB_ARGS(PB_KIB(4), PB_KIB(64), PB_MIB(2), PB_MIB(32), PB_MIB(256))
-#define OTHER_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2))
+#define MAIN_QUICK PB_ARGS(PB_PAGE, PB_MIB(2), PB_MIB(128))
+#define OTHER_FULL PB_ARGS(PB_PAGE, PB_KIB(64), PB_MIB(2), PB_MIB(32), PB_MIB(256))
+#define OTHER_QUICK PB_ARGS(PB_PAGE, PB_MIB(2))
+/* Re-touch and cycle of a single page time one store or fault per iteration
+ * (100 ns to a few us), close to the clock's own cost: the quick profile
+ * measures them on ranges of many pages only. */
+#define MAIN_TOUCH_QUICK PB_ARGS(PB_MIB(2), PB_MIB(128))
+#define OTHER_TOUCH_QUICK PB_ARGS(PB_MIB(2))
 #define MADV_MIN_TIME 0.02
 
-#define MADV_BENCH(id, nm, adv, mode, set, whatstr)                                     \
-	PB_BENCH(bm_madv_##id, "madvise/" nm, whatstr, .args = set##_FULL, .quick_args = set##_QUICK,          \
+#define MADV_BENCH_SIZES(id, nm, adv, mode, full, quick, whatstr)                              \
+	PB_BENCH(bm_madv_##id, "madvise/" nm, whatstr, .args = full, .quick_args = quick,            \
 		 .manual_time = true, .min_time = MADV_MIN_TIME, .max_iterations = 200)           \
 	{                                                                                       \
 		run(s, &adv, mode);                                                             \
 	}
+#define MADV_BENCH(id, nm, adv, mode, set, whatstr) \
+	MADV_BENCH_SIZES(id, nm, adv, mode, set##_FULL, set##_QUICK, whatstr)
 
-/* One advice: the first call, the re-touch after it, and the steady-state cycle. */
-#define MADV_TRIO(id, nm, adv, set, callwhat)                                             \
-	MADV_BENCH(id, nm, adv, MODE_FIRST, set, callwhat)                                 \
-	MADV_BENCH(id##_retouch, nm "_retouch", adv, MODE_RETOUCH, set,                    \
-		   "write one byte to each page right after the first " nm " advice of freshly faulted pages") \
-	MADV_BENCH(id##_cycle, nm "_cycle", adv, MODE_CYCLE, set,                          \
-		   nm " advice then a write to each page, repeated on the same pages (steady state)")
+/* One advice: the first call, the re-touch after it, and the steady-state
+ * cycle; from is the state the first call meets. */
+#define MADV_TRIO(id, nm, adv, set, callwhat, from)                                                 \
+	MADV_BENCH(id, nm, adv, MODE_FIRST, set, callwhat)                                           \
+	MADV_BENCH_SIZES(id##_retouch, nm "_retouch", adv, MODE_RETOUCH, set##_FULL, set##_TOUCH_QUICK, \
+			 "write one byte to each page right after the first " nm " advice (and the pair's undo, " \
+			 "if any) of " from)                                                           \
+	MADV_BENCH_SIZES(id##_cycle, nm "_cycle", adv, MODE_CYCLE, set##_FULL, set##_TOUCH_QUICK,        \
+			 nm " advice (and the pair's undo, if any) then a write to each page, repeated on the " \
+			 "same pages (steady state)")
 
 /* An advice whose cost depends on the pages' state: also the call again. */
-#define MADV_STATEFUL(id, nm, adv, set, callwhat, againwhat)                               \
-	MADV_TRIO(id, nm, adv, set, callwhat)                                             \
+#define MADV_STATEFUL(id, nm, adv, set, callwhat, againwhat)                  \
+	MADV_TRIO(id, nm, adv, set, callwhat, FRESH)                          \
 	MADV_BENCH(id##_again, nm "_again", adv, MODE_AGAIN, set, againwhat)
 
+#define FRESH "freshly faulted, written pages"
+#define RELEASED "a range released with MADV_DONTNEED"
+
 MADV_TRIO(dontneed, "dontneed", adv_dontneed, MAIN,
-	  "madvise(MADV_DONTNEED) of freshly faulted, written pages (a refault makes pages fresh again, so no _again)")
+	  "madvise(MADV_DONTNEED) of " FRESH " (a refault makes pages fresh again, so no _again)", FRESH)
 MADV_STATEFUL(free, "free", adv_free, MAIN,
-	      "madvise(MADV_FREE) of freshly faulted, written pages: the first advice, which moves them to the lazy-free list",
+	      "madvise(MADV_FREE) of " FRESH ": the first advice, which moves them to the lazy-free list",
 	      "madvise(MADV_FREE) of pages freed before and rewritten since: already lazy-free, no list move")
 MADV_STATEFUL(cold, "cold", adv_cold, MAIN,
-	      "madvise(MADV_COLD) of freshly faulted, written pages: the first advice, which deactivates them",
+	      "madvise(MADV_COLD) of " FRESH ": the first advice, which deactivates them",
 	      "madvise(MADV_COLD) of pages made cold before and rewritten since: already inactive")
 MADV_STATEFUL(pageout, "pageout", adv_pageout, MAIN,
-	      "madvise(MADV_PAGEOUT) of freshly faulted, written pages: the first advice, which writes them to swap",
+	      "madvise(MADV_PAGEOUT) of " FRESH ": the first advice, which writes them to swap",
 	      "madvise(MADV_PAGEOUT) of pages paged out before and rewritten since (swapped in by the rewrite)")
 MADV_TRIO(populate_read, "populate_read", adv_populate_read, OTHER,
-	  "madvise(MADV_POPULATE_READ) of a range released with MADV_DONTNEED (maps the zero page)")
+	  "madvise(MADV_POPULATE_READ) of " RELEASED " (maps the zero page)", RELEASED)
 MADV_TRIO(populate_write, "populate_write", adv_populate_write, OTHER,
-	  "madvise(MADV_POPULATE_WRITE) of a range released with MADV_DONTNEED (allocates every page)")
+	  "madvise(MADV_POPULATE_WRITE) of " RELEASED " (allocates every page)", RELEASED)
 MADV_TRIO(willneed, "willneed", adv_willneed, OTHER,
-	  "madvise(MADV_WILLNEED) of freshly faulted, resident anonymous pages (nothing to read ahead)")
+	  "madvise(MADV_WILLNEED) of " FRESH " (nothing to read ahead)", FRESH)
 MADV_TRIO(guard, "guard_install", adv_guard, OTHER,
-	  "pl_guard (MADV_GUARD_INSTALL or its equivalent) of freshly faulted pages; removal untimed")
+	  "pl_guard (MADV_GUARD_INSTALL or its equivalent) of " FRESH "; removal untimed", FRESH)
 MADV_BENCH(guard_remove, "guard_remove", adv_guard, MODE_UNDO, OTHER,
 	   "pl_unguard (MADV_GUARD_REMOVE or its equivalent) of a range guarded once after being faulted")
 MADV_STATEFUL(reusable, "reusable", adv_reusable, OTHER,
-	      "pl_reusable (MADV_FREE_REUSABLE or its emulation) of freshly faulted pages; pl_reuse untimed",
+	      "pl_reusable (MADV_FREE_REUSABLE or its emulation) of " FRESH "; pl_reuse untimed",
 	      "pl_reusable of pages made reusable before, reused and rewritten since; pl_reuse untimed")
 MADV_BENCH(reuse, "reuse", adv_reusable, MODE_UNDO, OTHER,
 	   "pl_reuse (MADV_FREE_REUSE or its emulation) of freshly faulted pages made reusable once")

@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define MMAP_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
+#define MMAP_QUICK PB_ARGS(PB_PAGE, PB_MIB(2), PB_MIB(256))
 
 static int map_unmap(size_t len, bool touch)
 {
@@ -26,7 +26,9 @@ static int map_unmap(size_t len, bool touch)
 PB_BENCH(bm_mmap_untouched, "mmap/map_unmap", "mmap then munmap of private anonymous memory, never touched",
 	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK)
 {
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	int e = 0;
 	while (pb_keep_running(s))
 		if ((e = map_unmap(len, false)) != 0)
@@ -41,7 +43,9 @@ PB_BENCH(bm_mmap_touched, "mmap/map_touch_unmap",
 	 "mmap, write one byte to each page, munmap (private anonymous, the system's THP default)",
 	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK)
 {
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	int e = 0;
 	while (pb_keep_running(s))
 		if ((e = map_unmap(len, true)) != 0)
@@ -67,7 +71,9 @@ PB_BENCH(bm_mmap_populate, "mmap/populate", "mmap with MAP_POPULATE of private a
 	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK, .manual_time = true)
 {
 #ifdef MAP_POPULATE
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	int e = 0;
 	while (pb_keep_running(s)) {
 		void *p;
@@ -94,7 +100,9 @@ PB_BENCH(bm_munmap_resident, "mmap/munmap_resident",
 	 "munmap of a private anonymous range whose every page was written (mapping and writing untimed)",
 	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK, .manual_time = true)
 {
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	int e = 0;
 	while (pb_keep_running(s)) {
 		void *p;

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 
-#define MPROTECT_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2), PB_MIB(256))
+#define MPROTECT_QUICK PB_ARGS(PB_PAGE, PB_MIB(2), PB_MIB(256))
 
 /* Read-only then read-write again: one iteration. */
 static int toggle(void *p, size_t len)
@@ -47,16 +47,21 @@ static void run(pb_state *s, size_t maplen, size_t offset, size_t len)
 }
 
 PB_BENCH(bm_mprotect_split, "mprotect/split_merge",
-	 "mprotect read-only then read-write of the argument's bytes in the middle of a mapping one page larger on each side",
+	 "mprotect read-only then read-write of the argument's bytes in the middle of a resident, written mapping "
+	 "one page larger on each side (splits it in three, merges it back)",
 	 .args = PB_SIZES_FULL, .quick_args = MPROTECT_QUICK)
 {
-	size_t len = (size_t)pb_arg(s, 0), page = pl_page_size();
+	size_t len = pb_arg_bytes(s), page = pl_page_size();
+	if (!len)
+		return;
 	run(s, len + 2 * page, page, len);
 }
 
-PB_BENCH(bm_mprotect_whole, "mprotect/whole", "mprotect read-only then read-write of a whole resident mapping",
+PB_BENCH(bm_mprotect_whole, "mprotect/whole", "mprotect read-only then read-write of a whole resident, written mapping",
 	 .args = PB_SIZES_FULL, .quick_args = MPROTECT_QUICK)
 {
-	size_t len = (size_t)pb_arg(s, 0);
+	size_t len = pb_arg_bytes(s);
+	if (!len)
+		return;
 	run(s, len, 0, len);
 }

@@ -4,8 +4,10 @@
  * configured for one policy; the parent asks for iterations over a pipe and
  * records the child's own timing (manual time). One iteration allocates a
  * batch of blocks of the argument's size (about 16 MiB, writing every page),
- * then frees them all; the counters are the child's RSS after the last free,
- * its page faults and what the allocator gave back. */
+ * then frees them all, after one such batch as warm-up (the steady state of
+ * a program that allocates and frees the same amounts over and over); the
+ * counters are the child's RSS after the last free, its page faults and
+ * what the allocator gave back. */
 #include "config.h"
 #include "pagelab/bench.h"
 #include "pagelab/platform.h"
@@ -278,19 +280,19 @@ static void run_churn(pb_state *s, enum which which, enum ra_release policy)
 		run_churn(s, which, policy);                                                       \
 	}
 
-CHURN_BENCH(bm_ra_none, "refalloc/none", "refalloc (keep free memory): allocate ~16 MiB of arg-byte blocks, write, free all",
+CHURN_BENCH(bm_ra_none, "refalloc/none", "refalloc (keep free memory): allocate ~16 MiB of arg-byte blocks, write, free all, after a warm-up batch",
 	    USE_REFALLOC, RA_RELEASE_NONE)
-CHURN_BENCH(bm_ra_release, "refalloc/release", "refalloc (pl_release): allocate ~16 MiB of arg-byte blocks, write, free all",
+CHURN_BENCH(bm_ra_release, "refalloc/release", "refalloc (pl_release): allocate ~16 MiB of arg-byte blocks, write, free all, after a warm-up batch",
 	    USE_REFALLOC, RA_RELEASE_RELEASE)
 CHURN_BENCH(bm_ra_zero, "refalloc/release_zero",
-	    "refalloc (pl_release_zero): allocate ~16 MiB of arg-byte blocks, write, free all", USE_REFALLOC,
+	    "refalloc (pl_release_zero): allocate ~16 MiB of arg-byte blocks, write, free all, after a warm-up batch", USE_REFALLOC,
 	    RA_RELEASE_ZERO)
 CHURN_BENCH(bm_ra_reusable, "refalloc/reusable",
-	    "refalloc (pl_reusable/pl_reuse): allocate ~16 MiB of arg-byte blocks, write, free all", USE_REFALLOC,
+	    "refalloc (pl_reusable/pl_reuse): allocate ~16 MiB of arg-byte blocks, write, free all, after a warm-up batch", USE_REFALLOC,
 	    RA_RELEASE_REUSABLE)
 CHURN_BENCH(bm_ra_decommit, "refalloc/decommit",
-	    "refalloc (pl_decommit): allocate ~16 MiB of arg-byte blocks, write, free all", USE_REFALLOC,
+	    "refalloc (pl_decommit): allocate ~16 MiB of arg-byte blocks, write, free all, after a warm-up batch", USE_REFALLOC,
 	    RA_RELEASE_DECOMMIT)
 CHURN_BENCH(bm_ra_libc, "refalloc/libc_malloc",
-	    "the C library's malloc/free: allocate ~16 MiB of arg-byte blocks, write, free all", USE_LIBC,
+	    "the C library's malloc/free: allocate ~16 MiB of arg-byte blocks, write, free all, after a warm-up batch", USE_LIBC,
 	    RA_RELEASE_NONE)

@@ -5,8 +5,14 @@
  * mm, no shootdown); threads minus procs isolates the shootdown. The
  * "reaccess_*" benchmarks time the victim's side: reading pages again after
  * another thread invalidated its TLB entries. Counter "tlb_irqs_per_iter":
- * shootdown interrupts received by all CPUs per iteration, set-up included
- * (mprotect's RW restore flushes too); system-wide, x86 Linux only.
+ * shootdown interrupts received by all CPUs per iteration, set-up and
+ * retries included (mprotect's RW restore flushes too), where the system
+ * counts them (pl_tlb_shootdowns).
+ * A sample is taken again (at most MAX_RETRIES times) when this thread was
+ * preempted inside its timed window, or when a _threads shootdown reached no
+ * other CPU by interrupt: a CPU the threads' core was not running (another
+ * task had it, or the hypervisor had descheduled the virtual CPU and flushes
+ * it lazily) needs none, and a sample without one is not the cost named.
  * All timing is manual: set-up (map, touch, handshakes) is not measured. */
 #include "config.h"
 #include "pagelab/bench.h"
@@ -172,38 +178,6 @@ static int start_others(struct others *o, int n, bool procs)
 	return procs ? start_procs(o) : start_threads(o);
 }
 
-/* TLB shootdown interrupts received so far by all CPUs (x86 Linux's "TLB:" line
- * of /proc/interrupts); ENOTSUP where the system does not count them. */
-static int shootdown_irqs(double *total)
-{
-#ifdef __linux__
-	FILE *f = fopen("/proc/interrupts", "r");
-	if (!f)
-		return errno;
-	char line[4096];
-	int e = ENOTSUP;
-	while (e && fgets(line, sizeof(line), f)) {
-		char *p = line + strspn(line, " ");
-		if (strncmp(p, "TLB:", 4) != 0)
-			continue;
-		char *end;
-		*total = 0;
-		for (p += 4;; p = end) {
-			unsigned long long v = strtoull(p, &end, 10);
-			if (end == p)
-				break;
-			*total += (double)v;
-		}
-		e = 0;
-	}
-	fclose(f);
-	return e;
-#else
-	(void)total;
-	return ENOTSUP;
-#endif
-}
-
 /* Involuntary context switches of this thread so far; -1 where unknown. */
 static long preemptions(void)
 {
@@ -233,7 +207,7 @@ static int op_once(enum tlb_op op, char **p, double *sec, bool *preempted)
 	else if (op == OP_MPROTECT)
 		e = mprotect(*p, ps, PROT_READ) == 0 ? 0 : errno;
 	else
-#ifdef MADV_DONTNEED
+#ifdef HAVE_MADV_DONTNEED
 		e = madvise(*p, ps, MADV_DONTNEED) == 0 ? 0 : errno;
 #else
 		e = ENOSYS;
@@ -245,15 +219,28 @@ static int op_once(enum tlb_op op, char **p, double *sec, bool *preempted)
 	return e;
 }
 
-/* op_once, again while this thread was preempted inside the timed window. */
-static int op_unpreempted(enum tlb_op op, char **p, double *sec, int64_t *retries)
+/* Samples taken again, by reason, and kept although invalid after MAX_RETRIES. */
+struct retries {
+	int64_t preempted, no_interrupt, kept_invalid;
+};
+
+/* op_once until a sample is valid: not preempted inside the timed window and,
+ * when want_irq and the system counts them, with a shootdown interrupt in it. */
+static int op_sample(enum tlb_op op, char **p, bool want_irq, double *sec, struct retries *r)
 {
 	for (int k = 0;; k++) {
-		bool preempted;
+		uint64_t i0 = 0, i1 = 0;
+		bool preempted, counted = want_irq && pl_tlb_shootdowns(&i0) == 0;
 		int e = op_once(op, p, sec, &preempted);
-		if (e || !preempted || k == MAX_RETRIES)
+		bool no_irq = counted && pl_tlb_shootdowns(&i1) == 0 && i1 == i0;
+		if (e || (!preempted && !no_irq))
 			return e;
-		(*retries)++;
+		if (k == MAX_RETRIES) {
+			r->kept_invalid++;
+			return 0;
+		}
+		r->preempted += preempted;
+		r->no_interrupt += no_irq && !preempted;
 	}
 }
 
@@ -277,23 +264,27 @@ static void run_shootdown(pb_state *s, enum tlb_op op, bool procs)
 	if ((e = start_others(&o, n, procs)) != 0)
 		pb_skip_errno(s, procs ? "cannot start a pinned process on another core"
 				    : "cannot start a pinned thread on another core", e);
-	double irq0 = 0, irq1 = 0;
-	int64_t retries = 0;
-	int irq_err = shootdown_irqs(&irq0);
+	uint64_t irq0 = 0, irq1 = 0;
+	struct retries r = {0, 0, 0};
+	int irq_err = pl_tlb_shootdowns(&irq0);
 	while (!e && pb_keep_running(s)) {
 		double sec;
-		if ((e = op_unpreempted(op, &p, &sec, &retries)) != 0)
+		if ((e = op_sample(op, &p, n > 0 && !procs, &sec, &r)) != 0)
 			pb_skip_errno(s, op_name(op), e);
 		else
 			pb_set_iteration_time(s, sec);
 	}
-	if (!irq_err && !shootdown_irqs(&irq1) && pb_iterations(s) > 0)
-		pb_counter(s, "tlb_irqs_per_iter", (irq1 - irq0) / (double)pb_iterations(s), PB_COUNTER_TOTAL);
+	if (!irq_err && !pl_tlb_shootdowns(&irq1) && pb_iterations(s) > 0)
+		pb_counter(s, "tlb_irqs_per_iter", (double)(irq1 - irq0) / (double)pb_iterations(s), PB_COUNTER_TOTAL);
 	stop_others(&o);
 	if (p && pl_unmap(p, pl_page_size()) != 0)
 		fprintf(stderr, "tlb: munmap of the measured page failed\n");
 	pb_counter(s, "others", n, PB_COUNTER_TOTAL);
-	pb_counter(s, "preempted_retries", (double)retries, PB_COUNTER_TOTAL);
+	pb_counter(s, "preempted_retries", (double)r.preempted, PB_COUNTER_TOTAL);
+	if (n > 0 && !procs && !irq_err) {
+		pb_counter(s, "no_interrupt_retries", (double)r.no_interrupt, PB_COUNTER_TOTAL);
+		pb_counter(s, "invalid_samples_kept", (double)r.kept_invalid, PB_COUNTER_TOTAL);
+	}
 	pb_counter(s, "pages", 1, PB_COUNTER_TOTAL);
 }
 
@@ -305,16 +296,16 @@ static void run_shootdown(pb_state *s, enum tlb_op op, bool procs)
 	}
 
 SHOOTDOWN_BENCH(bm_munmap_threads, "tlb/munmap_threads",
-		"munmap of one touched page; arg threads of this process spin on other cores", OP_MUNMAP, false)
+		"munmap of one touched page; arg threads of this process spin on other cores (a sample in which no other CPU got a shootdown interrupt is taken again)", OP_MUNMAP, false)
 SHOOTDOWN_BENCH(bm_munmap_procs, "tlb/munmap_procs",
 		"munmap of one touched page; arg other processes spin on other cores", OP_MUNMAP, true)
 SHOOTDOWN_BENCH(bm_dontneed_threads, "tlb/dontneed_threads",
-		"MADV_DONTNEED of one touched page; arg threads of this process spin on other cores",
+		"MADV_DONTNEED of one touched page; arg threads of this process spin on other cores (a sample in which no other CPU got a shootdown interrupt is taken again)",
 		OP_DONTNEED, false)
 SHOOTDOWN_BENCH(bm_dontneed_procs, "tlb/dontneed_procs",
 		"MADV_DONTNEED of one touched page; arg other processes spin on other cores", OP_DONTNEED, true)
 SHOOTDOWN_BENCH(bm_mprotect_threads, "tlb/mprotect_threads",
-		"mprotect RW->R of one written page; arg threads of this process spin on other cores",
+		"mprotect RW->R of one written page; arg threads of this process spin on other cores (a sample in which no other CPU got a shootdown interrupt is taken again)",
 		OP_MPROTECT, false)
 SHOOTDOWN_BENCH(bm_mprotect_procs, "tlb/mprotect_procs",
 		"mprotect RW->R of one written page; arg other processes spin on other cores", OP_MPROTECT, true)

@@ -15,8 +15,8 @@
 
 #include "../pool.h"
 
-#define WIN_FULL PB_ARGS(PB_KIB(4), PB_KIB(64), PB_MIB(2), PB_MIB(32))
-#define WIN_QUICK PB_ARGS(PB_KIB(4), PB_MIB(2))
+#define WIN_FULL PB_ARGS(PB_PAGE, PB_KIB(64), PB_MIB(2), PB_MIB(32))
+#define WIN_QUICK PB_ARGS(PB_PAGE, PB_MIB(2))
 #define WIN_MIN_TIME 0.02
 
 static int mem_reset(void *p, size_t len)

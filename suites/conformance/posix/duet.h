@@ -1,0 +1,62 @@
+/* A forked child and its parent in step: each waits for the other's one-byte
+ * token on its own pipe. A side that ends (or dies) closes its ends, so the
+ * other reads end of file instead of hanging. */
+#ifndef PAGELAB_DUET_H
+#define PAGELAB_DUET_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct duet {
+	int to_child[2], to_parent[2];
+	pid_t pid; /* the child's pid in the parent, 0 in the child */
+};
+
+/* Fork; both sides return 0 with their own ends open (d->pid tells them apart), or errno. */
+static inline int duet_fork(struct duet *d)
+{
+	if (pipe(d->to_child) != 0)
+		return errno;
+	if (pipe(d->to_parent) != 0)
+		return errno;
+	fflush(NULL);
+	d->pid = fork();
+	if (d->pid < 0)
+		return errno;
+	close(d->pid ? d->to_child[0] : d->to_child[1]);
+	close(d->pid ? d->to_parent[1] : d->to_parent[0]);
+	return 0;
+}
+
+/* Send the other side a token; 0 or errno. */
+static inline int duet_tell(const struct duet *d)
+{
+	return write(d->pid ? d->to_child[1] : d->to_parent[1], "x", 1) == 1 ? 0 : errno;
+}
+
+/* Wait for the other side's token; EPIPE when it ended instead. */
+static inline int duet_wait(const struct duet *d)
+{
+	char b;
+	ssize_t n;
+	while ((n = read(d->pid ? d->to_parent[0] : d->to_child[0], &b, 1)) < 0 && errno == EINTR)
+		;
+	return n == 1 ? 0 : EPIPE;
+}
+
+/* In the parent: wait for the child; its exit status (0..255), 128+signal when killed, or -1. */
+static inline int duet_end(struct duet *d)
+{
+	int st;
+	close(d->to_child[1]);
+	close(d->to_parent[0]);
+	while (waitpid(d->pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+#endif
