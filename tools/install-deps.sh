@@ -20,6 +20,8 @@ if [ "$what" = check ]; then
 	# ssh targets: hosts made of network namespaces with their own sshd, one a busybox chroot.
 	# LAVA: server, dispatcher and PostgreSQL, and what `lava-run --validate` needs for boards.
 	pkgs="$pkgs openssh-client openssh-server openssh-sftp-server busybox-static iproute2 python3-yaml postgresql lava-server lava-dispatcher lava-common u-boot-tools tftpd-hpa"
+	# Windows: the mingw-w64 cross compiler and Wine (64-bit) to run the Windows build headless.
+	pkgs="$pkgs gcc-mingw-w64-x86-64 wine wine64"
 fi
 command -v dpkg-query >/dev/null 2>&1 || { echo "install-deps: not a Debian system; install the equivalents of: $pkgs" >&2; exit 0; }
 missing=""

@@ -8,7 +8,8 @@
  *  - pl_caps() says, per operation, whether this system does it natively,
  *    emulates it (and how), or cannot do it, and which system call is used.
  * One implementation file per OS (lib/platform/<os>.c) over a shared POSIX
- * file (lib/platform/posix.c); lib/platform/generic.c serves any other POSIX.
+ * file (lib/platform/posix.c); lib/platform/generic.c serves any other POSIX,
+ * lib/platform/windows.c Windows (no posix.c under it).
  */
 #ifndef PAGELAB_PLATFORM_H
 #define PAGELAB_PLATFORM_H
@@ -118,7 +119,8 @@ int pl_release(void *p, size_t len);
  * on private anonymous memory; falls back to remapping or memset). */
 int pl_release_zero(void *p, size_t len);
 /* Darwin's MADV_FREE_REUSABLE: the pages stop counting toward the process's
- * footprint and may be reclaimed; contents are undefined until pl_reuse. */
+ * footprint and may be reclaimed; contents are undefined until pl_reuse, and
+ * an access before it may fault (Windows' offered pages are inaccessible). */
 int pl_reusable(void *p, size_t len);
 /* Darwin's MADV_FREE_REUSE: the range is in use again; contents old-or-zero. */
 int pl_reuse(void *p, size_t len);
