@@ -3,6 +3,7 @@
  * it at the scheduler's tick), GetSystemTimeAsFileTime for the date. */
 #include "config.h"
 #include "bench_impl.h"
+#include "pagelab/os.h"
 
 #include <windows.h>
 
@@ -26,10 +27,5 @@ double pb_now(clockid_t clk)
 		GetSystemTimeAsFileTime(&now);
 		return filetime_seconds(now) - 11644473600.0; /* from 1601 to the Unix epoch */
 	}
-	static LARGE_INTEGER freq;
-	LARGE_INTEGER t;
-	if (!freq.QuadPart && !QueryPerformanceFrequency(&freq))
-		return 0;
-	QueryPerformanceCounter(&t);
-	return (double)t.QuadPart / (double)freq.QuadPart;
+	return pl_now(); /* QueryPerformanceCounter, through the OS layer */
 }

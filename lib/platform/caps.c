@@ -1,6 +1,6 @@
 /* The page layer's portable part, the same on every OS: the names of
  * operations, implementations and verdicts, setting a capability entry, and
- * counting resident pages from the per-OS residency call. */
+ * counting resident pages from the per-OS residency call, touching pages. */
 #include "pl_internal.h"
 
 static const char *const op_names[PL_OP_COUNT] = {
@@ -70,4 +70,15 @@ int pl_resident_pages(const void *p, size_t len, size_t *count)
 	}
 	*count = total;
 	return 0;
+}
+
+void pl_touch_pages(void *p, size_t len, bool write)
+{
+	size_t ps = pl_page_size();
+	for (size_t off = 0; off < len; off += ps) {
+		volatile unsigned char *b = (volatile unsigned char *)p + off;
+		unsigned char v = *b;
+		if (write)
+			*b = v;
+	}
 }

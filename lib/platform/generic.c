@@ -84,7 +84,7 @@ int pl_unguard(void *p, size_t len)
 
 int pl_populate(void *p, size_t len, bool write)
 {
-	pl_posix_touch(p, len, write);
+	pl_touch_pages(p, len, write);
 	return 0;
 }
 
@@ -167,56 +167,9 @@ int pl_huge_zero_page_enabled(bool *on)
 	return ENOTSUP;
 }
 
-int pl_tlb_shootdowns(uint64_t *count)
-{
-	(void)count;
-	return ENOTSUP;
-}
-
-int pl_clear_soft_dirty(void)
-{
-	return ENOTSUP;
-}
-
 int pl_folio_bytes(const void *p, size_t *bytes)
 {
 	(void)p; (void)bytes;
-	return ENOTSUP;
-}
-
-int pl_mthp_sizes(size_t *sizes, size_t max, size_t *count)
-{
-	(void)sizes; (void)max; (void)count;
-	return ENOTSUP;
-}
-
-int pl_hugetlb_free(size_t size, size_t *pages)
-{
-	(void)size; (void)pages;
-	return ENOTSUP;
-}
-
-int pl_hugetlb_sizes(size_t *sizes, size_t max, size_t *count)
-{
-	(void)sizes; (void)max; (void)count;
-	return ENOTSUP;
-}
-
-int pl_merge_running(bool *on)
-{
-	(void)on;
-	return ENOTSUP;
-}
-
-int pl_merge_settle(int timeout_ms)
-{
-	(void)timeout_ms;
-	return ENOTSUP;
-}
-
-int pl_merged_pages(size_t *pages)
-{
-	(void)pages;
 	return ENOTSUP;
 }
 
@@ -226,70 +179,10 @@ int pl_force_write(void *p, unsigned char byte)
 	return ENOTSUP;
 }
 
-int pl_migrate(void *p, size_t len)
-{
-	(void)p; (void)len;
-	return ENOTSUP;
-}
-
-int pl_pin_start(void *p, size_t len, enum pl_pin_kind kind, struct pl_pin **out)
-{
-	(void)p; (void)len; (void)kind; (void)out;
-	return ENOTSUP;
-}
-
-int pl_pin_read(struct pl_pin *pin, void *out, size_t len, size_t *got)
-{
-	(void)pin; (void)out; (void)len; (void)got;
-	return ENOTSUP;
-}
-
-int pl_pin_stop(struct pl_pin *pin)
-{
-	(void)pin;
-	return ENOTSUP;
-}
-
-int pl_supply_start(void *p, size_t len, enum pl_supply_mode mode, unsigned char byte, struct pl_supplier **out)
-{
-	(void)p; (void)len; (void)mode; (void)byte; (void)out;
-	return ENOTSUP;
-}
-
-int pl_supply_place(struct pl_supplier *s, void *p, unsigned char byte)
-{
-	(void)s; (void)p; (void)byte;
-	return ENOTSUP;
-}
-
-int pl_supply_stats(struct pl_supplier *s, struct pl_supply_stats *st)
-{
-	(void)s; (void)st;
-	return ENOTSUP;
-}
-
-int pl_supply_stop(struct pl_supplier *s)
-{
-	(void)s;
-	return ENOTSUP;
-}
-
 int pl_memlimit_create(size_t bytes, struct pl_memlimit **out, const char **why)
 {
 	(void)bytes; (void)out;
 	*why = "no memory-limited process groups in the generic page layer";
-	return ENOTSUP;
-}
-
-int pl_memlimit_join(struct pl_memlimit *m)
-{
-	(void)m;
-	return ENOTSUP;
-}
-
-int pl_memlimit_remove(struct pl_memlimit *m)
-{
-	(void)m;
 	return ENOTSUP;
 }
 

@@ -202,6 +202,6 @@ int pl_populate(void *p, size_t len, bool write)
 	need_caps();
 	if (use_populate)
 		return pl_posix_madvise(p, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
-	pl_posix_touch(p, len, write);
+	pl_touch_pages(p, len, write);
 	return 0;
 }

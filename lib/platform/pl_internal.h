@@ -18,7 +18,7 @@ int pl_posix_madvise(void *p, size_t len, int advice);
 /* Replace [p, p+len) with fresh private anonymous memory of the given access (PL_PROT_*). */
 int pl_posix_remap_fresh(void *p, size_t len, int prot);
 /* Touch every page: read (write=false) or read-and-write-back (write=true). */
-void pl_posix_touch(void *p, size_t len, bool write);
+void pl_touch_pages(void *p, size_t len, bool write);
 /* Pattern mapping by mapping anonymous memory and writing the pattern. */
 int pl_posix_map_pattern_memset(size_t len, unsigned char byte, void **out);
 /* pl_map_pattern where memset is the only way: other modes are ENOTSUP. */

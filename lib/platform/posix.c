@@ -162,17 +162,6 @@ int pl_posix_madvise(void *p, size_t len, int advice)
 	return madvise(p, len, advice) == 0 ? 0 : errno;
 }
 
-void pl_posix_touch(void *p, size_t len, bool write)
-{
-	size_t ps = pl_page_size();
-	for (size_t off = 0; off < len; off += ps) {
-		volatile unsigned char *b = (volatile unsigned char *)p + off;
-		unsigned char v = *b;
-		if (write)
-			*b = v;
-	}
-}
-
 int pl_posix_map_pattern_memset(size_t len, unsigned char byte, void **out)
 {
 	void *p = NULL;

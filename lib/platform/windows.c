@@ -417,17 +417,6 @@ int pl_unguard(void *p, size_t len)
 	return e ? e : pl_release_zero(p, len);
 }
 
-static void touch(void *p, size_t len, bool write)
-{
-	size_t ps = pl_page_size();
-	for (size_t off = 0; off < len; off += ps) {
-		volatile unsigned char *b = (volatile unsigned char *)p + off;
-		unsigned char v = *b;
-		if (write)
-			*b = v;
-	}
-}
-
 int pl_populate(void *p, size_t len, bool write)
 {
 	(void)pl_caps();
@@ -435,7 +424,7 @@ int pl_populate(void *p, size_t len, bool write)
 		WIN32_MEMORY_RANGE_ENTRY r = {p, len};
 		(void)pl_win_exports()->prefetch(GetCurrentProcess(), 1, &r, 0); /* a hint: the touch below decides */
 	}
-	touch(p, len, write);
+	pl_touch_pages(p, len, write);
 	return 0;
 }
 
