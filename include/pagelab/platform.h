@@ -235,6 +235,8 @@ int pl_merge_running(bool *on);
 int pl_merge_settle(int timeout_ms);
 /* Pages of this process the page-merging daemon currently shares with identical pages. */
 int pl_merged_pages(size_t *pages);
+/* How many separate mappings a process may have (vm.max_map_count on Linux). */
+int pl_mapping_limit(size_t *count);
 
 /* ---- acting like the kernel's other users ---- */
 

@@ -220,6 +220,12 @@ int pl_merged_pages(size_t *pages)
 	return ENOTSUP;
 }
 
+int pl_mapping_limit(size_t *count)
+{
+	(void)count;
+	return ENOTSUP;
+}
+
 int pl_force_write(void *p, unsigned char byte)
 {
 	(void)p; (void)byte;
