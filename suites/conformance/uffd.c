@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "pl_abi.h"
 
@@ -33,6 +34,18 @@ static struct pl_supply_stats stats(struct pc_ctx *ctx, struct pl_supplier *s)
 {
 	struct pl_supply_stats st;
 	PC_SETUP(ctx, pl_supply_stats(s, &st));
+	return st;
+}
+
+/* The supplier's thread counts a removal just after taking it, which is what lets madvise return: a moment's wait. */
+static struct pl_supply_stats removal_seen(struct pc_ctx *ctx, struct pl_supplier *s)
+{
+	struct pl_supply_stats st = stats(ctx, s);
+	struct timespec tick = {0, 1000 * 1000};
+	for (int i = 0; i < 1000 && st.removals == 0; i++) {
+		nanosleep(&tick, NULL);
+		st = stats(ctx, s);
+	}
 	return st;
 }
 
@@ -74,7 +87,7 @@ static void dropped_then_supplied(struct pc_ctx *ctx, int advice, const char *na
 	if (e)
 		pc_refusal(ctx, pc_fmt("madvise(%s) of %s memory", name, pc_kind_name(m.kind)), e,
 			   pc_unknown_advice_errno(m.addr, m.len));
-	struct pl_supply_stats before = stats(ctx, s);
+	struct pl_supply_stats before = removal_seen(ctx, s);
 	read_each_page(m.addr, m.len);
 	struct pl_supply_stats after = stats(ctx, s);
 	bool supplied = pc_all_bytes(m.addr, m.len, 'S');

@@ -239,6 +239,7 @@ class GuestTarget(Target):
     """Subclasses build the guest's binaries (guest_binaries), say how to boot (boot_command) and
     whether the guest reads an initramfs or a root directory (root_kind)."""
     root_kind = "cpio"
+    setup_files = {}  # files the set-up directives need in the guest, by name
 
     def guest_binaries(self, ctx):
         raise NotImplementedError
@@ -257,15 +258,15 @@ class GuestTarget(Target):
         """(set-up directives for the guest's init, {file name: bytes} they need): none by default."""
         return [], {}
 
-    def make_root(self, ctx, plan_text, extra=None):
-        files = guest_files(self.binaries, plan_text, extra)
+    def make_root(self, ctx, plan_text):
+        files = guest_files(self.binaries, plan_text, self.setup_files)
         root = os.path.join(self.build_dir(ctx), "guest-root" if self.root_kind == "dir" else "initramfs.cpio")
         (make_root_dir if self.root_kind == "dir" else make_initramfs)(files, root)
         return root
 
     def run(self, plan, ctx):
-        setup, extra = self.guest_setup(ctx)
-        root = self.make_root(ctx, guest_plan(plan, setup), extra)
+        setup, self.setup_files = self.guest_setup(ctx)
+        root = self.make_root(ctx, guest_plan(plan, setup))
         cmd = self.boot_command(ctx, root)
         ctx.rundir.part("boot", status="running", command=cmd)
         ctx.say("%s: booting (%s)" % (self.spec, os.path.basename(cmd[0])))
