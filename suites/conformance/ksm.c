@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#ifdef HAVE_SYS_PRCTL_H
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
 #include <sys/prctl.h>
 #endif
 
@@ -199,7 +199,7 @@ PC_PROBE(forced_write_prot_none, "ksm.merge.forced_write_unshares_prot_none",
 #endif
 }
 
-#ifdef HAVE_SYS_PRCTL_H
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
 static int merge_all(struct pc_ctx *ctx, unsigned long on)
 {
 	if (prctl(PL_PR_SET_MEMORY_MERGE, on, 0, 0, 0) == 0)
@@ -215,14 +215,14 @@ static int merging_all(void)
 }
 #define PRCTL_SKIP
 #else
-#define PRCTL_SKIP pc_skip_unsupported(ctx, "no <sys/prctl.h> on this system");
+#define PRCTL_SKIP pc_skip_unsupported(ctx, "no prctl(PR_SET_MEMORY_MERGE) on this system");
 #endif
 
 PC_PROBE(prctl_set_get, "ksm.prctl.set_and_get",
 	 "prctl(PR_SET_MEMORY_MERGE) turns whole-process merging on and off, as PR_GET_MEMORY_MERGE reports")
 {
 	PRCTL_SKIP
-#ifdef HAVE_SYS_PRCTL_H
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
 	PC_SETUP(ctx, merge_all(ctx, 1));
 	int on = merging_all();
 	PC_SETUP(ctx, merge_all(ctx, 0));
@@ -237,7 +237,7 @@ PC_PROBE(prctl_fork, "ksm.prctl.inherited_by_fork",
 	 "a fork child inherits whole-process merging")
 {
 	PRCTL_SKIP
-#ifdef HAVE_SYS_PRCTL_H
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
 	struct duet d;
 	PC_SETUP(ctx, merge_all(ctx, 1));
 	PC_SETUP(ctx, duet_fork(&d));
@@ -254,7 +254,7 @@ PC_PROBE(prctl_merges, "ksm.prctl.merges_and_unmerges",
 	 "with whole-process merging on, identical pages merge without advice; turning it off unmerges them")
 {
 	PRCTL_SKIP
-#ifdef HAVE_SYS_PRCTL_H
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
 	need_merging(ctx);
 	PC_SETUP(ctx, merge_all(ctx, 1));
 	char *p = identical_pages(ctx, 0x5c, false);
