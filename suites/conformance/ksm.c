@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
+#ifdef HAVE_SYS_PRCTL_H
 #include <sys/prctl.h>
 #endif
 
