@@ -10,6 +10,11 @@
  *   err NAME PATH    its stderr, likewise
  *   send NAME PATH   a file it writes, sent back as NAME
  *   run              run the part
+ * and, before the parts, setting up the guest (it is ours: privileged set-up costs nothing):
+ *   write PATH VALUE    write VALUE to a file (a sysctl or sysfs setting)
+ *   module FILE ARGS    load a kernel module from FILE with parameters ARGS
+ *   swap DEVICE         make DEVICE a swap area and turn it on
+ *   mount TYPE DIR      mount a pseudo file system (cgroup2 ...)
  * Console lines, each "=== pagelab-KIND ...":
  *   alive MODE; begin PART; out PART LINE (its stdout, live); file NAME, then
  *   base64 lines, then end NAME SIZE CRC32; missing NAME ERRNO; status PART CODE
@@ -21,11 +26,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#define MODULE_INIT_COMPRESSED_FILE 4 /* include/uapi/linux/module.h, Linux 5.17 */
 
 #define MARK "=== pagelab-"
 #define MAX_ARGS 64
@@ -204,6 +215,83 @@ static void finish_part(struct part *p)
 	say("status", p->name, code);
 }
 
+static void setup_write(char *rest)
+{
+	char *value = strchr(rest, ' ');
+	if (!value) {
+		say("warning write", rest, EINVAL);
+		return;
+	}
+	*value++ = 0;
+	int fd = open(rest, O_WRONLY);
+	if (fd < 0 || write(fd, value, strlen(value)) != (ssize_t)strlen(value))
+		say("warning write", rest, errno);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Compressed modules (.ko.xz, .ko.zst) are unpacked by the kernel itself. */
+static void setup_module(char *rest)
+{
+	char *args = strchr(rest, ' ');
+	if (args)
+		*args++ = 0;
+	int fd = open(rest, O_RDONLY);
+	int flags = strstr(rest, ".ko.") ? MODULE_INIT_COMPRESSED_FILE : 0;
+	if (fd < 0 || syscall(SYS_finit_module, fd, args ? args : "", flags) != 0)
+		say("warning module", rest, errno);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A swap header (mkswap's: version 1, the last page, no bad pages, the signature at the end of the first page), then swapon. */
+static void setup_swap(char *dev)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t size = 0;
+	unsigned char *page = calloc(1, (size_t)ps);
+	int fd = open(dev, O_RDWR);
+	if (!page || fd < 0 || ioctl(fd, BLKGETSIZE64, &size) != 0 || size < 2 * (uint64_t)ps) {
+		say("warning swap", dev, fd < 0 || !page ? errno : EINVAL);
+		goto out;
+	}
+	uint32_t header[3] = {1, (uint32_t)(size / (uint64_t)ps - 1), 0};
+	memcpy(page + 1024, header, sizeof(header));
+	memcpy(page + ps - 10, "SWAPSPACE2", 10);
+	if (pwrite(fd, page, (size_t)ps, 0) != ps || fsync(fd) != 0 || swapon(dev, 0) != 0)
+		say("warning swap", dev, errno);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(page);
+}
+
+static void setup_mount(char *rest)
+{
+	char *dir = strchr(rest, ' ');
+	if (!dir) {
+		say("warning mount", rest, EINVAL);
+		return;
+	}
+	*dir++ = 0;
+	mount_or_say(rest, dir, rest);
+}
+
+/* A set-up directive before the parts; 0 when line was one. */
+static int setup_directive(const char *cmd, char *rest)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(char *rest);
+	} setups[] = {{"write", setup_write}, {"module", setup_module}, {"swap", setup_swap}, {"mount", setup_mount}};
+	for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++)
+		if (strcmp(cmd, setups[i].name) == 0) {
+			setups[i].fn(rest);
+			return 0;
+		}
+	return -1;
+}
+
 /* NAME PATH after a directive, both copied. */
 static int file_ref(char *rest, struct file_ref *f)
 {
@@ -236,7 +324,7 @@ static int directive(struct part *p, char *line)
 		finish_part(p);
 		return 0;
 	}
-	return -1;
+	return setup_directive(line, rest);
 }
 
 static void run_plan(const char *path)

@@ -237,6 +237,8 @@ int pl_merge_running(bool *on);
 int pl_merge_settle(int timeout_ms);
 /* Pages of this process the page-merging daemon currently shares with identical pages. */
 int pl_merged_pages(size_t *pages);
+/* How many separate mappings a process may have (vm.max_map_count on Linux). */
+int pl_mapping_limit(size_t *count);
 
 /* ---- acting like the kernel's other users ---- */
 
@@ -273,7 +275,7 @@ struct pl_supplier;
 int pl_supply_start(void *p, size_t len, enum pl_supply_mode mode, unsigned char byte, struct pl_supplier **out);
 /* Place a page of `byte` at p now, as the supplier would (also into read-only mappings). */
 int pl_supply_place(struct pl_supplier *s, void *p, unsigned char byte);
-/* What the supplier has seen so far. */
+/* What the supplier has seen so far (its thread counts an event just after taking it: a moment behind the call). */
 int pl_supply_stats(struct pl_supplier *s, struct pl_supply_stats *st);
 /* Stop supplying; pages already there stay. */
 int pl_supply_stop(struct pl_supplier *s);

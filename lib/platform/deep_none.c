@@ -112,3 +112,9 @@ int pl_memlimit_remove(struct pl_memlimit *m)
 	(void)m;
 	return ENOTSUP;
 }
+
+int pl_mapping_limit(size_t *count)
+{
+	(void)count;
+	return ENOTSUP;
+}

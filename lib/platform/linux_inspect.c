@@ -235,6 +235,15 @@ int pl_merge_settle(int timeout_ms)
 	return e;
 }
 
+int pl_mapping_limit(size_t *count)
+{
+	unsigned long long n;
+	int e = read_number("/proc/sys/vm/max_map_count", &n);
+	if (e == 0)
+		*count = (size_t)n;
+	return e;
+}
+
 int pl_merged_pages(size_t *pages)
 {
 	unsigned long long n;

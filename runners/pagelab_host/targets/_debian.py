@@ -205,6 +205,30 @@ def extract_image(deb):
     return glob.glob(os.path.join(dest, "boot", "vmlinu*"))[0]
 
 
+def extract_module(deb, path):
+    """A kernel module inside a kernel .deb ('drivers/block/brd', with whatever compression it has), unpacked
+    under the cache next to the image; None when the package has none."""
+    dest = os.path.join(cache_root(), "kernels", os.path.basename(deb)[:-4], "modules")
+    # Debian 13 ships modules under /usr/lib/modules, earlier releases under /lib/modules.
+    patterns = ["%slib/modules/*/kernel/%s.ko*" % (usr, path) for usr in ("", "usr/")]
+    found = [f for p in patterns for f in glob.glob(os.path.join(dest, p))]
+    if found or not os.path.isfile(deb):
+        return found[0] if found else None
+    tmp = tempfile.mkdtemp(prefix=".modules-", dir=_mkdir(os.path.dirname(dest)))
+    try:
+        tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", tmp, "--wildcards"] + ["./" + p for p in patterns], stdin=tar.stdout,
+                       capture_output=True)
+        tar.stdout.close()
+        tar.wait()
+        if any(glob.glob(os.path.join(tmp, p)) for p in patterns):
+            os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    found = [f for p in patterns for f in glob.glob(os.path.join(dest, p))]
+    return found[0] if found else None
+
+
 def _mkdir(d):
     os.makedirs(d, exist_ok=True)
     return d

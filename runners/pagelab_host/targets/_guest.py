@@ -24,9 +24,9 @@ ALIVE_S = 300       # seconds for the guest's init to say it is alive
 SILENCE_S = 900     # seconds without a console line before the guest counts as hung
 
 
-def guest_plan(plan):
-    """/plan for the guest's init: each part's command line, and the files to send back."""
-    lines = []
+def guest_plan(plan, setup=()):
+    """/plan for the guest's init: the set-up directives, then each part's command line and the files to send back."""
+    lines = list(setup)
     for part in plan:
         argv = part.argv(lambda b: GUEST_BIN + b, lambda name: GUEST_OUT + os.path.basename(name))
         lines.append("part %s" % part.name)
@@ -39,9 +39,9 @@ def guest_plan(plan):
     return "\n".join(lines) + "\n"
 
 
-def guest_files(binaries, plan_text):
-    """{path in the guest: bytes}: the init, the suite binaries, the plan."""
-    files = {"init": _read(binaries["pagelab-init"]), "plan": plan_text.encode()}
+def guest_files(binaries, plan_text, extra=None):
+    """{path in the guest: bytes}: the init, the suite binaries, the plan, and any extra files the set-up needs."""
+    files = dict(extra or {}, init=_read(binaries["pagelab-init"]), plan=plan_text.encode())
     for b in ("pagelab-conform", "pagelab-bench"):
         files[b] = _read(binaries[b])
     return files
@@ -239,6 +239,7 @@ class GuestTarget(Target):
     """Subclasses build the guest's binaries (guest_binaries), say how to boot (boot_command) and
     whether the guest reads an initramfs or a root directory (root_kind)."""
     root_kind = "cpio"
+    setup_files = {}  # files the set-up directives need in the guest, by name
 
     def guest_binaries(self, ctx):
         raise NotImplementedError
@@ -253,14 +254,19 @@ class GuestTarget(Target):
             if not os.path.exists(path):
                 raise TargetFailed("%s is not built (%s)" % (name, path))
 
+    def guest_setup(self, ctx):
+        """(set-up directives for the guest's init, {file name: bytes} they need): none by default."""
+        return [], {}
+
     def make_root(self, ctx, plan_text):
-        files = guest_files(self.binaries, plan_text)
+        files = guest_files(self.binaries, plan_text, self.setup_files)
         root = os.path.join(self.build_dir(ctx), "guest-root" if self.root_kind == "dir" else "initramfs.cpio")
         (make_root_dir if self.root_kind == "dir" else make_initramfs)(files, root)
         return root
 
     def run(self, plan, ctx):
-        root = self.make_root(ctx, guest_plan(plan))
+        setup, self.setup_files = self.guest_setup(ctx)
+        root = self.make_root(ctx, guest_plan(plan, setup))
         cmd = self.boot_command(ctx, root)
         ctx.rundir.part("boot", status="running", command=cmd)
         ctx.say("%s: booting (%s)" % (self.spec, os.path.basename(cmd[0])))

@@ -16,6 +16,9 @@ from ._arch import ARCHES, build_dir
 from ._guest import Console, GuestTarget, boot
 
 KVM_ALIVE_S = 120
+SWAP_MIB = 256          # a RAM disk for swap
+HUGETLB_PMD_PAGES = 16  # hugetlb pages of the PMD size (the probes' largest need is 9)
+HUGETLB_PUD_MIN_MIB = 4096  # guests at least this big also get two pages of 1 GiB
 
 
 class KernelArch:
@@ -168,6 +171,30 @@ class KernelTarget(GuestTarget):
             return None
         return "a KVM guest did not come alive (%s)" % ((err.splitlines() or ["no output"])[-1])
 
+    def guest_setup(self, ctx):
+        """The guest is ours, so the privileged probes get what they need there: swap on a RAM disk (brd from the
+        kernel's own package), hugetlb pages, KSM running, mTHP on advice, the memory cgroup delegated."""
+        lines, files = [], {}
+        pkg = self.package and (self.package if self.package.endswith(".deb") else self.package + ".deb")
+        deb = self.kernel if self.kernel.endswith(".deb") else pkg and os.path.join(_debian.cache_root(), "debs", pkg)
+        brd = deb and _debian.extract_module(deb, "drivers/block/brd")
+        if brd:
+            name = os.path.basename(brd)
+            with open(brd, "rb") as f:
+                files[name] = f.read()
+            lines += ["module /%s rd_nr=1 rd_size=%d" % (name, SWAP_MIB * 1024), "swap /dev/ram0"]
+        else:
+            ctx.say("%s: no brd module in the kernel's package: the guest has no swap" % self.spec)
+        lines += ["write /proc/sys/vm/nr_hugepages %d" % HUGETLB_PMD_PAGES,
+                  "write /sys/kernel/mm/ksm/run 1", "write /sys/kernel/mm/ksm/sleep_millisecs 10",
+                  "write /sys/kernel/mm/ksm/pages_to_scan 1000",
+                  "write /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled madvise",
+                  "write /proc/sys/vm/unprivileged_userfaultfd 1",
+                  "mount cgroup2 /sys/fs/cgroup", "write /sys/fs/cgroup/cgroup.subtree_control +memory"]
+        if _mib(self.opts.memory) >= HUGETLB_PUD_MIN_MIB:
+            lines.append("write /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2")
+        return lines, files
+
     def describe(self):
         return {"target": self.spec, "emulation": "qemu-system-" + self.accel, "qemu": self.qemu()[0],
                 "qemu_version": tool_version([self.qemu()[0]]), "qemu_machine": " ".join(self.karch.machine) or "pc",
@@ -175,6 +202,12 @@ class KernelTarget(GuestTarget):
                 "accel_reason": self.accel_reason, "memory": self.opts.memory, "cpus": self.opts.cpus,
                 "kernel_image": self.image and os.path.basename(self.image), "kernel_package": self.package,
                 "byte_order": self.karch.build.byte_order, "pointer_bits": self.karch.build.bits}
+
+
+def _mib(size):
+    """MiB in a QEMU memory size ('2G', '1536M', '1024')."""
+    m = re.match(r"^(\d+)([MGT]?)$", str(size).upper())
+    return int(m.group(1)) * {"": 1, "M": 1, "G": 1024, "T": 1 << 20}[m.group(2)] if m else 0
 
 
 TARGET = KernelTarget

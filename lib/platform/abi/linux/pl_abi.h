@@ -55,6 +55,10 @@
 #define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
 #endif
 
+/* prctl(2) options, include/uapi/linux/prctl.h, Linux 6.4: KSM for the whole process. */
+#define PL_PR_SET_MEMORY_MERGE 67
+#define PL_PR_GET_MEMORY_MERGE 68
+
 /* mseal(2), Linux 6.10: the same number on every architecture. */
 #define PL_NR_mseal 462
 

@@ -1,0 +1,271 @@
+/* Page merging (KSM, Linux): identical pages advised MADV_MERGEABLE (or a
+ * whole process opted in with prctl) are shared until written; a write to a
+ * merged page copies it, MADV_UNMERGEABLE and turning the prctl off give
+ * every page back its own copy, also after part of the range was discarded,
+ * and a debugger's write into a merged PROT_NONE page unshares that page only.
+ * Needs the merging daemon running: a global setting the host's default run
+ * leaves alone, which a kernel target's guest turns on. */
+#include "config.h"
+#include "pagelab/check.h"
+#include "pagelab/env.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#ifdef HAVE_SYS_PRCTL_H
+#include <sys/prctl.h>
+#endif
+
+#include "duet.h"
+#include "pl_abi.h"
+
+#define PAGES 64
+#define SETTLE_MS 8000 /* two full scans; the probe's whole budget is the runner's timeout */
+#define SETTLE_ROUNDS 3
+
+static void need_merging(struct pc_ctx *ctx)
+{
+	bool on = false;
+	int e = pl_merge_running(&on);
+	if (e == ENOTSUP)
+		pc_skip_unsupported(ctx, "this system merges no pages (no KSM)");
+	PC_SETUP(ctx, e);
+	if (!on)
+		pc_skip_prerequisite(ctx, "the page-merging daemon is not running (/sys/kernel/mm/ksm/run is 0, a global "
+				     "setting): run on a kernel target, whose guest starts it");
+#ifdef MADV_MERGEABLE
+	/* Pages that never merge keep this process on the daemon's list after the probe unmerges its own range. */
+	char *keep;
+	PC_SETUP(ctx, pl_map_anon(4 * pl_page_size(), (void **)&keep));
+	pc_fill(keep, 4 * pl_page_size(), (unsigned)pl_pid()); /* unlike any other process's pages */
+	pc_advise(ctx, keep, 4 * pl_page_size(), MADV_MERGEABLE, "MADV_MERGEABLE");
+#endif
+}
+
+static size_t merged(struct pc_ctx *ctx)
+{
+	size_t n = 0;
+	int e = pl_merged_pages(&n);
+	if (e == ENOTSUP)
+		pc_skip_unobservable(ctx, PC_CH_PAGE_FLAGS, "this system does not count a process's merged pages");
+	PC_SETUP(ctx, e);
+	return n;
+}
+
+static void settle(struct pc_ctx *ctx)
+{
+	int e = pl_merge_settle(SETTLE_MS);
+	if (e == ETIMEDOUT)
+		pc_skip_prerequisite(ctx, "the merging daemon did not go over memory twice within %d s", SETTLE_MS / 1000);
+	PC_SETUP(ctx, e);
+}
+
+/* The merged-page count drops only when the daemon next goes over the range: let it, then read it. */
+static size_t merged_after_scans(struct pc_ctx *ctx)
+{
+	settle(ctx);
+	return merged(ctx);
+}
+
+/* PAGES pages all holding `byte`, in base pages; merged by advice unless the process opted in. */
+static char *identical_pages(struct pc_ctx *ctx, unsigned char byte, bool advise)
+{
+	size_t len = PAGES * pl_page_size();
+	char *p;
+	PC_SETUP(ctx, pl_map_anon(len, (void **)&p));
+#ifdef MADV_NOHUGEPAGE
+	(void)pc_madvise(p, len, MADV_NOHUGEPAGE); /* refused only where there is no THP */
+#endif
+	memset(p, byte, len);
+#ifdef MADV_MERGEABLE
+	if (advise)
+		pc_advise(ctx, p, len, MADV_MERGEABLE, "MADV_MERGEABLE");
+#endif
+	settle(ctx);
+	return p;
+}
+
+/* The daemon merges a page only on a later pass than the one that first saw it, and may skip pages that did
+ * not merge for a while (smart scan, Linux 6.7): give it a few rounds of two passes. */
+static size_t merged_eventually(struct pc_ctx *ctx)
+{
+	size_t n = merged(ctx);
+	for (int i = 0; i < SETTLE_ROUNDS && n < PAGES / 2; i++)
+		n = merged_after_scans(ctx);
+	return n;
+}
+
+static char *merged_pages(struct pc_ctx *ctx, unsigned char byte)
+{
+	need_merging(ctx);
+	char *p = identical_pages(ctx, byte, true);
+	size_t n = merged_eventually(ctx);
+	pc_measure(ctx, "merged_pages", "%zu of %d", n, PAGES);
+	PC_CHECK(ctx, n >= PAGES / 2, "only %zu of %d identical mergeable pages were merged", n, PAGES);
+	return p;
+}
+
+PC_PROBE(merge, "ksm.merge.identical_pages",
+	 "identical pages advised MADV_MERGEABLE are merged by the daemon and still read their data")
+{
+#ifdef MADV_MERGEABLE
+	char *p = merged_pages(ctx, 0xcf);
+	pc_observe(ctx, "merged", "yes");
+	PC_CHECK(ctx, pc_all_bytes(p, PAGES * pl_page_size(), 0xcf), "merged pages read something else");
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MADV_MERGEABLE in this system's headers");
+#endif
+}
+
+PC_PROBE(write_copies, "ksm.merge.write_copies",
+	 "a write to one merged page changes that page only: the others keep the shared data")
+{
+#ifdef MADV_MERGEABLE
+	size_t ps = pl_page_size();
+	char *p = merged_pages(ctx, 0xcf);
+	memset(p + 3 * ps, 0x11, ps);
+	bool others = pc_all_bytes(p, 3 * ps, 0xcf) && pc_all_bytes(p + 4 * ps, (PAGES - 4) * ps, 0xcf);
+	pc_observe(ctx, "other_pages_after_write", "%s", others ? "unchanged" : "changed");
+	PC_CHECK(ctx, others, "a write to a merged page showed in the pages merged with it");
+	PC_CHECK(ctx, pc_all_bytes(p + 3 * ps, ps, 0x11), "the written page did not keep the write");
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MADV_MERGEABLE in this system's headers");
+#endif
+}
+
+PC_PROBE(unmerge, "ksm.unmerge.advice",
+	 "MADV_UNMERGEABLE gives every merged page its own copy again, with its data")
+{
+#ifdef MADV_UNMERGEABLE
+	char *p = merged_pages(ctx, 0xcf);
+	pc_advise(ctx, p, PAGES * pl_page_size(), MADV_UNMERGEABLE, "MADV_UNMERGEABLE");
+	size_t n = merged_after_scans(ctx);
+	pc_observe(ctx, "merged_after", "%zu", n);
+	PC_CHECK(ctx, n == 0, "%zu pages still merged after MADV_UNMERGEABLE", n);
+	PC_CHECK(ctx, pc_all_bytes(p, PAGES * pl_page_size(), 0xcf), "unmerged pages lost their data");
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MADV_UNMERGEABLE in this system's headers");
+#endif
+}
+
+PC_PROBE(unmerge_discarded, "ksm.unmerge.after_discard",
+	 "MADV_UNMERGEABLE over merged pages of which half were discarded: none merged, the discarded half zero")
+{
+#ifdef MADV_UNMERGEABLE
+	size_t half = PAGES / 2 * pl_page_size();
+	char *p = merged_pages(ctx, 0xcf);
+	pc_advise(ctx, p, half, MADV_DONTNEED, "MADV_DONTNEED");
+	pc_advise(ctx, p, 2 * half, MADV_UNMERGEABLE, "MADV_UNMERGEABLE");
+	size_t n = merged_after_scans(ctx);
+	pc_observe(ctx, "merged_after", "%zu", n);
+	PC_CHECK(ctx, n == 0, "%zu pages still merged", n);
+	PC_CHECK(ctx, pc_all_bytes(p, half, 0) && pc_all_bytes(p + half, half, 0xcf), "contents wrong after unmerging");
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MADV_UNMERGEABLE in this system's headers");
+#endif
+}
+
+PC_PROBE(forced_write_prot_none, "ksm.merge.forced_write_unshares_prot_none",
+	 "a debugger's writes into merged pages made PROT_NONE unshare exactly those pages")
+{
+#ifdef MADV_MERGEABLE
+	size_t ps = pl_page_size(), before;
+	char *p = merged_pages(ctx, 0x11);
+	before = merged(ctx);
+	PC_SETUP(ctx, pl_protect(p, PAGES * ps, PL_PROT_NONE));
+	for (size_t i = 0; i < PAGES / 2; i++) {
+		int e = pl_force_write(p + i * ps, (unsigned char)(0x20 + i));
+		if (e == ENOTSUP)
+			pc_skip_unsupported(ctx, "this system has no debugger-style forced write");
+		PC_SETUP(ctx, e);
+	}
+	size_t after = merged_after_scans(ctx);
+	PC_SETUP(ctx, pl_protect(p, PAGES * ps, PL_PROT_READ));
+	bool own = true;
+	for (size_t i = 0; i < PAGES / 2; i++)
+		own = own && p[i * ps] == (char)(0x20 + i) && p[i * ps + 1] == 0x11;
+	pc_measure(ctx, "merged_pages", "%zu before, %zu after", before, after);
+	pc_observe(ctx, "written_pages", "%s", own ? "own copies" : "shared");
+	PC_CHECK(ctx, own, "a forced write into a merged page did not give it its own copy");
+	PC_CHECK(ctx, pc_all_bytes(p + PAGES / 2 * ps, PAGES / 2 * ps, 0x11), "unwritten merged pages changed");
+	PC_CHECK(ctx, after + PAGES / 2 <= before + 1, "the written pages are still counted merged");
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MADV_MERGEABLE in this system's headers");
+#endif
+}
+
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
+static int merge_all(struct pc_ctx *ctx, unsigned long on)
+{
+	if (prctl(PL_PR_SET_MEMORY_MERGE, on, 0, 0, 0) == 0)
+		return 0;
+	if (errno == EINVAL)
+		pc_skip_unsupported(ctx, "prctl(PR_SET_MEMORY_MERGE): EINVAL (Linux 6.4)");
+	return errno;
+}
+
+static int merging_all(void)
+{
+	return prctl(PL_PR_GET_MEMORY_MERGE, 0, 0, 0, 0);
+}
+#define PRCTL_SKIP
+#else
+#define PRCTL_SKIP pc_skip_unsupported(ctx, "no prctl(PR_SET_MEMORY_MERGE) on this system");
+#endif
+
+PC_PROBE(prctl_set_get, "ksm.prctl.set_and_get",
+	 "prctl(PR_SET_MEMORY_MERGE) turns whole-process merging on and off, as PR_GET_MEMORY_MERGE reports")
+{
+	PRCTL_SKIP
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
+	PC_SETUP(ctx, merge_all(ctx, 1));
+	int on = merging_all();
+	PC_SETUP(ctx, merge_all(ctx, 0));
+	int off = merging_all();
+	pc_observe(ctx, "reported", "%d then %d", on, off);
+	PC_CHECK(ctx, on == 1 && off == 0, "PR_GET_MEMORY_MERGE reported %d after on and %d after off", on, off);
+	pc_pass(ctx);
+#endif
+}
+
+PC_PROBE(prctl_fork, "ksm.prctl.inherited_by_fork",
+	 "a fork child inherits whole-process merging")
+{
+	PRCTL_SKIP
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
+	struct duet d;
+	PC_SETUP(ctx, merge_all(ctx, 1));
+	PC_SETUP(ctx, duet_fork(&d));
+	if (d.pid == 0)
+		_exit(merging_all() == 1 ? 0 : 1);
+	int st = duet_end(&d);
+	pc_observe(ctx, "child_merging", "%s", st == 0 ? "on" : "off");
+	PC_CHECK(ctx, st == 0, "the child does not inherit PR_SET_MEMORY_MERGE");
+	pc_pass(ctx);
+#endif
+}
+
+PC_PROBE(prctl_merges, "ksm.prctl.merges_and_unmerges",
+	 "with whole-process merging on, identical pages merge without advice; turning it off unmerges them")
+{
+	PRCTL_SKIP
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
+	need_merging(ctx);
+	PC_SETUP(ctx, merge_all(ctx, 1));
+	char *p = identical_pages(ctx, 0x5c, false);
+	size_t on = merged_eventually(ctx);
+	PC_SETUP(ctx, merge_all(ctx, 0));
+	size_t off = merged_after_scans(ctx);
+	pc_measure(ctx, "merged_pages", "%zu on, %zu off", on, off);
+	pc_observe(ctx, "merged_then_unmerged", "%s", on >= PAGES / 2 && off == 0 ? "yes" : "no");
+	PC_CHECK(ctx, on >= PAGES / 2, "only %zu pages merged under PR_SET_MEMORY_MERGE", on);
+	PC_CHECK(ctx, off == 0, "%zu pages still merged after turning it off", off);
+	PC_CHECK(ctx, pc_all_bytes(p, PAGES * pl_page_size(), 0x5c), "pages lost their data");
+	pc_pass(ctx);
+#endif
+}
