@@ -14,6 +14,7 @@
  * is passed to every later probe as untrusted, and its users skip. */
 #include "conform_run.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,13 @@ static int start(struct run *run, struct slot *s, size_t index)
 	if (s->by_fork) {
 		struct fork_start fs = {run, s};
 		e = pl_child_fork(&s->child, run_forked, &fs, run->o->mem_limit_mib);
+	}
+	/* A system without fork (Windows): re-executing is the only isolation, so it is tried again. */
+	if (e == ENOTSUP && s->by_fork) {
+		run->use_fork = s->by_fork = false;
+		snprintf(run->o->isolation_note, sizeof(run->o->isolation_note),
+			 "re-executing %.1000s failed once, and this system has no fork: probes stay isolated by exec", run->self);
+		e = start_exec(run, s);
 	}
 	if (e) {
 		pl_child_close(&s->child);

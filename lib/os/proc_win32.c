@@ -205,6 +205,12 @@ int pl_child_exec(struct pl_child *c, const char *path, char *const argv[], long
 		return e;
 	nul = CreateFileW(L"NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, OPEN_EXISTING, 0, NULL);
 	e = nul == INVALID_HANDLE_VALUE ? pl_win_last_errno() : create(c, wpath, cmd, nul, &pi);
+	/* A failure that is not about the program itself may pass (seen once under Wine): one more try. */
+	for (int attempt = 0; e && e != ENOENT && e != ENOEXEC && e != EACCES && attempt < 2; attempt++) {
+		fprintf(stderr, "pagelab: CreateProcess: %s (%s): trying again\n", pl_win_error_name(GetLastError()), strerror(e));
+		Sleep(100);
+		e = create(c, wpath, cmd, nul, &pi);
+	}
 	if (nul != INVALID_HANDLE_VALUE)
 		CloseHandle(nul);
 	if (e) {

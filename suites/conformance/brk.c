@@ -332,3 +332,23 @@ BRK_PROBES(probe_regrow, "regrow_zero", "pages given back by lowering the break 
 BRK_PROBES(probe_absurd, "failure_unchanged", "a break beyond the address space fails with ENOMEM and leaves the break alone")
 BRK_PROBES(probe_unaligned, "unaligned_break", "the break can be set inside a page and reads back exactly")
 BRK_PROBES(probe_below_start, "below_start", "the break never moves below where it started")
+
+PC_PROBE(brk_shrink_over_readonly, "brk.syscall.shrink_over_readonly_part",
+	 "the break grown by two pages, the new part made read-only, then shrunk back: it moves and the part is gone")
+{
+	void *start, *now;
+	size_t ps = pl_page_size();
+	int e = pl_raw_break(NULL, &start);
+	if (e == ENOTSUP)
+		pc_skip_unsupported(ctx, "no program break system call on this system");
+	char *base = (char *)(((uintptr_t)start + ps - 1) & ~(uintptr_t)(ps - 1));
+	PC_SETUP(ctx, pl_raw_break(base + 3 * ps, &now));
+	if (now != base + 3 * ps)
+		pc_skip_prerequisite(ctx, "the break cannot grow here");
+	PC_SETUP(ctx, pl_protect(base + ps, ps, PL_PROT_READ));
+	PC_SETUP(ctx, pl_raw_break(start, &now));
+	pc_observe(ctx, "break_after_shrink", "%s", now == start ? "moved back" : "stayed");
+	PC_CHECK(ctx, now == start, "the break did not shrink back over the read-only part");
+	pc_expect_fault(ctx, "former_heap", base + ps, false, PL_FAULT_UNMAPPED);
+	pc_pass(ctx);
+}

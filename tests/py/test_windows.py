@@ -154,6 +154,19 @@ def test_runner_isolates_on_windows(win_build, wine_cmd, tmp_path):
     assert elapsed < 60
 
 
+def test_failed_reexecution_stays_exec_without_fork(win_build, wine_cmd, tmp_path):
+    """Where re-executing fails, POSIX falls back to fork; Windows has none: the probe is an error that
+    says why, the run stays isolated by exec, and the note says so."""
+    out = tmp_path / "x.json"
+    env_cmd = wine_cmd[:-1] + ["PAGELAB_CONFORM_SELF=Z:\\nowhere\\missing.exe", wine_cmd[-1]]
+    r = subprocess.run(env_cmd + [os.path.join(win_build, "pagelab-selftest.exe"), "-f", "selftest.pass", "--json",
+                                  str(out)], capture_output=True, text=True, timeout=120)
+    doc = json.loads(out.read_text())
+    assert r.returncode == 1 and doc["isolation"] == "exec" and "has no fork" in doc["isolation_note"]
+    result = by_id(doc)["selftest.pass"]
+    assert result["status"] == "error" and "cannot start the probe" in result["reason"]
+
+
 def test_memory_limit_is_checked_and_exhaustion_is_a_crash(win_build, wine_cmd, tmp_path):
     out = tmp_path / "o.json"
     r = run_wine(wine_cmd, [os.path.join(win_build, "pagelab-selftest.exe"), "-f", "selftest.oom", "--timeout", "60",

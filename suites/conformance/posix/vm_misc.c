@@ -1,8 +1,8 @@
-/* The rest of mprotect, munmap and brk: ENOMEM for an unmapped address,
+/* The rest of mprotect and munmap: ENOMEM for an unmapped address,
  * PROT_EXEC, a file mapping split three ways by mprotect and merged back,
- * EINVAL past the end of the address space, ENOMEM when splitting a mapping
- * would pass the limit on mappings, and a break shrunk over a part made
- * read-only (the whole mapping goes). */
+ * EINVAL past the end of the address space, and ENOMEM when splitting a
+ * mapping would pass the limit on mappings. (The break shrunk over a part
+ * made read-only is in brk.c, with the other brk probes.) */
 #include "config.h"
 #include "pagelab/check.h"
 #include "pagelab/env.h"
@@ -96,25 +96,5 @@ PC_PROBE(munmap_map_limit, "munmap.enomem.split_past_mapping_limit",
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
 	PC_CHECK(ctx, e == ENOMEM, "splitting a mapping at the limit: expected ENOMEM, got %s", e ? pc_strerror(e) : "success");
 	PC_CHECK(ctx, pc_access_faults(big + ps, false, 0) == 0, "the refused munmap removed the page");
-	pc_pass(ctx);
-}
-
-PC_PROBE(brk_shrink_over_readonly, "brk.syscall.shrink_over_readonly_part",
-	 "the break grown by two pages, the new part made read-only, then shrunk back: it moves and the part is gone")
-{
-	void *start, *now;
-	size_t ps = pl_page_size();
-	int e = pl_raw_break(NULL, &start);
-	if (e == ENOTSUP)
-		pc_skip_unsupported(ctx, "no program break system call on this system");
-	char *base = (char *)(((uintptr_t)start + ps - 1) & ~(uintptr_t)(ps - 1));
-	PC_SETUP(ctx, pl_raw_break(base + 3 * ps, &now));
-	if (now != base + 3 * ps)
-		pc_skip_prerequisite(ctx, "the break cannot grow here");
-	PC_SETUP(ctx, pl_protect(base + ps, ps, PL_PROT_READ));
-	PC_SETUP(ctx, pl_raw_break(start, &now));
-	pc_observe(ctx, "break_after_shrink", "%s", now == start ? "moved back" : "stayed");
-	PC_CHECK(ctx, now == start, "the break did not shrink back over the read-only part");
-	pc_expect_fault(ctx, "former_heap", base + ps, false, PL_FAULT_UNMAPPED);
 	pc_pass(ctx);
 }
