@@ -39,7 +39,7 @@ __attribute__((format(printf, 1, 2), unused)) static void skip(const char *fmt, 
 }
 
 /* Run fn(arg) in a child with a timeout; returns the exit status, or 128+signal. */
-static int in_child(int (*fn)(void *), void *arg, unsigned timeout_s)
+__attribute__((unused)) static int in_child(int (*fn)(void *), void *arg, unsigned timeout_s)
 {
 	fflush(stdout);
 	fflush(stderr);
