@@ -364,14 +364,18 @@ def pattern_init(data, out_dir, formats):
 KINDS = ("private_anon", "shared_anon", "private_file", "shared_file", "thp", "")
 
 
-def behaviour_heatmap(data, out_dir, formats, max_rows=40):
+def behaviour_heatmap(data, out_dir, formats, max_rows=40, max_panels=4):
     """The behaviour matrix as a heat map: few probes give a probe x run grid; many give, per run,
-    a probe x mapping-kind grid. Rows that differ between runs are marked."""
+    a probe x mapping-kind grid, or with many runs a probe x run grid of each probe's variants.
+    Rows that differ between runs are marked."""
     if not data.matrix.rows:
         return []
     style.use()
     if len(data.matrix.rows) <= max_rows:
         fig, how = _heatmap_by_probe(data), "per probe and run"
+    elif len(data.runs) > max_panels:
+        fig, how = _heatmap_by_family(data), ("per probe (rows) and run (columns); a probe with variants (mapping "
+                                              "kinds, policies, modes) shows their most severe outcome")
     else:
         fig, how = _heatmap_by_kind(data), ("per probe (rows), mapping kind (columns) and run (panels); probes "
                                             "with other variants (policies, modes) show their most severe outcome "
@@ -430,28 +434,54 @@ def _fam_kind(probe_id):
 SEVERITY = ("fail", "error", "timeout", "xfail", "pass", "skip", "absent")
 
 
-def _heatmap_by_kind(data):
-    codes = list(style.STATUS_COLOURS)
+def _families(rows):
+    """Probe families in order, and those with a row that differs between runs."""
     fams, differs = [], set()
-    for r in data.matrix.rows:
+    for r in rows:
         fam, _ = _fam_kind(r.id)
         if fam not in fams:
             fams.append(fam)
         if r.differs:
             differs.add(fam)
+    return fams, differs
+
+
+def _most_severe(rows, run, key):
+    """{key(row id): status code}: per cell the most severe outcome of the rows it gathers, in one run."""
+    codes = list(style.STATUS_COLOURS)
+    cell = {}
+    for r in rows:
+        c = r.cells[run]
+        status = c["status"] if c else "absent"
+        prev = cell.get(key(r.id))
+        if prev is None or SEVERITY.index(status) < SEVERITY.index(codes[prev]):
+            cell[key(r.id)] = codes.index(status)
+    return cell
+
+
+def _heatmap_by_family(data):
+    codes = list(style.STATUS_COLOURS)
+    fams, differs = _families(data.matrix.rows)
+    cells = [_most_severe(data.matrix.rows, i, lambda pid: _fam_kind(pid)[0]) for i in range(len(data.runs))]
+    grid = np.array([[c.get(f, codes.index("absent")) for c in cells] for f in fams])
+    longest = max(map(len, data.labels))
+    fig, ax = plt.subplots(figsize=(min(style.DOUBLE_IN, 3.0 + 0.22 * len(data.runs)),
+                                    1.0 + 0.1 * len(fams) + 0.04 * longest))
+    _status_grid(ax, grid, data.labels, [("▶ " if f in differs else "") + f for f in fams])
+    ax.set_xlabel("run")
+    _status_legend(fig, ax, grid)
+    return fig
+
+
+def _heatmap_by_kind(data):
+    codes = list(style.STATUS_COLOURS)
+    fams, differs = _families(data.matrix.rows)
     kinds = [k for k in KINDS if any(_fam_kind(r.id)[1] == k for r in data.matrix.rows)]
     n = len(data.labels)
     fig, axes = plt.subplots(1, n, figsize=(style.COLUMN_IN if n == 1 else style.DOUBLE_IN, 1.2 + 0.1 * len(fams)),
                              squeeze=False, sharey=True)
     for i, ax in enumerate(axes[0]):
-        cell = {}
-        for r in data.matrix.rows:
-            fam, kind = _fam_kind(r.id)
-            c = r.cells[i]
-            status = c["status"] if c else "absent"
-            prev = cell.get((fam, kind))
-            if prev is None or SEVERITY.index(status) < SEVERITY.index(codes[prev]):
-                cell[(fam, kind)] = codes.index(status)
+        cell = _most_severe(data.matrix.rows, i, _fam_kind)
         grid = np.array([[cell.get((f, k), codes.index("absent")) for k in kinds] for f in fams])
         _status_grid(ax, grid, [k.replace("_", " ") or "(plain)" for k in kinds],
                      [("▶ " if f in differs else "") + f for f in fams])

@@ -45,7 +45,8 @@ class System:
 
 
 def probe_contracts():
-    """{probe id: what it checks}, from `pagelab-conform -l` of this tree's build (when there is one)."""
+    """{probe id: what it checks}, from `pagelab-conform -l` of this tree's build (when there is one):
+    for results written before each carried its description."""
     binary = os.path.join(os.environ.get("PAGELAB_BUILD") or os.path.join(REPO, "build"), "pagelab-conform")
     if binary not in _listing:
         _listing[binary] = {}
@@ -82,15 +83,17 @@ def _reading(result, env, rules):
     return BY_CLASS.get(result.get("class"), "not triaged yet (no verdict class recorded)"), "untriaged"
 
 
-def _contract(result, listing):
-    base = result["id"].split("/")[0]
-    return result.get("description") or listing.get(result["id"]) or listing.get(base) or ""
+def _contract(result):
+    """What the probe checks: the result's own description (schema /2), else this tree's listing."""
+    if result.get("description"):
+        return result["description"]
+    listing = probe_contracts()
+    return listing.get(result["id"]) or listing.get(result["id"].split("/")[0]) or ""
 
 
 def collect(runs, labels, rules=None):
     """[System]: per run with conformance results, its fails and how many errors and timeouts."""
     rules = load_triage() if rules is None else rules
-    listing = probe_contracts() if any(r.conformance for r in runs) else {}
     out = []
     for run, label in zip(runs, labels):
         if not run.conformance:
@@ -100,7 +103,7 @@ def collect(runs, labels, rules=None):
         for r in run.conformance["results"]:
             if r["status"] == "fail":
                 reading, verdict = _reading(r, env, rules)
-                items.append(Finding(r, _contract(r, listing), reading, verdict))
+                items.append(Finding(r, _contract(r), reading, verdict))
             elif r["status"] in ("error", "timeout"):
                 others[r["status"]] = others.get(r["status"], 0) + 1
         out.append(System(run, label, items, others))

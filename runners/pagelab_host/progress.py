@@ -87,7 +87,7 @@ def run_streaming(cmd, stdout_path, stderr_path, progress, parse, deadline=None)
         t.start()
     interrupted = timed_out = False
     try:
-        timed_out = not _consume(q, progress, parse, deadline)
+        timed_out = not _consume(q, progress, parse, deadline, proc)
         if timed_out:
             _stop(proc)
         proc.wait()
@@ -101,12 +101,21 @@ def run_streaming(cmd, stdout_path, stderr_path, progress, parse, deadline=None)
     return Result(rc, sig, interrupted, timed_out)
 
 
-def _consume(q, progress, parse, deadline):
-    """Until both streams close (True) or the deadline passes (False)."""
-    open_streams = 2
+# Seconds the command's leftover children may keep its streams open after it exited.
+LEFTOVER_S = 2.0
+
+
+def _consume(q, progress, parse, deadline, proc):
+    """Until both streams close (True) or the deadline passes (False). When the command has exited,
+    what it left running in its process group (a launcher's orphaned children) is killed."""
+    open_streams, exited = 2, None
     while open_streams:
         if deadline is not None and time.monotonic() > deadline:
             return False
+        if exited is None and proc.poll() is not None:
+            exited = time.monotonic()
+        if exited is not None and time.monotonic() - exited > LEFTOVER_S:
+            _kill_group(proc)
         try:
             tag, line = q.get(timeout=1.0)
         except queue.Empty:
@@ -117,6 +126,13 @@ def _consume(q, progress, parse, deadline):
         elif tag == "out":
             parse(line)
     return True
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _stop(proc):

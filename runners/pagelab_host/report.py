@@ -41,12 +41,20 @@ def system_summary(run):
     return ", ".join(p for p in parts if p) or "–"
 
 
+def summary_text(summ):
+    """'309 pass, 13 skip (10 unsupported, 3 prerequisite)' from a conformance summary."""
+    classes = ", ".join("%d %s" % (v, k[5:]) for k, v in summ.items() if k.startswith("skip_") and v)
+    parts = ["%s %s" % (v, k) + (" (%s)" % classes if k == "skip" and classes else "")
+             for k, v in summ.items() if k != "total" and not k.startswith("skip_") and v]
+    return ", ".join(parts) or "–"
+
+
 def run_rows(data):
     """(label, run id with baseline mark, system, state, conformance summary, benchmark count) per run."""
     rows = []
     for i, r in enumerate(data.runs):
         summ = (r.conformance or {}).get("summary") or {}
-        conf = ", ".join("%s %s" % (v, k) for k, v in summ.items() if k != "total" and v) or "–"
+        conf = summary_text(summ)
         mark = " (baseline)" if i == data.baseline and len(data.runs) > 1 else ""
         rows.append((data.labels[i], r.id, mark, system_summary(r), run_state(r), conf, len(data.benches[i])))
     return rows

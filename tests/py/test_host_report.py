@@ -162,3 +162,38 @@ def test_report_columns_are_the_targets_labels_when_they_differ():
     # Two runs of the same target are told apart by their ids.
     c = run("20261130T1500Z-vm-6.18", "local")
     assert short_labels([a, c]) == ["20261129T1500Z", "20261130T1500Z"]
+
+
+def test_findings_take_the_reading_of_the_first_matching_triage_rule():
+    from pagelab_host import findings
+    from pagelab_host.model import Run
+
+    run = Run("/x/20261129T150000Z-qemu-user-s390x")
+    run.manifest = {"target": {"spec": "qemu-user:s390x", "label": "qemu-user-s390x"}}
+    run.env_file = {"emulation": "qemu-user", "arch": "s390x"}
+    run.conformance = {"results": [
+        _res("madvise.guard_install.access_faults/private_anon", "fail", {"access": "none"}, cls="not_honoured"),
+        _res("mmap.fixed_noreplace.eexist_over_mapping", "fail", cls="not_honoured"),
+        _res("mmap.anon.zero_fill", "pass"), _res("mprotect.hole.enomem", "timeout")]}
+    rules = [{"probe": "madvise.guard_install.*", "when": {"emulation": "qemu-user*"}, "verdict": "system",
+              "reading": "qemu-user ignores MADV_GUARD_INSTALL"},
+             {"probe": "mmap.*", "when": {"emulation": "user-mode-linux"}, "reading": "not this one"}]
+    (s,) = findings.collect([run], ["qemu-user-s390x"], rules)
+    assert s.target == "qemu-user:s390x" and s.others == {"timeout": 1}
+    guard, noreplace = s.items
+    assert (guard.reading, guard.verdict) == ("qemu-user ignores MADV_GUARD_INSTALL", "system")
+    assert "access: none" in guard.did
+    assert noreplace.verdict == "untriaged" and noreplace.reading == findings.BY_CLASS["not_honoured"]
+    doc = findings.to_json([s], "now")
+    assert doc["systems"][0]["fails"][0]["probe"] == "madvise.guard_install.access_faults/private_anon"
+
+
+def test_every_triage_rule_is_well_formed(repo_root):
+    import fnmatch
+    with open(os.path.join(repo_root, "results", "triage.json")) as f:
+        doc = json.load(f)
+    assert doc["schema"] == "pagelab.triage/1"
+    for rule in doc["rules"]:
+        assert set(rule) <= {"probe", "when", "verdict", "reading", "why"}, rule
+        assert rule["verdict"] in ("system", "ours") and rule["reading"] and "\n" not in rule["reading"]
+        assert fnmatch.translate(rule["probe"]) and isinstance(rule.get("when", {}), dict)

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 TARGETS = ("qemu-user:aarch64", "qemu-user:s390x", "musl", "uml")
-PROBES = ("mmap.*", "brk.*", "madvise.dontfork.*", "madvise.guard_install.access_faults/*")
+PROBES = ("mmap.*", "brk.*", "madvise.dontfork.*", "madvise.guard_install.access_faults/*", "pagelayer.caps.*",
+          "refalloc.guard_after_large_object")
 NEEDS = ("qemu-aarch64-static", "qemu-s390x-static", "aarch64-linux-gnu-gcc", "s390x-linux-gnu-gcc", "musl-gcc",
          "linux.uml")
 
