@@ -11,10 +11,11 @@ ENV_ORDER = ("os", "kernel", "kernel_version", "arch", "hostname", "platform", "
 
 
 class Row:
-    def __init__(self, pid, cells, differs):
+    def __init__(self, pid, cells, differs, partial=False):
         self.id = pid
         self.cells = cells
         self.differs = differs
+        self.partial = partial  # some runs with results have no such probe (another OS family's interface)
 
 
 class Matrix:
@@ -25,6 +26,10 @@ class Matrix:
     @property
     def n_differ(self):
         return sum(1 for r in self.rows if r.differs)
+
+    @property
+    def n_partial(self):
+        return sum(1 for r in self.rows if r.partial)
 
 
 def semantics(observed):
@@ -62,10 +67,11 @@ def behaviour_matrix(runs):
     rows = []
     for pid in order:
         cells = [t.get(pid) if t is not None else None for t in table]
-        # A run with no conformance at all does not make every probe "differ".
-        present = [c for c, ok in zip(cells, with_conf) if ok]
-        rows.append(Row(pid, cells, len({(c["status"], c["class"], c["semantics"]) if c else None
-                                         for c in present}) > 1))
+        # A run with no conformance at all does not make every probe "differ", and a probe a system
+        # does not build (Windows has no madvise probes, Linux no VirtualAlloc ones) is shown apart.
+        present = [c for c, ok in zip(cells, with_conf) if ok and c]
+        partial = len(present) < sum(with_conf)
+        rows.append(Row(pid, cells, len({(c["status"], c["class"], c["semantics"]) for c in present}) > 1, partial))
     return Matrix(rows, with_conf)
 
 

@@ -3,7 +3,7 @@ import os
 import re
 
 from . import model, stats
-from .report import cost_cell_parts, embed_png, esc, run_rows
+from .report import partial_note, cost_cell_parts, embed_png, esc, run_rows
 
 CSS = """
 body{font-family:system-ui,sans-serif;font-size:14px;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -51,7 +51,8 @@ def _matrix(data):
         return out + ["<p class=note>No conformance results.</p>"]
     head = ["probe"] + data.labels
     if len(data.runs) > 1:
-        out.append("<p>%d of %d probes differ between runs (highlighted).</p>" % (m.n_differ, len(m.rows)))
+        out.append("<p>%d of %d probes differ between runs (highlighted)%s.</p>" % (m.n_differ, len(m.rows),
+                                                                                   esc(partial_note(m))))
         if m.n_differ:
             out += ["<h3>Probes that differ</h3>", _table(head, [_matrix_row(r) for r in m.rows if r.differs]),
                     "<details><summary>All %d probes</summary>" % len(m.rows)]

@@ -106,11 +106,16 @@ def _matrix_md(data):
     L = ["", "## Behaviour matrix", ""]
     head = ["| probe | " + " | ".join(data.labels) + " |", "|---" * (len(data.labels) + 1) + "|"]
     if len(data.runs) > 1:
-        L += ["%d of %d probes differ between runs (marked ▶)." % (m.n_differ, len(m.rows)), ""]
+        L += ["%d of %d probes differ between runs (marked ▶)%s." % (m.n_differ, len(m.rows), partial_note(m)), ""]
         if m.n_differ:
             L += ["### Probes that differ", ""] + head + [_row_md(r) for r in m.rows if r.differs]
             L += ["", "### All probes", ""]
     return L + head + [_row_md(r) for r in m.rows]
+
+
+def partial_note(m):
+    """How many probes only some runs have (— in the others: a system that does not build them)."""
+    return "; %d are in some runs only (—)" % m.n_partial if m.n_partial else ""
 
 
 def _row_md(r):

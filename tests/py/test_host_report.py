@@ -150,6 +150,20 @@ def test_results_without_measured_count_every_observation_as_semantic():
     assert behaviour_matrix([a, b]).rows[0].differs
 
 
+def test_probes_only_some_systems_build_are_shown_apart_not_as_differences():
+    from pagelab_host.analysis import behaviour_matrix
+    linux = _Run([_res("madvise.free", observed={"contents_after": "old"}),
+                  _res("pagelayer.release", observed={"implementation": "native: madvise(MADV_FREE)"})])
+    windows = _Run([_res("virtualalloc.mem_reset", observed={"contents_after": "zero"}),
+                    _res("pagelayer.release", observed={"implementation": "native: VirtualAlloc(MEM_RESET)"})])
+    m = behaviour_matrix([linux, windows])
+    rows = {r.id: r for r in m.rows}
+    assert rows["madvise.free"].partial and not rows["madvise.free"].differs
+    assert rows["virtualalloc.mem_reset"].partial and rows["virtualalloc.mem_reset"].cells[0] is None
+    assert rows["pagelayer.release"].differs and not rows["pagelayer.release"].partial
+    assert (m.n_differ, m.n_partial) == (1, 2)
+
+
 def test_report_columns_are_the_targets_labels_when_they_differ():
     from pagelab_host.model import Run, short_labels
 
