@@ -95,9 +95,9 @@ endif
 # (posix.c); lib/os/*_<family>.c and *_<layer>.c; lib/harness/*_<family>.c and env_<layer>.c.
 PLATFORM_SRC := lib/platform/verify.c lib/platform/caps.c $(wildcard lib/platform/$(FAMILY).c) \
 		lib/platform/$(LAYER).c $(wildcard lib/platform/$(LAYER)_*.c)
-# Linux answers the deeper observation calls itself; the other layers start with none of them.
+# Linux answers every observation call itself; the other layers start with none of them (ENOTSUP).
 ifneq ($(LAYER),linux)
-PLATFORM_SRC += lib/platform/deep_none.c
+PLATFORM_SRC += lib/platform/none.c
 endif
 OS_SRC       := $(wildcard lib/os/*_$(FAMILY).c) $(wildcard lib/os/*_$(LAYER).c)
 COMMON_SRC   := $(filter-out lib/harness/conform% lib/harness/bench% lib/harness/counters% lib/harness/topology% \

@@ -1,7 +1,11 @@
 /* The page layer's portable part, the same on every OS: the names of
  * operations, implementations and verdicts, setting a capability entry, and
- * counting resident pages from the per-OS residency call, touching pages. */
+ * counting resident pages from the per-OS residency call, touching pages,
+ * and pattern mappings written up front. */
 #include "pl_internal.h"
+
+#include <errno.h>
+#include <string.h>
 
 static const char *const op_names[PL_OP_COUNT] = {
 	[PL_OP_RESERVE] = "reserve",         [PL_OP_COMMIT] = "commit",
@@ -81,4 +85,26 @@ void pl_touch_pages(void *p, size_t len, bool write)
 		if (write)
 			*b = v;
 	}
+}
+
+int pl_map_pattern_memset(size_t len, unsigned char byte, void **out)
+{
+	void *p = NULL;
+	int e = pl_map_anon(len, &p);
+	if (e)
+		return e;
+	memset(p, byte, len);
+	*out = p;
+	return 0;
+}
+
+int pl_map_pattern_memset_only(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
+			       enum pl_pattern_mode *used)
+{
+	if (mode != PL_PATTERN_AUTO && mode != PL_PATTERN_MEMSET)
+		return ENOTSUP;
+	int e = pl_map_pattern_memset(len, byte, out);
+	if (e == 0 && used)
+		*used = PL_PATTERN_MEMSET;
+	return e;
 }

@@ -89,13 +89,7 @@ int pl_populate(void *p, size_t len, bool write)
 }
 
 /* No portable way to see physical pages, counters or the kernel's records:
- * every observation a port cannot make answers ENOTSUP. */
-int pl_is_zero_page(const void *p, bool *is_zero)
-{
-	(void)p; (void)is_zero;
-	return ENOTSUP;
-}
-
+ * every observation a port cannot make answers ENOTSUP (the rest in none.c). */
 int pl_rss(size_t *bytes)
 {
 	(void)bytes;
@@ -120,51 +114,15 @@ int pl_mapping_count(const void *p, size_t len, size_t *count)
 	return ENOTSUP;
 }
 
-int pl_locked_bytes(size_t *bytes)
-{
-	(void)bytes;
-	return ENOTSUP;
-}
-
-int pl_break_start(uintptr_t *addr)
-{
-	(void)addr;
-	return ENOTSUP;
-}
-
-int pl_raw_break(void *want, void **now)
-{
-	(void)want; (void)now;
-	return ENOTSUP;
-}
-
 int pl_swap_total(uint64_t *bytes)
 {
 	(void)bytes;
 	return ENOTSUP;
 }
 
-int pl_file_in_memory(int fd, bool *yes)
-{
-	(void)fd; (void)yes;
-	return ENOTSUP;
-}
-
-int pl_commit_strict(bool *strict)
-{
-	(void)strict;
-	return ENOTSUP;
-}
-
 const char *pl_huge_unavailable(void)
 {
 	return "no transparent huge pages in the generic page layer";
-}
-
-int pl_huge_zero_page_enabled(bool *on)
-{
-	(void)on;
-	return ENOTSUP;
 }
 
 int pl_folio_bytes(const void *p, size_t *bytes)
@@ -189,7 +147,7 @@ int pl_memlimit_create(size_t bytes, struct pl_memlimit **out, const char **why)
 int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
 		   enum pl_pattern_mode *used)
 {
-	return pl_posix_map_pattern_memset_only(len, byte, mode, out, used);
+	return pl_map_pattern_memset_only(len, byte, mode, out, used);
 }
 
 int pl_unmap_pattern(void *p, size_t len)

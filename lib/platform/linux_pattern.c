@@ -331,7 +331,7 @@ int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, vo
 		/* userfaultfd unusable here: write the pattern up front */
 		__attribute__((fallthrough));
 	default:
-		e = pl_posix_map_pattern_memset(len, byte, out);
+		e = pl_map_pattern_memset(len, byte, out);
 		if (e == 0 && used)
 			*used = PL_PATTERN_MEMSET;
 		return e;
@@ -360,7 +360,7 @@ int pl_unmap_pattern(void *p, size_t len)
 int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
 		   enum pl_pattern_mode *used)
 {
-	return pl_posix_map_pattern_memset_only(len, byte, mode, out, used);
+	return pl_map_pattern_memset_only(len, byte, mode, out, used);
 }
 
 int pl_unmap_pattern(void *p, size_t len)

@@ -20,10 +20,10 @@ int pl_posix_remap_fresh(void *p, size_t len, int prot);
 /* Touch every page: read (write=false) or read-and-write-back (write=true). */
 void pl_touch_pages(void *p, size_t len, bool write);
 /* Pattern mapping by mapping anonymous memory and writing the pattern. */
-int pl_posix_map_pattern_memset(size_t len, unsigned char byte, void **out);
+int pl_map_pattern_memset(size_t len, unsigned char byte, void **out);
 /* pl_map_pattern where memset is the only way: other modes are ENOTSUP. */
-int pl_posix_map_pattern_memset_only(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
-				     enum pl_pattern_mode *used);
+int pl_map_pattern_memset_only(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
+			       enum pl_pattern_mode *used);
 /* Map one scratch page, run madvise(advice) on it, unmap: 0 when the kernel accepts it. */
 int pl_posix_probe_advice(int advice);
 /* Map a page read-write private anonymous; the caller unmaps it. */

@@ -162,28 +162,6 @@ int pl_posix_madvise(void *p, size_t len, int advice)
 	return madvise(p, len, advice) == 0 ? 0 : errno;
 }
 
-int pl_posix_map_pattern_memset(size_t len, unsigned char byte, void **out)
-{
-	void *p = NULL;
-	int e = pl_map_anon(len, &p);
-	if (e)
-		return e;
-	memset(p, byte, len);
-	*out = p;
-	return 0;
-}
-
-int pl_posix_map_pattern_memset_only(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
-				     enum pl_pattern_mode *used)
-{
-	if (mode != PL_PATTERN_AUTO && mode != PL_PATTERN_MEMSET)
-		return ENOTSUP;
-	int e = pl_posix_map_pattern_memset(len, byte, out);
-	if (e == 0 && used)
-		*used = PL_PATTERN_MEMSET;
-	return e;
-}
-
 int pl_posix_scratch_page(void **out)
 {
 	return pl_map_anon(pl_page_size(), out);

@@ -433,17 +433,7 @@ int pl_populate(void *p, size_t len, bool write)
 int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, void **out,
 		   enum pl_pattern_mode *used)
 {
-	if (mode != PL_PATTERN_AUTO && mode != PL_PATTERN_MEMSET)
-		return ENOTSUP;
-	void *p = NULL;
-	int e = pl_map_anon(len, &p);
-	if (e)
-		return e;
-	memset(p, byte, len);
-	*out = p;
-	if (used)
-		*used = PL_PATTERN_MEMSET;
-	return 0;
+	return pl_map_pattern_memset_only(len, byte, mode, out, used);
 }
 
 int pl_unmap_pattern(void *p, size_t len)

@@ -2,7 +2,8 @@
  * residency and per-page flags, GetProcessMemoryInfo for the working set and
  * page faults, VirtualQuery for the mapping list, GlobalMemoryStatusEx for
  * the page files. Windows shows no zero page, no program break and no locked
- * total to a process: those answer ENOTSUP. */
+ * total to a process, and charges every commit without a call that says so:
+ * those answer ENOTSUP (lib/platform/none.c). */
 #include "windows_internal.h"
 
 #include <errno.h>
@@ -80,12 +81,6 @@ int pl_page_flags(const void *p, unsigned *flags, unsigned *known)
 	return e;
 }
 
-int pl_is_zero_page(const void *p, bool *is_zero)
-{
-	(void)p; (void)is_zero;
-	return ENOTSUP;
-}
-
 static int memory_counters(PROCESS_MEMORY_COUNTERS *pmc)
 {
 	BOOL(WINAPI *get)(HANDLE, void *, DWORD) = pl_win_exports()->process_memory_info;
@@ -136,24 +131,6 @@ int pl_mapping_count(const void *p, size_t len, size_t *count)
 	return 0;
 }
 
-int pl_locked_bytes(size_t *bytes)
-{
-	(void)bytes;
-	return ENOTSUP;
-}
-
-int pl_break_start(uintptr_t *addr)
-{
-	(void)addr;
-	return ENOTSUP;
-}
-
-int pl_raw_break(void *want, void **now)
-{
-	(void)want; (void)now;
-	return ENOTSUP;
-}
-
 /* The page files: the commit limit beyond physical memory (a few pages of rounding are not a page file). */
 int pl_swap_total(uint64_t *bytes)
 {
@@ -165,29 +142,10 @@ int pl_swap_total(uint64_t *bytes)
 	return 0;
 }
 
-int pl_file_in_memory(int fd, bool *yes)
-{
-	(void)fd; (void)yes;
-	return ENOTSUP;
-}
-
-/* Windows charges every commit against its limit, but no call says whether this one does. */
-int pl_commit_strict(bool *strict)
-{
-	(void)strict;
-	return ENOTSUP;
-}
-
 const char *pl_huge_unavailable(void)
 {
 	return "Windows has no transparent huge pages: large pages (MEM_LARGE_PAGES) need SeLockMemoryPrivilege "
 	       "and stay locked";
-}
-
-int pl_huge_zero_page_enabled(bool *on)
-{
-	(void)on;
-	return ENOTSUP;
 }
 
 /* ---- deeper observations, and acting like the kernel's other users ----

@@ -1,10 +1,52 @@
-/* The deeper observations and the calls that act like the kernel's other
- * users (platform.h), for a system that has none of them: every one answers
- * ENOTSUP. The generic POSIX layer and Windows build this file; Linux has its
- * own (linux_*.c). */
+/* The page layer's calls a system has no way to answer (platform.h: the
+ * observations, the deeper ones, and those that act like the kernel's other
+ * users): every one answers ENOTSUP. The generic POSIX layer and Windows build
+ * this file; Linux answers them all itself (linux_*.c). */
 #include "pl_internal.h"
 
 #include <errno.h>
+
+int pl_is_zero_page(const void *p, bool *is_zero)
+{
+	(void)p; (void)is_zero;
+	return ENOTSUP;
+}
+
+int pl_locked_bytes(size_t *bytes)
+{
+	(void)bytes;
+	return ENOTSUP;
+}
+
+int pl_break_start(uintptr_t *addr)
+{
+	(void)addr;
+	return ENOTSUP;
+}
+
+int pl_raw_break(void *want, void **now)
+{
+	(void)want; (void)now;
+	return ENOTSUP;
+}
+
+int pl_file_in_memory(int fd, bool *yes)
+{
+	(void)fd; (void)yes;
+	return ENOTSUP;
+}
+
+int pl_commit_strict(bool *strict)
+{
+	(void)strict;
+	return ENOTSUP;
+}
+
+int pl_huge_zero_page_enabled(bool *on)
+{
+	(void)on;
+	return ENOTSUP;
+}
 
 int pl_tlb_shootdowns(uint64_t *count)
 {
