@@ -145,7 +145,7 @@ static void fill_other_caps(struct pl_caps *c, const struct pl_win_check_result 
 static BOOL CALLBACK fill_caps(PINIT_ONCE once, PVOID arg, PVOID *ctx)
 {
 	(void)once; (void)arg; (void)ctx;
-	struct pl_win_check_result r[PL_WCHK_COUNT];
+	static struct pl_win_check_result r[PL_WCHK_COUNT]; /* the capability set points into its details */
 	caps.platform = "windows";
 	caps.page_size = pl_page_size();
 	caps.granularity = granularity();
@@ -219,6 +219,7 @@ static int aligned_reserve_by_retry(size_t len, size_t align, void **out)
 	return ENOMEM;
 }
 
+/* MEM_RESERVE: address space only, no access and no commit charge (VirtualAlloc). */
 int pl_reserve(size_t len, size_t align, void **out)
 {
 	size_t ps = pl_page_size();
@@ -241,6 +242,7 @@ int pl_reserve(size_t len, size_t align, void **out)
 	return 0;
 }
 
+/* MEM_RESERVE|MEM_COMMIT, PAGE_READWRITE: charged at once, each page zero when first touched. */
 int pl_map_anon(size_t len, void **out)
 {
 	if (len == 0)
@@ -266,6 +268,7 @@ static size_t allocation_size(void *p, DWORD *type)
 	return total;
 }
 
+/* MEM_RELEASE frees the whole reservation or nothing (VirtualFree: size must be 0, base the allocation's). */
 int pl_unmap(void *p, size_t len)
 {
 	DWORD type = 0;
@@ -293,6 +296,7 @@ int pl_decommit(void *p, size_t len)
 	return VirtualFree(p, len, MEM_DECOMMIT) ? 0 : pl_win_last_errno();
 }
 
+/* VirtualProtect: the new access applies to every page of the range, within one reservation. */
 int pl_protect(void *p, size_t len, int prot)
 {
 	DWORD old, want = win_prot(prot);
@@ -338,6 +342,7 @@ static bool is_view(const void *p)
 	return VirtualQuery(p, &mbi, sizeof(mbi)) == sizeof(mbi) && mbi.Type == MEM_MAPPED;
 }
 
+/* MEM_RESET (or, where it is not honoured, decommit and commit): each page reads old or zero, still accessible. */
 int pl_release(void *p, size_t len)
 {
 	size_t ps = pl_page_size();
@@ -349,6 +354,7 @@ int pl_release(void *p, size_t len)
 	return e && is_view(p) ? trim_view(p, len) : e;
 }
 
+/* Decommit and commit: the memory goes back and every page reads zero (zeros written where that is refused). */
 int pl_release_zero(void *p, size_t len)
 {
 	if (!page_aligned(p, len))
@@ -362,6 +368,7 @@ int pl_release_zero(void *p, size_t len)
 	return e;
 }
 
+/* OfferVirtualMemory: the pages may be discarded, are inaccessible, and are not written to the page file. */
 int pl_win_offer(void *p, size_t len)
 {
 	pl_offer_fn offer = pl_win_exports()->offer;
@@ -370,6 +377,7 @@ int pl_win_offer(void *p, size_t len)
 	return pl_win_errno(offer(p, len, PL_VM_OFFER_PRIORITY_VERY_LOW));
 }
 
+/* ReclaimVirtualMemory: ERROR_SUCCESS when every page is intact, ERROR_BUSY when some were discarded. */
 int pl_win_reclaim(void *p, size_t len)
 {
 	pl_reclaim_fn reclaim = pl_win_exports()->reclaim;
@@ -388,6 +396,7 @@ int pl_reusable(void *p, size_t len)
 	return pl_release(p, len);
 }
 
+/* Reclaim (or MEM_RESET_UNDO): in use again, every page reading its old bytes or zero. */
 int pl_reuse(void *p, size_t len)
 {
 	(void)pl_caps();
@@ -406,17 +415,20 @@ int pl_reuse(void *p, size_t len)
 
 /* ---- guards and population ---- */
 
+/* PAGE_NOACCESS: every access faults until the protection changes (the contents stay). */
 int pl_guard(void *p, size_t len)
 {
 	return pl_protect(p, len, PL_PROT_NONE);
 }
 
+/* Accessible again and reading zero: the guard's contents are not kept, as the contract says. */
 int pl_unguard(void *p, size_t len)
 {
 	int e = pl_protect(p, len, PL_PROT_RW);
 	return e ? e : pl_release_zero(p, len);
 }
 
+/* Each page touched (read, or read and written back): resident when this returns. */
 int pl_populate(void *p, size_t len, bool write)
 {
 	(void)pl_caps();
@@ -436,6 +448,7 @@ int pl_map_pattern(size_t len, unsigned char byte, enum pl_pattern_mode mode, vo
 	return pl_map_pattern_memset_only(len, byte, mode, out, used);
 }
 
+/* Pattern memory is ordinary committed memory: unmapped whole. */
 int pl_unmap_pattern(void *p, size_t len)
 {
 	return pl_unmap(p, len);

@@ -281,28 +281,38 @@ static int run_copy(const char *self, char *out, size_t size, struct pl_exit *ho
 	return 0;
 }
 
-/* "NAME OUTCOME DETAIL" lines into results; a check that began and never reported crashed. */
-static void parse(const char *text, const char *crash, struct pl_win_check_result out[PL_WCHK_COUNT])
+/* The line of text that starts with prefix, up to its newline, into out ("" when none). */
+static void line_after(const char *text, const char *prefix, char *out, size_t size)
 {
+	size_t n = strlen(prefix);
+	out[0] = 0;
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, prefix, n) == 0) {
+			snprintf(out, size, "%.*s", (int)strcspn(l + n, "\n"), l + n);
+			return;
+		}
+}
+
+/* "NAME OUTCOME DETAIL" lines into results; a check that began and never reported crashed the
+ * copy, which ended as the "ended" line says. */
+static void parse(const char *text, struct pl_win_check_result out[PL_WCHK_COUNT])
+{
+	char ended[128], prefix[64], line[200];
+	line_after(text, "ended ", ended, sizeof(ended));
 	for (int c = 0; c < PL_WCHK_COUNT; c++) {
-		char begin[64];
-		size_t n = strlen(check_names[c]);
-		snprintf(begin, sizeof(begin), "begin %s\n", check_names[c]);
-		for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-			if (strncmp(l, check_names[c], n) != 0 || l[n] != ' ')
-				continue;
-			for (int o = 0; o < (int)(sizeof(outcome_names) / sizeof(outcome_names[0])); o++) {
-				size_t k = strlen(outcome_names[o]);
-				if (strncmp(l + n + 1, outcome_names[o], k) == 0 && l[n + 1 + k] == ' ') {
-					out[c].outcome = (enum pl_win_outcome)o;
-					snprintf(out[c].detail, sizeof(out[c].detail), "%.*s", (int)strcspn(l + n + 2 + k, "\n"),
-						 l + n + 2 + k);
-				}
+		for (int o = 0; o < (int)(sizeof(outcome_names) / sizeof(outcome_names[0])); o++) {
+			snprintf(prefix, sizeof(prefix), "%s %s ", check_names[c], outcome_names[o]);
+			line_after(text, prefix, line, sizeof(line));
+			if (line[0]) {
+				out[c].outcome = (enum pl_win_outcome)o;
+				snprintf(out[c].detail, sizeof(out[c].detail), "%s", line);
 			}
 		}
-		if (out[c].outcome == PL_WOUT_NOT_RUN && strstr(text, begin)) {
+		snprintf(prefix, sizeof(prefix), "begin %s", check_names[c]);
+		if (out[c].outcome == PL_WOUT_NOT_RUN && strstr(text, prefix)) {
 			out[c].outcome = PL_WOUT_CRASHED;
-			snprintf(out[c].detail, sizeof(out[c].detail), "crashed the checking copy of this program (%s)", crash);
+			snprintf(out[c].detail, sizeof(out[c].detail), "crashed the checking copy of this program (%s)",
+				 ended[0] ? ended : "how it ended is unknown");
 		}
 	}
 }
@@ -326,21 +336,23 @@ void pl_win_checks(struct pl_win_check_result out[PL_WCHK_COUNT])
 	}
 	DWORD n = GetEnvironmentVariableA(RESULTS_VAR, buf, sizeof(buf));
 	size_t klen = strlen(key);
-	if (n > klen && n < sizeof(buf) && strncmp(buf, key, klen) == 0 && buf[klen] == '\n') {
-		parse(buf + klen + 1, "", out); /* a copy of this program checked already */
-		return;
+	char *text = buf + klen + 1;
+	/* A copy of this program that started this process checked already: its results stand. */
+	if (n <= klen || n >= sizeof(buf) || strncmp(buf, key, klen) != 0 || buf[klen] != '\n') {
+		snprintf(self, sizeof(self), "%.*s", (int)strcspn(key, "|"), key);
+		int e = run_copy(self, text, OUT_MAX, &how);
+		if (e) {
+			char why[160];
+			snprintf(why, sizeof(why), "the checking copy could not start: %s", strerror(e));
+			not_run(out, why);
+			return;
+		}
+		size_t len = strlen(text);
+		snprintf(text + len, sizeof(buf) - klen - 1 - len, "ended %s\n", how.desc);
+		memcpy(buf, key, klen);
+		buf[klen] = '\n';
+		(void)SetEnvironmentVariableA(RESULTS_VAR, buf);
 	}
-	snprintf(self, sizeof(self), "%.*s", (int)strcspn(key, "|"), key);
-	int e = run_copy(self, buf + klen + 1, OUT_MAX, &how);
-	if (e) {
-		char why[160];
-		snprintf(why, sizeof(why), "the checking copy could not start: %s", strerror(e));
-		not_run(out, why);
-		return;
-	}
-	parse(buf + klen + 1, how.desc, out);
+	parse(text, out);
 	not_run(out, "the checking copy ended before this check");
-	memcpy(buf, key, klen);
-	buf[klen] = '\n';
-	(void)SetEnvironmentVariableA(RESULTS_VAR, buf);
 }

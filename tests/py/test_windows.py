@@ -127,6 +127,33 @@ def test_page_layer_probes_name_the_windows_primitives(conformance):
 
 
 # The POSIX outcomes, but for what a Windows process does instead of dying of a signal.
+def program_key(path):
+    """The key the Windows page layer gives its start-up checks: the program's Windows path (Wine's Z:
+    drive), its size and last-write FILETIME (100 ns since 1601), as lib/platform/windows_check.c makes it."""
+    st = os.stat(path)
+    filetime = st.st_mtime_ns // 100 + 116444736000000000
+    return "Z:%s|%d|%d|%d" % (path.replace("/", "\\"), st.st_size & 0xffffffff, filetime & 0xffffffff, filetime >> 32)
+
+
+def test_a_check_that_crashed_its_copy_is_reported_and_not_used(win_build, wine_cmd, tmp_path):
+    """The checking copy began the Offer/Reclaim check and never reported it (an export that faults inside):
+    the process that reads those results must report the claim as not honoured and emulate reusable."""
+    exe = os.path.join(win_build, "pagelab-conform.exe")
+    results = "\n".join(["mem_reset works x", "decommit works x", "begin offer", "ended exception 0xC0000005 (access violation)"])
+    out = tmp_path / "k.json"
+    cmd = wine_cmd[:-1] + ["PAGELAB_PAGE_LAYER_CHECKS=%s\n%s\n" % (program_key(exe), results), wine_cmd[-1]]
+    subprocess.run(cmd + [exe, "-q", "-f", "pagelayer.caps.claims_honoured", "-f", "reusable.contents_after_reuse/private_anon",
+                          "--json", str(out)], capture_output=True, text=True, timeout=120)
+    doc = json.loads(out.read_text())
+    reusable = doc["capabilities"]["reusable"]
+    assert reusable["impl"] == "emulated" and reusable["verified"] == "not_honoured", reusable
+    assert "crashed the checking copy" in reusable["claimed"] and "0xC0000005" in reusable["claimed"]
+    results = by_id(doc)
+    claims = results["pagelayer.caps.claims_honoured"]
+    assert claims["status"] == "fail" and "reusable: crashed the checking copy" in claims["reason"], claims
+    assert results["reusable.contents_after_reuse/private_anon"]["status"] == "pass"
+
+
 SELFTEST_EXPECTED = dict(EXPECTED, **{
     "selftest.segfault": ("fail", "exception 0xC0000005 (access violation)"),
     "selftest.abort": ("error", "exited with status 3"),  # abort() in the Windows C runtime: exit status 3
