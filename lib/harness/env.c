@@ -10,22 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef HAVE_GNU_LIBC_VERSION_H
-#include <gnu/libc-version.h>
-#endif
 
 static void toolchain_members(struct pl_json *j)
 {
-#if defined(__GLIBC__)
-	pl_json_kv_str(j, "libc", "glibc");
-#ifdef HAVE_GNU_LIBC_VERSION_H
-	pl_json_kv_str(j, "libc_version", gnu_get_libc_version());
-#endif
-#elif defined(__MINGW32__)
-	pl_json_kv_str(j, "libc", "mingw-w64 (msvcrt/ucrt)");
-#else
-	pl_json_kv_str(j, "libc", "musl or other (no version interface)");
-#endif
 #if defined(__clang__)
 	pl_json_kv_str(j, "compiler", "clang " __clang_version__);
 #elif defined(__GNUC__)

@@ -4,7 +4,7 @@
 
 #include "pagelab/env.h"
 
-/* uname and the online CPUs (env_posix.c). */
+/* uname, the online CPUs and the C library (env_posix.c). */
 void pl_env_posix_members(struct pl_json *j);
 
 #endif

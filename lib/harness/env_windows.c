@@ -106,4 +106,5 @@ void pl_env_os_members(struct pl_json *j)
 	wine_members(j);
 	machine_members(j);
 	memory_members(j);
+	pl_json_kv_str(j, "libc", "mingw-w64 (msvcrt/ucrt)");
 }
