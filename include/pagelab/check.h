@@ -72,6 +72,7 @@ enum pc_channel {
 	PC_CH_FAULT_COUNTS, /* the process's page-fault counters */
 	PC_CH_SI_CODE,      /* the fault code delivered with a signal */
 	PC_CH_MAPPINGS,     /* the list of mappings (VMAs) */
+	PC_CH_BREAK_START,  /* where the program break started */
 	PC_CH_COUNT
 };
 const char *pc_channel_name(enum pc_channel ch);
@@ -300,6 +301,7 @@ unsigned pc_obs_page_flags(struct pc_ctx *ctx, const void *p, unsigned need);
 size_t pc_obs_huge_bytes(struct pc_ctx *ctx, const void *p, size_t len);
 void pc_obs_fault_counts(struct pc_ctx *ctx, uint64_t *minor, uint64_t *major);
 size_t pc_obs_mapping_count(struct pc_ctx *ctx, const void *p, size_t len);
+uintptr_t pc_obs_break_start(struct pc_ctx *ctx);
 /* For probes where the channel only adds an observation: false (and nothing
  * recorded as a verdict) when it cannot be trusted here. */
 bool pc_try_rss(struct pc_ctx *ctx, size_t *bytes);

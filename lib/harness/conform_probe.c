@@ -485,6 +485,14 @@ void pc_obs_fault_counts(struct pc_ctx *ctx, uint64_t *minor, uint64_t *major)
 	channel_answer(ctx, PC_CH_FAULT_COUNTS, "fault counters", pl_fault_counts(minor, major));
 }
 
+uintptr_t pc_obs_break_start(struct pc_ctx *ctx)
+{
+	uintptr_t start = 0;
+	use_channel(ctx, PC_CH_BREAK_START);
+	channel_answer(ctx, PC_CH_BREAK_START, "where the break started", pl_break_start(&start));
+	return start;
+}
+
 size_t pc_obs_mapping_count(struct pc_ctx *ctx, const void *p, size_t len)
 {
 	size_t n = 0;

@@ -14,7 +14,7 @@ static const char *const channel_names[PC_CH_COUNT] = {
 	[PC_CH_RSS] = "rss",             [PC_CH_ZERO_PAGE] = "zero_page",
 	[PC_CH_PAGE_FLAGS] = "page_flags", [PC_CH_HUGE_BACKING] = "huge_backing",
 	[PC_CH_FAULT_COUNTS] = "fault_counts", [PC_CH_SI_CODE] = "si_code",
-	[PC_CH_MAPPINGS] = "mappings",
+	[PC_CH_MAPPINGS] = "mappings",   [PC_CH_BREAK_START] = "break_start",
 };
 
 char pc_distrust[PC_CH_COUNT][512];

@@ -240,13 +240,10 @@ static void probe_unaligned(struct pc_ctx *ctx, bool libc)
 static void probe_below_start(struct pc_ctx *ctx, bool libc)
 {
 	const struct brk_way *w = way_or_skip(ctx, libc);
-	uintptr_t start_brk;
+	uintptr_t start_brk = pc_obs_break_start(ctx);
 	char *before, *after;
-	int e = pl_break_start(&start_brk);
-	if (e)
-		pc_skip_unobservable(ctx, PC_CH_MAPPINGS, "where the break started is not known here: %s", pl_errno_name(e));
 	PC_SETUP(ctx, w->get(&before));
-	e = w->set((char *)start_brk - 16 * pl_page_size());
+	int e = w->set((char *)start_brk - 16 * pl_page_size());
 	PC_SETUP(ctx, w->get(&after));
 	pc_observe(ctx, "result", "%s", !e ? "success" : w->libc ? pl_errno_name(e) : "refused");
 	pc_observe(ctx, "break_after", "%s", after == before ? "unchanged" : "moved");
@@ -302,11 +299,8 @@ static bool bss_end(uintptr_t *at) /* PE linkers define no such symbol */
 PC_PROBE(start_layout, "brk.start.after_exec",
 	 "the break set up at exec starts after the end of .bss; alignment and gap are observed")
 {
-	uintptr_t start_brk;
+	uintptr_t start_brk = pc_obs_break_start(ctx);
 	char *cur;
-	int e = pl_break_start(&start_brk);
-	if (e)
-		pc_skip_unobservable(ctx, PC_CH_MAPPINGS, "where the break started is not known here: %s", pl_errno_name(e));
 	if (raw_get(&cur) != 0)
 		pc_skip_unsupported(ctx, "no raw break system call on this system");
 	uintptr_t bss;

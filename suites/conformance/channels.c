@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pl_abi.h"
 
@@ -204,5 +205,42 @@ PC_CHANNEL_PROBE(mappings, "channel.mappings.lists_a_new_mapping", PC_CH_MAPPING
 	pc_observe(ctx, "after_unmap", "%zu", gone);
 	PC_CHECK(ctx, listed == 1, "a new mapping is listed %zu times", listed);
 	PC_CHECK(ctx, gone == 0, "an unmapped range is still listed %zu times", gone);
+	pc_pass(ctx);
+}
+
+/* The break as the program sees it: the kernel's own call where it can be asked, else libc's. */
+static int current_break(uintptr_t *cur)
+{
+	void *now;
+	if (pl_raw_break(NULL, &now) == 0) {
+		*cur = (uintptr_t)now;
+		return 0;
+	}
+#ifdef HAVE_SBRK
+	now = sbrk(0);
+	if (now == (void *)-1)
+		return errno;
+	*cur = (uintptr_t)now;
+	return 0;
+#else
+	return ENOTSUP;
+#endif
+}
+
+PC_CHANNEL_PROBE(break_start, "channel.break_start.below_the_break", PC_CH_BREAK_START,
+		 "the recorded start of the break is at or below the break, and the heap from there is mapped")
+{
+	uintptr_t start = 0, cur = 0;
+	int e = pl_break_start(&start);
+	if (e)
+		missing_or_error(ctx, "where the break started", e);
+	if ((e = current_break(&cur)) != 0)
+		pc_skip_unsupported(ctx, "no way to read the break here: %s", pl_errno_name(e));
+	pc_measure(ctx, "break_above_start_bytes", "%lld", (long long)(cur - start));
+	/* Under a tool that emulates the break (valgrind) the kernel's record describes the tool's own heap. */
+	PC_CHECK(ctx, cur >= start, "the break %p is below its recorded start %p", (void *)cur, (void *)start);
+	if (cur >= start + pl_page_size())
+		PC_CHECK(ctx, pc_access_faults((void *)start, false, 0) == 0,
+			 "the first page of the heap at the recorded start %p is not mapped", (void *)start);
 	pc_pass(ctx);
 }

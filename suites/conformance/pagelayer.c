@@ -20,8 +20,9 @@
 static void observe_cap(struct pc_ctx *ctx, enum pl_op op)
 {
 	const struct pl_cap *c = &pl_caps()->op[op];
-	pc_observe(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : c->how ? c->how : "?");
-	pc_observe(ctx, "native_claim", "%s", pl_verdict_name(c->verified));
+	/* How this system does it is shown, not compared: only what the operation did makes systems differ. */
+	pc_measure(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : c->how ? c->how : "?");
+	pc_measure(ctx, "native_claim", "%s", pl_verdict_name(c->verified));
 	if (c->impl == PL_UNAVAILABLE)
 		pc_skip_unsupported(ctx, "%s unavailable: %s", pl_op_name(op), c->how ? c->how : "no reason given");
 }

@@ -24,7 +24,7 @@ static int make_reusable(void *p, size_t len) { return pc_madvise(p, len, MADV_F
 static int reuse(void *p, size_t len) { return pc_madvise(p, len, MADV_FREE_REUSE); }
 static void observe_impl(struct pc_ctx *ctx)
 {
-	pc_observe(ctx, "implementation", "native: madvise(MADV_FREE_REUSABLE/MADV_FREE_REUSE)");
+	pc_measure(ctx, "implementation", "native: madvise(MADV_FREE_REUSABLE/MADV_FREE_REUSE)");
 }
 #else
 static const bool access_must_stay_legal = false; /* Windows' offered pages fault until reclaimed */
@@ -35,7 +35,7 @@ static void observe_impl(struct pc_ctx *ctx)
 	const struct pl_cap *c = &pl_caps()->op[PL_OP_REUSABLE];
 	if (c->impl == PL_UNAVAILABLE)
 		pc_skip_unsupported(ctx, "no reusable/reuse on this system: %s", c->how ? c->how : "page layer lacks it");
-	pc_observe(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : "?");
+	pc_measure(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : "?");
 }
 #endif
 

@@ -62,7 +62,7 @@ PC_PROBE_KINDS(read_maps, "zero_page.read_fault.maps_zero_page", PC_ALL_KINDS,
 	read_each_page(m.addr, m.len);
 	bool zp = pc_obs_zero_page(ctx, m.addr);
 	pc_observe(ctx, "zero_page", "%s", zp ? "yes" : "no");
-	pc_observe(ctx, "method", "%s", cap->via ? cap->via : "none");
+	pc_measure(ctx, "method", "%s", cap->via ? cap->via : "none");
 	PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "untouched memory does not read zero");
 	if (expect_zero_page(m.kind))
 		PC_CHECK(ctx, zp, "read fault did not map the zero page");
@@ -105,9 +105,7 @@ PC_PROBE(huge_zero, "zero_page.huge_zero_page",
 	pc_need_thp(ctx);
 	if (pl_huge_zero_page_enabled(&on) != 0 || !on)
 		pc_skip_prerequisite(ctx, "the huge zero page is disabled or unknown here (transparent_hugepage/use_zero_page)");
-	const char *why = NULL;
-	if (pc_map(ctx, PC_THP, 1, &m, &why) != 0)
-		pc_error(ctx, "cannot map a THP range: %s", why ? why : "mapping failed");
+	pc_map_kind_or_skip(ctx, PC_THP, 1, &m);
 	(void)*(volatile char *)m.addr;
 	unsigned flags = pc_obs_page_flags(ctx, m.addr, PL_PF_ZERO | PL_PF_HUGE);
 	bool zero = flags & PL_PF_ZERO, huge = flags & PL_PF_HUGE;

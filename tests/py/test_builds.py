@@ -85,7 +85,7 @@ def test_generic_posix_page_layer(repo_root, tmp_path):
     # What a new OS gets: the page-layer contract probes still pass through the fallbacks.
     by_id = {x["id"]: x for x in doc["results"]}
     assert by_id["pagelayer.release_zero.reads_zero/private_anon"]["status"] == "pass"
-    assert by_id["pagelayer.release_zero.reads_zero/private_anon"]["observed"]["implementation"] == "emulated: mmap(MAP_FIXED)"
+    assert by_id["pagelayer.release_zero.reads_zero/private_anon"]["measured"]["implementation"] == "emulated: mmap(MAP_FIXED)"
 
 
 @pytest.mark.parametrize("os_name", ["freebsd", "darwin"])

@@ -59,7 +59,8 @@ def test_every_misbehaviour_is_its_own_outcome(exec_run):
         assert results[pid]["status"] == status, (pid, results[pid])
         assert reason in results[pid]["reason"], (pid, results[pid])
     kinds = {k: v for k, v in results.items() if k.startswith("selftest.kinds/")}
-    assert sorted(kinds) == [f"selftest.kinds/{k}" for k in ("private_anon", "private_file", "shared_anon", "shared_file")]
+    assert {"selftest.kinds/private_anon", "selftest.kinds/private_file", "selftest.kinds/shared_anon",
+            "selftest.kinds/shared_file"} <= set(kinds)
     assert all(r["status"] == "pass" and r["observed"]["kind"] == r["id"].split("/")[1] for r in kinds.values())
 
 
@@ -67,7 +68,8 @@ def test_exit_status_and_summary(exec_run):
     p, data, _ = exec_run
     assert p.returncode == 1
     s = data["summary"]
-    assert s == {"pass": 6, "fail": 4, "skip": 1, "xfail": 1, "error": 2, "timeout": 1, "total": 15,
+    nkinds = sum(1 for r in data["results"] if r["id"].startswith("selftest.kinds/"))
+    assert s == {"pass": 2 + nkinds, "fail": 4, "skip": 1, "xfail": 1, "error": 2, "timeout": 1, "total": 11 + nkinds,
                  "skip_unsupported": 1, "skip_unobservable": 0, "skip_prerequisite": 0}
     assert data["schema"] == "pagelab.conformance/2"
     assert data["isolation"] == "exec"
@@ -103,17 +105,19 @@ def test_left_behind_child_neither_hangs_nor_survives(exec_run):
 
 
 def test_tap_is_well_formed(exec_run):
-    p, _, _ = exec_run
+    p, data, _ = exec_run
+    total = len(data["results"])
     lines = p.stdout.splitlines()
     assert lines[0] == "TAP version 13"
-    assert lines[1] == "1..15"
+    assert lines[1] == "1..%d" % total
     tests = [l for l in lines if re.match(r"(not )?ok \d+ - ", l)]
-    assert [int(re.match(r"(?:not )?ok (\d+)", l).group(1)) for l in tests] == list(range(1, 16))
+    assert [int(re.match(r"(?:not )?ok (\d+)", l).group(1)) for l in tests] == list(range(1, total + 1))
     assert any(l.endswith("selftest.skip # SKIP unsupported: feature absent: ENOSYS") and l.startswith("ok ") for l in tests)
     assert any("selftest.xfail # TODO" in l and l.startswith("not ok") for l in tests)
     assert any(l.startswith("not ok") and l.endswith("selftest.segfault") for l in tests)
     summary = [l for l in lines if l.startswith("# pagelab-conform: ")]
-    assert summary and summary[0].startswith("# pagelab-conform: 6 pass, 4 fail, 1 skip, 1 xfail, 2 error, 1 timeout")
+    assert summary and summary[0].startswith("# pagelab-conform: %d pass, 4 fail, 1 skip, 1 xfail, 2 error, 1 timeout"
+                                             % (total - 9))
     assert "# skips: 1 unsupported, 0 unobservable, 0 prerequisite" in lines
 
 
@@ -269,9 +273,11 @@ def test_a_refusal_like_an_unknown_advice_is_unsupported(tmp_path):
     p, data = run_conform(tmp_path, "-f", "madvise.cold.*",
                           env={"LD_PRELOAD": str(TOOLS / "libfakevm.so"), "FAKEVM_REFUSE_ADVICE": "20"})
     cold = [r for r in data["results"] if r["id"].startswith("madvise.cold.")]
-    assert len(cold) == 5
-    for r in cold:
-        assert r["status"] == "skip" and r["class"] == "unsupported", r
+    # Kinds this machine cannot map (hugetlb pages not reserved) skip before any advice.
+    refused = [r for r in cold if r["class"] != "prerequisite"]
+    assert len(refused) >= 5 and all(r["status"] == "skip" for r in cold)
+    for r in refused:
+        assert r["class"] == "unsupported", r
         assert r["observed"]["answer"] == "EINVAL" and r["observed"]["answer_to_unknown_request"] == "EINVAL"
 
 
