@@ -237,6 +237,8 @@ int pl_merge_running(bool *on);
 int pl_merge_settle(int timeout_ms);
 /* Pages of this process the page-merging daemon currently shares with identical pages. */
 int pl_merged_pages(size_t *pages);
+/* *on = whole-process page merging is on in a program a child of this process has just executed (kept across exec). */
+int pl_merge_after_exec(bool *on);
 /* How many separate mappings a process may have (vm.max_map_count on Linux). */
 int pl_mapping_limit(size_t *count);
 

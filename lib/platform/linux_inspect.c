@@ -1,16 +1,20 @@
 /* The page layer's deeper observations on Linux: soft-dirty bits
  * (/proc/self/clear_refs, pagemap), the folio behind a page (pagemap PFN and
  * /proc/kpageflags, both root-only), the mTHP sizes and hugetlb pools (sysfs),
- * and page merging (/sys/kernel/mm/ksm, /proc/self/ksm_merging_pages). */
+ * and page merging (/sys/kernel/mm/ksm, /proc/self/ksm_merging_pages, and
+ * /proc/PID/ksm_stat of a child stopped by ptrace right after exec). */
 #include "pl_internal.h"
 #include "linux_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -251,4 +255,36 @@ int pl_merged_pages(size_t *pages)
 	if (e == 0)
 		*pages = (size_t)n;
 	return e;
+}
+
+/* A child traced from its start executes this program and stops before its
+ * first instruction; its ksm_stat (Linux 6.8: ksm_merge_any) tells the setting. */
+int pl_merge_after_exec(bool *on)
+{
+	int st;
+	pid_t pid = fork();
+	if (pid < 0)
+		return errno;
+	if (pid == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
+			execl("/proc/self/exe", "pagelab-exec-stop", "--help", (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return errno;
+	if (!WIFSTOPPED(st)) /* no tracing or no exec here */
+		return ENOTSUP;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", (int)pid);
+	int e = pl_linux_read(path, buf, sizeof(buf));
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (e)
+		return e == ENOENT ? ENOTSUP : e;
+	const char *line = strstr(buf, "ksm_merge_any: ");
+	if (line == NULL)
+		return ENOTSUP;
+	*on = strncmp(line + strlen("ksm_merge_any: "), "yes", 3) == 0;
+	return 0;
 }

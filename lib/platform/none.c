@@ -95,6 +95,12 @@ int pl_merged_pages(size_t *pages)
 	return ENOTSUP;
 }
 
+int pl_merge_after_exec(bool *on)
+{
+	(void)on;
+	return ENOTSUP;
+}
+
 int pl_migrate(void *p, size_t len)
 {
 	(void)p; (void)len;

@@ -250,6 +250,27 @@ PC_PROBE(prctl_fork, "ksm.prctl.inherited_by_fork",
 #endif
 }
 
+PC_PROBE(prctl_exec, "ksm.prctl.kept_across_exec",
+	 "whole-process merging stays on in a program the process executes")
+{
+	PRCTL_SKIP
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
+	bool on = false, off = true;
+	PC_SETUP(ctx, merge_all(ctx, 1));
+	int e = pl_merge_after_exec(&on);
+	if (e == ENOTSUP)
+		pc_skip_unobservable(ctx, PC_CH_NONE, "the merging setting of an executed program cannot be seen here "
+				     "(needs ptrace of a child and ksm_merge_any in /proc/PID/ksm_stat, Linux 6.8)");
+	PC_SETUP(ctx, e);
+	PC_SETUP(ctx, merge_all(ctx, 0));
+	PC_SETUP(ctx, pl_merge_after_exec(&off));
+	pc_observe(ctx, "after_exec", "%s when on, %s when off", on ? "on" : "off", off ? "on" : "off");
+	PC_CHECK(ctx, on, "whole-process merging was lost across exec");
+	PC_CHECK(ctx, !off, "merging is on after exec although the process turned it off");
+	pc_pass(ctx);
+#endif
+}
+
 PC_PROBE(prctl_merges, "ksm.prctl.merges_and_unmerges",
 	 "with whole-process merging on, identical pages merge without advice; turning it off unmerges them")
 {
