@@ -2,7 +2,7 @@
  * (/proc/self/clear_refs, pagemap), the folio behind a page (pagemap PFN and
  * /proc/kpageflags, both root-only), the mTHP sizes and hugetlb pools (sysfs),
  * and page merging (/sys/kernel/mm/ksm, /proc/self/ksm_merging_pages, and
- * /proc/PID/ksm_stat of a child stopped by ptrace right after exec). */
+ * /proc/PID/ksm_stat or smaps of a child stopped by ptrace right after exec). */
 #include "pl_internal.h"
 #include "linux_internal.h"
 
@@ -224,6 +224,15 @@ int pl_merge_running(bool *on)
 	return e;
 }
 
+int pl_merge_into_zero_page(bool *on)
+{
+	unsigned long long v;
+	int e = read_number("/sys/kernel/mm/ksm/use_zero_pages", &v); /* Linux 4.5 */
+	if (e == 0)
+		*on = v != 0;
+	return e;
+}
+
 int pl_merge_settle(int timeout_ms)
 {
 	unsigned long long start, now;
@@ -257,8 +266,30 @@ int pl_merged_pages(size_t *pages)
 	return e;
 }
 
-/* A child traced from its start executes this program and stops before its
- * first instruction; its ksm_stat (Linux 6.8: ksm_merge_any) tells the setting. */
+/* Whether any mapping of process `pid` is marked mergeable ("mg" in smaps VmFlags). */
+static int any_mergeable_mapping(pid_t pid, bool *any)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return errno == ENOENT ? ENOTSUP : errno;
+	bool seen = false;
+	*any = false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmFlags:", 8) != 0)
+			continue;
+		seen = true;
+		if (strstr(line, " mg") != NULL)
+			*any = true;
+	}
+	fclose(f);
+	return seen ? 0 : ENOTSUP;
+}
+
+/* A child traced from its start executes this program and stops before its first instruction. Its ksm_stat
+ * tells the setting (ksm_merge_any, Linux 6.14); before that, the mappings exec made are marked mergeable when
+ * the setting is on. */
 int pl_merge_after_exec(bool *on)
 {
 	int st;
@@ -277,14 +308,13 @@ int pl_merge_after_exec(bool *on)
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", (int)pid);
 	int e = pl_linux_read(path, buf, sizeof(buf));
+	const char *line = e == 0 ? strstr(buf, "ksm_merge_any: ") : NULL;
+	if (line != NULL)
+		*on = strncmp(line + strlen("ksm_merge_any: "), "yes", 3) == 0;
+	else
+		e = any_mergeable_mapping(pid, on);
 	kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (e)
-		return e == ENOENT ? ENOTSUP : e;
-	const char *line = strstr(buf, "ksm_merge_any: ");
-	if (line == NULL)
-		return ENOTSUP;
-	*on = strncmp(line + strlen("ksm_merge_any: "), "yes", 3) == 0;
-	return 0;
+	return e == ENOENT ? ENOTSUP : e;
 }

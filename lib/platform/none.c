@@ -83,6 +83,12 @@ int pl_merge_running(bool *on)
 	return ENOTSUP;
 }
 
+int pl_merge_into_zero_page(bool *on)
+{
+	(void)on;
+	return ENOTSUP;
+}
+
 int pl_merge_settle(int timeout_ms)
 {
 	(void)timeout_ms;

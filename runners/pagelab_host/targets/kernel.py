@@ -173,7 +173,8 @@ class KernelTarget(GuestTarget):
 
     def guest_setup(self, ctx):
         """The guest is ours, so the privileged probes get what they need there: swap on a RAM disk (brd from the
-        kernel's own package), hugetlb pages, KSM running, mTHP on advice, the memory cgroup delegated."""
+        kernel's own package), hugetlb pages, KSM running (merging zero-filled pages into the zero page), mTHP on
+        advice, the memory cgroup delegated."""
         lines, files = [], {}
         pkg = self.package and (self.package if self.package.endswith(".deb") else self.package + ".deb")
         deb = self.kernel if self.kernel.endswith(".deb") else pkg and os.path.join(_debian.cache_root(), "debs", pkg)
@@ -186,7 +187,7 @@ class KernelTarget(GuestTarget):
         else:
             ctx.say("%s: no brd module in the kernel's package: the guest has no swap" % self.spec)
         lines += ["write /proc/sys/vm/nr_hugepages %d" % HUGETLB_PMD_PAGES,
-                  "write /sys/kernel/mm/ksm/run 1", "write /sys/kernel/mm/ksm/sleep_millisecs 10",
+                  "write /sys/kernel/mm/ksm/use_zero_pages 1", "write /sys/kernel/mm/ksm/run 1", "write /sys/kernel/mm/ksm/sleep_millisecs 10",
                   "write /sys/kernel/mm/ksm/pages_to_scan 1000",
                   "write /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled madvise",
                   "write /proc/sys/vm/unprivileged_userfaultfd 1",
