@@ -257,6 +257,8 @@ PC_PROBE(forced_write_prot_none, "ksm.merge.forced_write_unshares_prot_none",
 #if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
 static int merge_all(struct pc_ctx *ctx, unsigned long on)
 {
+	if (!on)
+		pc_skip_if_shadow_memory(ctx, "turning whole-process merging off (it unmerges every mapping)");
 	if (prctl(PL_PR_SET_MEMORY_MERGE, on, 0, 0, 0) == 0)
 		return 0;
 	if (errno == EINVAL)

@@ -162,6 +162,8 @@ PC_PROBE(mlock2_onfault_present, "mlock.mlock2.onfault_over_present_page",
 static void lock_all_existing(struct pc_ctx *ctx, int flags, bool populate)
 {
 	size_t len = PAGES * pl_page_size();
+	if (populate)
+		pc_skip_if_shadow_memory(ctx, "mlockall(MCL_CURRENT) over the whole process");
 	char *p = fresh(ctx, PAGES);
 	size_t base = locked_now(ctx);
 	lock_or_skip(ctx, lock_all(flags), "mlockall");
@@ -185,7 +187,7 @@ static void lock_all_existing(struct pc_ctx *ctx, int flags, bool populate)
 static void lock_all_future(struct pc_ctx *ctx, int flags, bool populate)
 {
 	size_t len = PAGES * pl_page_size();
-	lock_or_skip(ctx, lock_all(MCL_CURRENT | MCL_FUTURE | flags), "mlockall(MCL_FUTURE)");
+	lock_or_skip(ctx, lock_all(MCL_FUTURE | flags), "mlockall(MCL_FUTURE)");
 	size_t base = locked_now(ctx);
 	char *p = fresh(ctx, PAGES);
 	size_t now = locked_now(ctx);
@@ -289,7 +291,7 @@ PC_PROBE(droppable_unlocked, "mlock.droppable.never_locked",
 	size_t base = locked_now(ctx);
 	lock_or_skip(ctx, lock2(p, len, 0), "mlock2");
 	expect_locked_delta(ctx, "locked_after_mlock2", base, 0);
-	lock_or_skip(ctx, lock_all(MCL_CURRENT | MCL_FUTURE), "mlockall(MCL_FUTURE)");
+	lock_or_skip(ctx, lock_all(MCL_FUTURE), "mlockall(MCL_FUTURE)");
 	base = locked_now(ctx);
 	void *q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
 	PC_CHECK(ctx, q != MAP_FAILED, "droppable mapping under MCL_FUTURE: %s", pc_strerror(errno));
