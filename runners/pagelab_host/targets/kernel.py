@@ -18,7 +18,7 @@ from ._guest import Console, GuestTarget, boot
 KVM_ALIVE_S = 120
 SWAP_MIB = 256          # a RAM disk for swap
 HUGETLB_PMD_PAGES = 16  # hugetlb pages of the PMD size (the probes' largest need is 9)
-HUGETLB_PUD_MIN_MIB = 4096  # guests at least this big also get two pages of 1 GiB
+HUGETLB_PUD_MIN_MIB = 6144  # guests at least this big also get pages of 1 GiB (the probes need two)
 
 
 class KernelArch:
@@ -132,7 +132,12 @@ class KernelTarget(GuestTarget):
                  "-append", append])
 
     def append(self, mode):
-        return "console=%s panic=-1 loglevel=1 pagelab.mode=%s" % (self.karch.console, mode)
+        line = "console=%s panic=-1 loglevel=1 pagelab.mode=%s" % (self.karch.console, mode)
+        if mode != "alive" and _mib(self.opts.memory) >= HUGETLB_PUD_MIN_MIB:
+            # At boot: later, memory is too scattered. Three asked, as the kernel's own placement
+            # (KASLR, the initramfs) was seen to leave room for only one or two.
+            line += " hugepagesz=1G hugepages=3"
+        return line
 
     def boot_command(self, ctx, root, mode="run"):
         return self.qemu_command(self.accel, root, self.append(mode), self.opts.memory, self.opts.cpus)
@@ -192,8 +197,6 @@ class KernelTarget(GuestTarget):
                   "write /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled madvise",
                   "write /proc/sys/vm/unprivileged_userfaultfd 1",
                   "mount cgroup2 /sys/fs/cgroup", "write /sys/fs/cgroup/cgroup.subtree_control +memory"]
-        if _mib(self.opts.memory) >= HUGETLB_PUD_MIN_MIB:
-            lines.append("write /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2")
         return lines, files
 
     def describe(self):
