@@ -258,6 +258,10 @@ bool pc_force_reclaim(void *p, size_t len);
 /* mlock [p, p+len) or skip (prerequisite): refused (RLIMIT_MEMLOCK), or accepted without locking
  * anything (sanitizer runtimes make mlock a no-op that returns 0). */
 void pc_lock_or_skip(struct pc_ctx *ctx, void *p, size_t len);
+/* Skip (prerequisite) in a build whose sanitizer reserves terabytes of shadow address space
+ * (AddressSanitizer): calls over the whole process (mlockall(MCL_CURRENT), process-wide unmerging)
+ * would walk all of it for minutes. `what` names the call. */
+void pc_skip_if_shadow_memory(struct pc_ctx *ctx, const char *what);
 /* Run fn(arg) in a forked child, wait for it; returns its exit status (0..255),
  * or 128+signal when killed. Skips (unsupported) where the system has no fork
  * (ENOSYS, Windows); -1 with errno set when fork fails otherwise. */

@@ -233,10 +233,14 @@ int pl_hugetlb_free(size_t size, size_t *pages);
 int pl_hugetlb_sizes(size_t *sizes, size_t max, size_t *count);
 /* *on = the page-merging daemon (KSM kind) is running, so memory advised mergeable gets merged. */
 int pl_merge_running(bool *on);
+/* *on = the page-merging daemon maps zero-filled pages to the shared zero page (KSM's use_zero_pages). */
+int pl_merge_into_zero_page(bool *on);
 /* Wait (at most timeout_ms) until the page-merging daemon has gone over all mergeable memory twice. */
 int pl_merge_settle(int timeout_ms);
 /* Pages of this process the page-merging daemon currently shares with identical pages. */
 int pl_merged_pages(size_t *pages);
+/* *on = whole-process page merging is on in a program a child of this process has just executed (kept across exec). */
+int pl_merge_after_exec(bool *on);
 /* How many separate mappings a process may have (vm.max_map_count on Linux). */
 int pl_mapping_limit(size_t *count);
 

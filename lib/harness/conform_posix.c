@@ -75,6 +75,24 @@ void pc_lock_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 				     "a no-op, such as a sanitizer?)", after - before);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define PC_SHADOW_MEMORY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PC_SHADOW_MEMORY 1
+#endif
+#endif
+
+void pc_skip_if_shadow_memory(struct pc_ctx *ctx, const char *what)
+{
+#ifdef PC_SHADOW_MEMORY
+	pc_skip_prerequisite(ctx, "%s would walk the terabytes of shadow memory an "
+			     "AddressSanitizer build reserves: run it in a build without the sanitizer", what);
+#else
+	(void)ctx; (void)what;
+#endif
+}
+
 int pc_in_child(int (*fn)(void *arg), void *arg)
 {
 	fflush(NULL);

@@ -1,16 +1,20 @@
 /* The page layer's deeper observations on Linux: soft-dirty bits
  * (/proc/self/clear_refs, pagemap), the folio behind a page (pagemap PFN and
  * /proc/kpageflags, both root-only), the mTHP sizes and hugetlb pools (sysfs),
- * and page merging (/sys/kernel/mm/ksm, /proc/self/ksm_merging_pages). */
+ * and page merging (/sys/kernel/mm/ksm, /proc/self/ksm_merging_pages, and
+ * /proc/PID/ksm_stat or smaps of a child stopped by ptrace right after exec). */
 #include "pl_internal.h"
 #include "linux_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +224,15 @@ int pl_merge_running(bool *on)
 	return e;
 }
 
+int pl_merge_into_zero_page(bool *on)
+{
+	unsigned long long v;
+	int e = read_number("/sys/kernel/mm/ksm/use_zero_pages", &v); /* Linux 4.5 */
+	if (e == 0)
+		*on = v != 0;
+	return e;
+}
+
 int pl_merge_settle(int timeout_ms)
 {
 	unsigned long long start, now;
@@ -251,4 +264,57 @@ int pl_merged_pages(size_t *pages)
 	if (e == 0)
 		*pages = (size_t)n;
 	return e;
+}
+
+/* Whether any mapping of process `pid` is marked mergeable ("mg" in smaps VmFlags). */
+static int any_mergeable_mapping(pid_t pid, bool *any)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return errno == ENOENT ? ENOTSUP : errno;
+	bool seen = false;
+	*any = false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmFlags:", 8) != 0)
+			continue;
+		seen = true;
+		if (strstr(line, " mg") != NULL)
+			*any = true;
+	}
+	fclose(f);
+	return seen ? 0 : ENOTSUP;
+}
+
+/* A child traced from its start executes this program and stops before its first instruction. Its ksm_stat
+ * tells the setting (ksm_merge_any, Linux 6.14); before that, the mappings exec made are marked mergeable when
+ * the setting is on. */
+int pl_merge_after_exec(bool *on)
+{
+	int st;
+	pid_t pid = fork();
+	if (pid < 0)
+		return errno;
+	if (pid == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
+			execl("/proc/self/exe", "pagelab-exec-stop", "--help", (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return errno;
+	if (!WIFSTOPPED(st)) /* no tracing or no exec here */
+		return ENOTSUP;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", (int)pid);
+	int e = pl_linux_read(path, buf, sizeof(buf));
+	const char *line = e == 0 ? strstr(buf, "ksm_merge_any: ") : NULL;
+	if (line != NULL)
+		*on = strncmp(line + strlen("ksm_merge_any: "), "yes", 3) == 0;
+	else
+		e = any_mergeable_mapping(pid, on);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return e == ENOENT ? ENOTSUP : e;
 }

@@ -83,6 +83,12 @@ int pl_merge_running(bool *on)
 	return ENOTSUP;
 }
 
+int pl_merge_into_zero_page(bool *on)
+{
+	(void)on;
+	return ENOTSUP;
+}
+
 int pl_merge_settle(int timeout_ms)
 {
 	(void)timeout_ms;
@@ -92,6 +98,12 @@ int pl_merge_settle(int timeout_ms)
 int pl_merged_pages(size_t *pages)
 {
 	(void)pages;
+	return ENOTSUP;
+}
+
+int pl_merge_after_exec(bool *on)
+{
+	(void)on;
 	return ENOTSUP;
 }
 

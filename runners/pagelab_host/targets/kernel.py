@@ -18,7 +18,7 @@ from ._guest import Console, GuestTarget, boot
 KVM_ALIVE_S = 120
 SWAP_MIB = 256          # a RAM disk for swap
 HUGETLB_PMD_PAGES = 16  # hugetlb pages of the PMD size (the probes' largest need is 9)
-HUGETLB_PUD_MIN_MIB = 4096  # guests at least this big also get two pages of 1 GiB
+HUGETLB_PUD_MIN_MIB = 6144  # guests at least this big also get pages of 1 GiB (the probes need two)
 
 
 class KernelArch:
@@ -132,7 +132,12 @@ class KernelTarget(GuestTarget):
                  "-append", append])
 
     def append(self, mode):
-        return "console=%s panic=-1 loglevel=1 pagelab.mode=%s" % (self.karch.console, mode)
+        line = "console=%s panic=-1 loglevel=1 pagelab.mode=%s" % (self.karch.console, mode)
+        if mode != "alive" and _mib(self.opts.memory) >= HUGETLB_PUD_MIN_MIB:
+            # At boot: later, memory is too scattered. Three asked, as the kernel's own placement
+            # (KASLR, the initramfs) was seen to leave room for only one or two.
+            line += " hugepagesz=1G hugepages=3"
+        return line
 
     def boot_command(self, ctx, root, mode="run"):
         return self.qemu_command(self.accel, root, self.append(mode), self.opts.memory, self.opts.cpus)
@@ -173,7 +178,8 @@ class KernelTarget(GuestTarget):
 
     def guest_setup(self, ctx):
         """The guest is ours, so the privileged probes get what they need there: swap on a RAM disk (brd from the
-        kernel's own package), hugetlb pages, KSM running, mTHP on advice, the memory cgroup delegated."""
+        kernel's own package), hugetlb pages, KSM running (merging zero-filled pages into the zero page), mTHP on
+        advice, the memory cgroup delegated."""
         lines, files = [], {}
         pkg = self.package and (self.package if self.package.endswith(".deb") else self.package + ".deb")
         deb = self.kernel if self.kernel.endswith(".deb") else pkg and os.path.join(_debian.cache_root(), "debs", pkg)
@@ -186,13 +192,11 @@ class KernelTarget(GuestTarget):
         else:
             ctx.say("%s: no brd module in the kernel's package: the guest has no swap" % self.spec)
         lines += ["write /proc/sys/vm/nr_hugepages %d" % HUGETLB_PMD_PAGES,
-                  "write /sys/kernel/mm/ksm/run 1", "write /sys/kernel/mm/ksm/sleep_millisecs 10",
+                  "write /sys/kernel/mm/ksm/use_zero_pages 1", "write /sys/kernel/mm/ksm/run 1", "write /sys/kernel/mm/ksm/sleep_millisecs 10",
                   "write /sys/kernel/mm/ksm/pages_to_scan 1000",
                   "write /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled madvise",
                   "write /proc/sys/vm/unprivileged_userfaultfd 1",
                   "mount cgroup2 /sys/fs/cgroup", "write /sys/fs/cgroup/cgroup.subtree_control +memory"]
-        if _mib(self.opts.memory) >= HUGETLB_PUD_MIN_MIB:
-            lines.append("write /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2")
         return lines, files
 
     def describe(self):

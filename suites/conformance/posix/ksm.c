@@ -3,6 +3,9 @@
  * merged page copies it, MADV_UNMERGEABLE and turning the prctl off give
  * every page back its own copy, also after part of the range was discarded,
  * and a debugger's write into a merged PROT_NONE page unshares that page only.
+ * Where the daemon merges zero-filled pages into the zero page, unmerging and
+ * writing give them pages of their own. The prctl setting survives fork and
+ * exec.
  * Needs the merging daemon running: a global setting the host's default run
  * leaves alone, which a kernel target's guest turns on. */
 #include "config.h"
@@ -169,6 +172,58 @@ PC_PROBE(unmerge_discarded, "ksm.unmerge.after_discard",
 #endif
 }
 
+/* Pages of [p, p + pages) that map the shared zero page. */
+static size_t zero_pages_in(struct pc_ctx *ctx, const char *p, size_t pages)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < pages; i++)
+		n += pc_obs_zero_page(ctx, p + i * pl_page_size());
+	return n;
+}
+
+PC_PROBE(unmerge_zero, "ksm.unmerge.zero_pages",
+	 "where the daemon merges zero-filled pages into the zero page, MADV_UNMERGEABLE gives them pages of their "
+	 "own again, and so does a write; all read zero throughout")
+{
+#ifdef MADV_MERGEABLE
+	need_merging(ctx);
+	bool on = false;
+	int e = pl_merge_into_zero_page(&on);
+	if (e == ENOTSUP)
+		pc_skip_unsupported(ctx, "this system's page merging has no zero-page mode");
+	PC_SETUP(ctx, e);
+	if (!on)
+		pc_skip_prerequisite(ctx, "merging into the zero page is off (/sys/kernel/mm/ksm/use_zero_pages, a global "
+				     "setting): run on a kernel target, whose guest turns it on");
+	size_t ps = pl_page_size(), half = PAGES / 2;
+	char *p = identical_pages(ctx, 0, true);
+	size_t n = zero_pages_in(ctx, p, PAGES);
+	for (int i = 0; i < SETTLE_ROUNDS && n < half; i++) {
+		settle(ctx);
+		n = zero_pages_in(ctx, p, PAGES);
+	}
+	pc_measure(ctx, "zero_pages_after_merge", "%zu of %d", n, PAGES);
+	PC_CHECK(ctx, n >= half, "only %zu of %d zero-filled mergeable pages map the zero page", n, PAGES);
+	pc_advise(ctx, p, half * ps, MADV_UNMERGEABLE, "MADV_UNMERGEABLE");
+	size_t left = zero_pages_in(ctx, p, half);
+	for (size_t i = half; i < PAGES; i++)
+		p[i * ps] = (char)(i + 1);
+	size_t written_left = zero_pages_in(ctx, p + half * ps, PAGES - half);
+	PC_CHECK(ctx, pc_all_bytes(p, half * ps, 0), "unmerged zero pages do not read zero");
+	PC_CHECK(ctx, written_left == 0, "%zu written pages still map the zero page", written_left);
+	for (size_t i = half; i < PAGES; i++)
+		PC_CHECK(ctx, p[i * ps] == (char)(i + 1) && pc_all_bytes(p + i * ps + 1, ps - 1, 0),
+			 "written page %zu does not hold its own write", i);
+	pc_observe(ctx, "zero_pages_after_unmerge", "%s", left ? "kept" : "own pages");
+	if (left)
+		pc_xfail(ctx, "%zu of %zu pages still map the zero page after MADV_UNMERGEABLE: kernels before Linux 6.4 "
+			 "leave pages merged into the zero page mapped (unsharing them came later)", left, half);
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MADV_MERGEABLE in this system's headers");
+#endif
+}
+
 PC_PROBE(forced_write_prot_none, "ksm.merge.forced_write_unshares_prot_none",
 	 "a debugger's writes into merged pages made PROT_NONE unshare exactly those pages")
 {
@@ -202,6 +257,8 @@ PC_PROBE(forced_write_prot_none, "ksm.merge.forced_write_unshares_prot_none",
 #if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
 static int merge_all(struct pc_ctx *ctx, unsigned long on)
 {
+	if (!on)
+		pc_skip_if_shadow_memory(ctx, "turning whole-process merging off (it unmerges every mapping)");
 	if (prctl(PL_PR_SET_MEMORY_MERGE, on, 0, 0, 0) == 0)
 		return 0;
 	if (errno == EINVAL)
@@ -246,6 +303,27 @@ PC_PROBE(prctl_fork, "ksm.prctl.inherited_by_fork",
 	int st = duet_end(&d);
 	pc_observe(ctx, "child_merging", "%s", st == 0 ? "on" : "off");
 	PC_CHECK(ctx, st == 0, "the child does not inherit PR_SET_MEMORY_MERGE");
+	pc_pass(ctx);
+#endif
+}
+
+PC_PROBE(prctl_exec, "ksm.prctl.kept_across_exec",
+	 "whole-process merging stays on in a program the process executes")
+{
+	PRCTL_SKIP
+#if defined(HAVE_SYS_PRCTL_H) && defined(PL_PR_SET_MEMORY_MERGE)
+	bool on = false, off = true;
+	PC_SETUP(ctx, merge_all(ctx, 1));
+	int e = pl_merge_after_exec(&on);
+	if (e == ENOTSUP)
+		pc_skip_unobservable(ctx, PC_CH_NONE, "the merging setting of an executed program cannot be seen here "
+				     "(needs ptrace of a child and its /proc/PID/ksm_stat or smaps)");
+	PC_SETUP(ctx, e);
+	PC_SETUP(ctx, merge_all(ctx, 0));
+	PC_SETUP(ctx, pl_merge_after_exec(&off));
+	pc_observe(ctx, "after_exec", "%s when on, %s when off", on ? "on" : "off", off ? "on" : "off");
+	PC_CHECK(ctx, on, "whole-process merging was lost across exec");
+	PC_CHECK(ctx, !off, "merging is on after exec although the process turned it off");
 	pc_pass(ctx);
 #endif
 }

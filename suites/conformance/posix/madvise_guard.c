@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "pl_abi.h"
 
@@ -94,21 +95,36 @@ PC_PROBE_KINDS(guard_faults, "madvise.guard_install.access_faults", PC_ALL_KINDS
 
 /* After GUARD_REMOVE: private memory is demand-zero again; shared objects keep their data. */
 PC_PROBE_KINDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS,
-	       "MADV_GUARD_REMOVE makes the pages accessible: private reads zero, shared reads the object")
+	       "MADV_GUARD_REMOVE makes the pages accessible: private anonymous reads zero, a private file view "
+	       "re-reads the file (its private copy is gone), shared reads the object")
 {
 	GUARD_SKIP_OTHER_OS;
 #ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
+	bool shared = pc_kind_shared(g.m.kind), private_file = !shared && g.m.fd >= 0;
+	unsigned char *buf = NULL;
+	if (private_file) {
+		/* The file gets data of its own, unlike both zero and the private copy written through the view. */
+		if ((buf = malloc(g.m.len)) == NULL)
+			pc_error(ctx, "malloc of %zu bytes failed", g.m.len);
+		pc_fill(buf, g.m.len, SEED + 1);
+		PC_SETUP(ctx, pwrite(g.m.fd, buf, g.m.len, 0) == (ssize_t)g.m.len ? 0 : errno);
+	}
 	pc_advise(ctx, g.guard, g.glen, MADV_GUARD_REMOVE, "MADV_GUARD_REMOVE");
 	int sig = pc_access_faults(g.guard, false, 0);
 	PC_CHECK(ctx, sig == 0, "guard page still faults (%s) after MADV_GUARD_REMOVE", sig_label(sig));
-	bool shared = pc_kind_shared(g.m.kind);
 	bool zero = pc_all_bytes(g.guard, g.glen, 0);
 	bool old = pc_check_fill(g.m.addr, g.m.len, SEED); /* the whole mapping as written */
-	pc_observe(ctx, "contents_after", "%s", zero ? "zero" : old ? "old" : "other");
-	PC_CHECK(ctx, shared ? old : zero, "contents after MADV_GUARD_REMOVE: expected %s",
-		 shared ? "old (the shared object)" : "zero");
+	/* The guarded pages show the file; the others keep their private copies. */
+	bool file = private_file && memcmp(g.guard, buf + (g.guard - (char *)g.m.addr), g.glen) == 0;
+	free(buf);
+	pc_observe(ctx, "contents_after", "%s", zero ? "zero" : old ? "old" : file ? "the file" : "other");
+	if (private_file)
+		PC_CHECK(ctx, file, "a private file view after MADV_GUARD_REMOVE: expected the file's data");
+	else
+		PC_CHECK(ctx, shared ? old : zero, "contents after MADV_GUARD_REMOVE: expected %s",
+			 shared ? "old (the shared object)" : "zero");
 	pc_unmap(&g.m);
 	pc_pass(ctx);
 #endif

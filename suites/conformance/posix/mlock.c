@@ -162,6 +162,8 @@ PC_PROBE(mlock2_onfault_present, "mlock.mlock2.onfault_over_present_page",
 static void lock_all_existing(struct pc_ctx *ctx, int flags, bool populate)
 {
 	size_t len = PAGES * pl_page_size();
+	if (populate)
+		pc_skip_if_shadow_memory(ctx, "mlockall(MCL_CURRENT) over the whole process");
 	char *p = fresh(ctx, PAGES);
 	size_t base = locked_now(ctx);
 	lock_or_skip(ctx, lock_all(flags), "mlockall");
@@ -185,7 +187,7 @@ static void lock_all_existing(struct pc_ctx *ctx, int flags, bool populate)
 static void lock_all_future(struct pc_ctx *ctx, int flags, bool populate)
 {
 	size_t len = PAGES * pl_page_size();
-	lock_or_skip(ctx, lock_all(MCL_CURRENT | MCL_FUTURE | flags), "mlockall(MCL_FUTURE)");
+	lock_or_skip(ctx, lock_all(MCL_FUTURE | flags), "mlockall(MCL_FUTURE)");
 	size_t base = locked_now(ctx);
 	char *p = fresh(ctx, PAGES);
 	size_t now = locked_now(ctx);
@@ -289,7 +291,7 @@ PC_PROBE(droppable_unlocked, "mlock.droppable.never_locked",
 	size_t base = locked_now(ctx);
 	lock_or_skip(ctx, lock2(p, len, 0), "mlock2");
 	expect_locked_delta(ctx, "locked_after_mlock2", base, 0);
-	lock_or_skip(ctx, lock_all(MCL_CURRENT | MCL_FUTURE), "mlockall(MCL_FUTURE)");
+	lock_or_skip(ctx, lock_all(MCL_FUTURE), "mlockall(MCL_FUTURE)");
 	base = locked_now(ctx);
 	void *q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
 	PC_CHECK(ctx, q != MAP_FAILED, "droppable mapping under MCL_FUTURE: %s", pc_strerror(errno));
@@ -361,6 +363,73 @@ PC_PROBE(dontneed_locked_allowed, "mlock.madvise_dontneed_locked.drops",
 	pc_observe(ctx, "contents_after", "%s", zero ? "zero" : "old");
 	PC_CHECK(ctx, zero, "locked memory does not read zero after MADV_DONTNEED_LOCKED");
 	expect_locked_delta(ctx, "locked_after", base, len);
+	pc_pass(ctx);
+#endif
+}
+
+#ifdef PL_LOCKS
+/* A locked read-only page of `kind` takes a debugger's forced write, keeps refusing plain writes and unlocks. */
+static void forced_write_locked(struct pc_ctx *ctx, enum pc_kind kind)
+{
+	struct pc_map m;
+	size_t ps = pl_page_size();
+	pc_map_kind_or_skip(ctx, kind, ps, &m);
+	if (m.fd < 0)
+		pc_fill(m.addr, ps, 44); /* a file's page stays the file's own until the forced write */
+	unsigned char old = *(unsigned char *)m.addr;
+	PC_SETUP(ctx, pl_protect(m.addr, ps, PL_PROT_READ));
+	lock_or_skip(ctx, lock2(m.addr, ps, 0), "mlock2");
+	int e = pl_force_write(m.addr, (unsigned char)(old ^ 0xff));
+	if (e == ENOTSUP)
+		pc_skip_unsupported(ctx, "this system has no debugger-style forced write (/proc/self/mem)");
+	PC_CHECK(ctx, e == 0, "the forced write into locked read-only memory failed: %s", pc_strerror(e));
+	PC_CHECK(ctx, *(volatile unsigned char *)m.addr == (unsigned char)(old ^ 0xff),
+		 "the forced write did not land in the locked page");
+	pc_expect_fault(ctx, "write_fault", m.addr, true, PL_FAULT_ACCESS);
+	e = unlock(m.addr, ps);
+	PC_CHECK(ctx, e == 0, "munlock after the forced write failed: %s", pc_strerror(e));
+	if (m.fd >= 0) {
+		unsigned char disk;
+		PC_SETUP(ctx, pread(m.fd, &disk, 1, 0) == 1 ? 0 : errno);
+		pc_observe(ctx, "file_after", "%s", disk == old ? "unchanged" : "changed");
+		PC_CHECK(ctx, disk == old, "a forced write into a private file mapping reached the file");
+	}
+	pc_pass(ctx);
+}
+#endif
+
+PC_PROBE_KINDS(forced_write_locked_probe, "mlock.forced_write.locked_readonly", PC_PRIVATE_ANON | PC_PRIVATE_FILE,
+	       "a debugger's write into a locked read-only private page copies it (never the file), "
+	       "plain writes still fault, and munlock works after")
+{
+	LOCK_SKIP
+#ifdef PL_LOCKS
+	forced_write_locked(ctx, pc_kind(ctx));
+#endif
+}
+
+PC_PROBE_KINDS(truncate_locked, "mlock.truncate.locked_shared_file", PC_SHARED_FILE | PC_SHARED_DISK,
+	       "a locked shared file mapping truncated to nothing and grown back reads zero, and unlocks")
+{
+	LOCK_SKIP
+#ifdef PL_LOCKS
+	struct pc_map m;
+	size_t len = PAGES * pl_page_size();
+	pc_map_or_skip(ctx, len, &m);
+	lock_or_skip(ctx, lock2(m.addr, len, 0), "mlock2");
+	pc_fill(m.addr, len, 45);
+	PC_SETUP(ctx, ftruncate(m.fd, 0) == 0 ? 0 : errno);
+	PC_SETUP(ctx, ftruncate(m.fd, (off_t)len) == 0 ? 0 : errno);
+	bool zero = pc_all_bytes(m.addr, len, 0);
+	pc_observe(ctx, "contents_after_regrow", "%s", zero ? "zero" : "old");
+	PC_CHECK(ctx, zero, "locked pages cut by truncation and grown back do not read zero");
+	int e = unlock(m.addr, len);
+	PC_CHECK(ctx, e == 0, "munlock of the truncated mapping failed: %s", pc_strerror(e));
+	PC_SETUP(ctx, ftruncate(m.fd, 0) == 0 ? 0 : errno);
+	e = lock2(m.addr, len, 0);
+	pc_observe(ctx, "mlock_past_end_of_file", "%s", e ? pl_errno_name(e) : "accepted");
+	e = unlock(m.addr, len);
+	PC_CHECK(ctx, e == 0, "munlock of a mapping past the end of its file failed: %s", pc_strerror(e));
 	pc_pass(ctx);
 #endif
 }

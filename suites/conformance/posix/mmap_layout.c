@@ -5,7 +5,8 @@
  * write-only, bad descriptors, PROT_NONE and PROT_EXEC file mappings,
  * MAP_LOCKED, addresses past the end of the address space, MAP_SHARED_VALIDATE
  * with an unknown flag, /dev/zero, remapping two files at each other's
- * addresses, and the arguments systems answer differently (observed). */
+ * addresses, MAP_32BIT, MAP_GROWSDOWN growth and its gap, and the arguments
+ * systems answer differently (observed). */
 #include "config.h"
 #include "pagelab/check.h"
 #include "pagelab/env.h"
@@ -161,7 +162,8 @@ static int open_seeded(struct pc_ctx *ctx, int flags)
 }
 
 PC_PROBE(readonly_fd, "mmap.file.readonly_fd_prot_read",
-	 "a descriptor opened read-only maps with PROT_READ (private or shared) and shows the file")
+	 "a descriptor opened read-only maps with PROT_READ (private or shared) and shows the file; "
+	 "writable shared is EACCES, writable private allowed")
 {
 	int fd = open_seeded(ctx, O_RDONLY);
 	void *s, *p;
@@ -170,6 +172,12 @@ PC_PROBE(readonly_fd, "mmap.file.readonly_fd_prot_read",
 	PC_CHECK(ctx, pc_check_fill(s, pl_page_size(), SEED) && pc_check_fill(p, pl_page_size(), SEED),
 		 "a read-only mapping does not show the file");
 	pc_expect_fault(ctx, "write_fault", s, true, PL_FAULT_ACCESS);
+	void *w;
+	int e = try_mmap(NULL, pl_page_size(), RW, MAP_SHARED, fd, 0, &w);
+	pc_observe(ctx, "shared_writable_errno", "%s", e ? pl_errno_name(e) : "none");
+	PC_CHECK(ctx, e == EACCES, "a writable shared mapping of a read-only descriptor: expected EACCES, got %s",
+		 e ? pc_strerror(e) : "success");
+	PC_SETUP(ctx, try_mmap(NULL, pl_page_size(), RW, MAP_PRIVATE, fd, 0, &w));
 	pc_pass(ctx);
 }
 
@@ -274,21 +282,31 @@ PC_PROBE(shared_validate, "mmap.shared_validate.unknown_flag_eopnotsupp",
 }
 
 PC_PROBE(dev_zero, "mmap.dev_zero.private_and_shared",
-	 "mappings of /dev/zero read zero and keep writes, private and shared alike")
+	 "mappings of /dev/zero read zero and keep writes, private and shared alike; each mapping is memory of its own")
 {
 	int fd = open("/dev/zero", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		pc_skip_unsupported(ctx, "no /dev/zero here (%s)", pl_errno_name(errno));
 	size_t len = 8 * pl_page_size();
-	void *pv, *sh;
-	PC_SETUP(ctx, try_mmap(NULL, len, RW, MAP_PRIVATE, fd, 0, &pv));
-	PC_SETUP(ctx, try_mmap(NULL, len, RW, MAP_SHARED, fd, 0, &sh));
-	PC_CHECK(ctx, pc_all_bytes(pv, len, 0) && pc_all_bytes(sh, len, 0), "a /dev/zero mapping does not read zero");
-	pc_fill(pv, len, SEED);
-	pc_fill(sh, len, SEED + 1);
-	PC_CHECK(ctx, pc_check_fill(pv, len, SEED) && pc_check_fill(sh, len, SEED + 1), "writes did not stick");
-	PC_SETUP(ctx, pl_unmap(pv, len));
-	PC_SETUP(ctx, pl_unmap(sh, len));
+	static const int types[] = {MAP_PRIVATE, MAP_SHARED};
+	for (size_t t = 0; t < 2; t++) {
+		const char *name = types[t] == MAP_PRIVATE ? "private" : "shared";
+		char *a, *b, *c;
+		PC_SETUP(ctx, try_mmap(NULL, len, RW, types[t], fd, 0, (void **)&a));
+		PC_SETUP(ctx, try_mmap(NULL, len, RW, types[t], fd, 0, (void **)&b));
+		PC_CHECK(ctx, pc_all_bytes(a, len, 0) && pc_all_bytes(b, len, 0), "a %s /dev/zero mapping does not read zero",
+			 name);
+		pc_fill(a, len, SEED);
+		PC_CHECK(ctx, pc_all_bytes(b, len, 0), "a write to one %s /dev/zero mapping shows in another", name);
+		pc_fill(b, len, SEED + 1);
+		PC_CHECK(ctx, pc_check_fill(a, len, SEED) && pc_check_fill(b, len, SEED + 1),
+			 "writes to %s /dev/zero mappings did not stick", name);
+		PC_SETUP(ctx, try_mmap(NULL, len, RW, types[t], fd, 0, (void **)&c));
+		PC_CHECK(ctx, pc_all_bytes(c, len, 0), "a new %s /dev/zero mapping shows earlier writes", name);
+		PC_SETUP(ctx, pl_unmap(a, len));
+		PC_SETUP(ctx, pl_unmap(b, len));
+		PC_SETUP(ctx, pl_unmap(c, len));
+	}
 	pc_pass(ctx);
 }
 
@@ -357,4 +375,90 @@ PC_PROBE(system_choices, "mmap.arguments.system_choices",
 			PC_SETUP(ctx, pl_unmap(p, ps));
 	}
 	pc_pass(ctx);
+}
+
+PC_PROBE(map_32bit, "mmap.map_32bit.low_address",
+	 "MAP_32BIT places anonymous and /dev/zero mappings wholly in the first 2 GiB")
+{
+#ifdef MAP_32BIT
+	size_t ps = pl_page_size();
+	uintptr_t limit = (uintptr_t)1 << 30 << 1;
+	void *a, *z;
+	int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	int e = try_mmap(NULL, ps, RW, ANON | MAP_32BIT, -1, 0, &a);
+	if (e)
+		pc_refusal(ctx, "mmap(MAP_32BIT)", e, pc_unknown_map_type_errno());
+	pc_measure(ctx, "address", "%p", a);
+	PC_CHECK(ctx, (uintptr_t)a + ps <= limit, "MAP_32BIT gave %p, past 2 GiB", a);
+	PC_CHECK(ctx, pc_access_faults(a, true, 1) == 0, "the MAP_32BIT page does not take writes");
+	if (fd >= 0) {
+		PC_SETUP(ctx, try_mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_32BIT, fd, 0, &z));
+		PC_CHECK(ctx, (uintptr_t)z + ps <= limit, "MAP_32BIT of /dev/zero gave %p, past 2 GiB", z);
+		PC_CHECK(ctx, pc_all_bytes(z, ps, 0), "the MAP_32BIT /dev/zero page does not read zero");
+	}
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MAP_32BIT in this system's headers (an x86-64 flag)");
+#endif
+}
+
+#ifdef MAP_GROWSDOWN
+/* Whether this machine's stacks grow towards lower addresses (all but a few). */
+static bool stack_grows_down_below(const char *outer)
+{
+	volatile char inner = 0;
+	return (uintptr_t)&inner < (uintptr_t)outer;
+}
+static bool (*volatile grows_down_check)(const char *) = stack_grows_down_below;
+
+/* A MAP_GROWSDOWN mapping of two pages with `free_below` free pages under it; returns its start. */
+static char *grows_down_mapping(struct pc_ctx *ctx, size_t free_below)
+{
+	volatile char outer = 0;
+	if (!grows_down_check((const char *)&outer))
+		pc_skip_unsupported(ctx, "stacks grow upwards on this machine");
+	size_t ps = pl_page_size(), total = free_below + 2;
+	char *b, *p;
+	PC_SETUP(ctx, pl_reserve(total * ps, 0, (void **)&b));
+	PC_SETUP(ctx, pl_unmap(b, total * ps));
+	int e = try_mmap(b + free_below * ps, 2 * ps, RW, ANON | MAP_FIXED | MAP_GROWSDOWN, -1, 0, (void **)&p);
+	if (e)
+		pc_refusal(ctx, "mmap(MAP_GROWSDOWN)", e, pc_unknown_map_type_errno());
+	return p;
+}
+#endif
+
+/* Free pages left under the growing mapping: well past the kernel's gap kept below stacks (256 pages by default). */
+#define GROW_ROOM 4096
+
+PC_PROBE(growsdown_grows, "mmap.growsdown.grows_on_touch",
+	 "touching the page under a MAP_GROWSDOWN mapping with free space below extends it: the page reads zero and takes writes")
+{
+#ifdef MAP_GROWSDOWN
+	size_t ps = pl_page_size();
+	char *p = grows_down_mapping(ctx, GROW_ROOM);
+	struct pl_fault f = pc_access(p - ps, true, 0x5a);
+	pc_observe(ctx, "touch_below", "%s", f.kind == PL_FAULT_NONE ? "grows" : f.name);
+	PC_CHECK(ctx, f.kind == PL_FAULT_NONE, "the page under a MAP_GROWSDOWN mapping faulted (%s)", f.name);
+	PC_CHECK(ctx, pc_all_bytes(p - ps + 1, ps - 1, 0) && p[-ps] == 0x5a, "the grown page does not read zero");
+	pc_expect_access(ctx, "second_page_below", p - 2 * ps, false, 0);
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MAP_GROWSDOWN in this system's headers");
+#endif
+}
+
+PC_PROBE(growsdown_gap, "mmap.growsdown.stops_at_gap",
+	 "a MAP_GROWSDOWN mapping does not grow to touch an accessible mapping under it: the touch faults as unmapped")
+{
+#ifdef MAP_GROWSDOWN
+	size_t ps = pl_page_size();
+	char *p = grows_down_mapping(ctx, GROW_ROOM), *below;
+	PC_SETUP(ctx, try_mmap(p - 2 * ps, ps, PROT_READ, ANON | MAP_FIXED, -1, 0, (void **)&below));
+	pc_expect_fault(ctx, "touch_above_other_mapping", p - ps, false, PL_FAULT_UNMAPPED);
+	pc_expect_access(ctx, "growing_mapping_intact", p, true, 1);
+	pc_pass(ctx);
+#else
+	pc_skip_unsupported(ctx, "no MAP_GROWSDOWN in this system's headers");
+#endif
 }

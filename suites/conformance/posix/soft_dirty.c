@@ -78,7 +78,7 @@ PC_PROBE(new_mapping, "soft_dirty.new_mapping_dirty",
 	pc_pass(ctx);
 }
 
-PC_PROBE_KINDS(mprotect_keeps, "soft_dirty.mprotect", PC_PRIVATE_ANON | PC_SHARED_DISK,
+PC_PROBE_KINDS(mprotect_keeps, "soft_dirty.mprotect", PC_PRIVATE_ANON | PC_SHARED_FILE | PC_SHARED_DISK,
 	       "mprotect read-only and back neither dirties a cleared page nor hides a later write")
 {
 	struct pc_map m;

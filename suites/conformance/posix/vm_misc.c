@@ -76,9 +76,11 @@ PC_PROBE(munmap_outside, "munmap.einval.past_address_space",
 }
 
 PC_PROBE(munmap_map_limit, "munmap.enomem.split_past_mapping_limit",
-	 "with the process at its limit on mappings, unmapping the middle of one (a split) fails with ENOMEM")
+	 "with the process at its limit on mappings, unmapping the middle of one (a split) fails with ENOMEM; "
+	 "unmapping a whole mapping still works")
 {
 	size_t limit, ps = pl_page_size(), made = 0;
+	char *last = NULL;
 	if (pl_mapping_limit(&limit) != 0)
 		pc_skip_unobservable(ctx, PC_CH_MAPPINGS, "this system does not tell its limit on mappings");
 	if (limit > 1 << 20)
@@ -90,11 +92,17 @@ PC_PROBE(munmap_map_limit, "munmap.enomem.split_past_mapping_limit",
 		p = mmap(NULL, ps, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			break;
+		last = p;
 	}
 	pc_measure(ctx, "mappings_made", "%zu of a limit of %zu", made, limit);
 	int e = munmap(big + ps, ps) == 0 ? 0 : errno;
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none");
 	PC_CHECK(ctx, e == ENOMEM, "splitting a mapping at the limit: expected ENOMEM, got %s", e ? pc_strerror(e) : "success");
 	PC_CHECK(ctx, pc_access_faults(big + ps, false, 0) == 0, "the refused munmap removed the page");
+	if (last != NULL) {
+		e = munmap(last, ps) == 0 ? 0 : errno;
+		PC_CHECK(ctx, e == 0, "unmapping a whole mapping at the limit failed: %s", pc_strerror(e));
+		pc_expect_fault(ctx, "whole_mapping_unmapped", last, false, PL_FAULT_UNMAPPED);
+	}
 	pc_pass(ctx);
 }
