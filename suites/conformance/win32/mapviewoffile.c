@@ -1,8 +1,9 @@
 /* Views of sections (MapViewOfFile): a FILE_MAP_COPY view is private (its
  * writes reach neither the file nor other views); FILE_MAP_WRITE views of one
  * section share their writes, and the file gets them; a section backed by
- * the page file reads zero. The oracles are the MapViewOfFile and
- * CreateFileMapping documentation's. */
+ * the page file reads zero; a written copy-on-write page becomes
+ * PAGE_READWRITE. The oracles are the MapViewOfFile, CreateFileMapping and
+ * memory-protection-constants documentation's. */
 #include "config.h"
 #include "probe_win32.h"
 
@@ -66,10 +67,35 @@ PC_PROBE(copy_private, "mapviewoffile.file_map_copy.private",
 	PC_CHECK(ctx, copy[OFFSET] == 0x5a, "the copy view lost its own write");
 	PC_CHECK(ctx, other[OFFSET] == 0, "the write to the FILE_MAP_COPY view shows in another view");
 	PC_CHECK(ctx, in_file == 0, "the write to the FILE_MAP_COPY view reached the file");
-	DWORD prot = pw_query(ctx, copy + OFFSET).Protect;
-	pc_observe(ctx, "written_page_protection", "%s", prot == PAGE_READWRITE ? "PAGE_READWRITE" : prot == PAGE_WRITECOPY ? "PAGE_WRITECOPY" : "other");
 	UnmapViewOfFile(copy);
 	UnmapViewOfFile(other);
+	CloseHandle(s.mapping);
+	CloseHandle(s.file);
+	pc_pass(ctx);
+}
+
+static const char *protection_name(DWORD prot)
+{
+	return prot == PAGE_READWRITE ? "PAGE_READWRITE" : prot == PAGE_WRITECOPY ? "PAGE_WRITECOPY"
+	     : prot == PAGE_READONLY ? "PAGE_READONLY" : "other";
+}
+
+PC_PROBE(copy_protection, "mapviewoffile.file_map_copy.written_page_readwrite",
+	 "a FILE_MAP_COPY view's pages are PAGE_WRITECOPY; the one written becomes a private PAGE_READWRITE page")
+{
+	struct file_section s = file_section(ctx);
+	char *copy = view(ctx, s.mapping, FILE_MAP_COPY);
+	DWORD before = pw_query(ctx, copy + OFFSET).Protect;
+	copy[OFFSET] = 0x5a;
+	DWORD written = pw_query(ctx, copy + OFFSET).Protect, untouched = pw_query(ctx, copy + 2 * OFFSET).Protect;
+	pc_observe(ctx, "before_write", "%s", protection_name(before));
+	pc_observe(ctx, "written_page", "%s", protection_name(written));
+	pc_observe(ctx, "untouched_page", "%s", protection_name(untouched));
+	PC_CHECK(ctx, before == PAGE_WRITECOPY && untouched == PAGE_WRITECOPY, "the view's pages are %s, not PAGE_WRITECOPY",
+		 protection_name(untouched));
+	PC_CHECK(ctx, written == PAGE_READWRITE, "the written page is %s: the private copy should be PAGE_READWRITE",
+		 protection_name(written));
+	UnmapViewOfFile(copy);
 	CloseHandle(s.mapping);
 	CloseHandle(s.file);
 	pc_pass(ctx);
