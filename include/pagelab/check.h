@@ -218,9 +218,9 @@ size_t pc_kind_granule(enum pc_kind kind);
 /* ---- faults ---- */
 
 /* Faults are described by the OS layer (pagelab/os.h): struct pl_fault and
- * its kinds PL_FAULT_UNMAPPED (SEGV_MAPERR), PL_FAULT_ACCESS (SEGV_ACCERR, guard
- * regions), PL_FAULT_BUS (past the end of a file), PL_FAULT_GUARD (Windows
- * PAGE_GUARD), PL_FAULT_OTHER. */
+ * its kinds PL_FAULT_UNMAPPED (SEGV_MAPERR; Linux guard regions too),
+ * PL_FAULT_ACCESS (SEGV_ACCERR), PL_FAULT_BUS (past the end of a file),
+ * PL_FAULT_GUARD (Windows PAGE_GUARD), PL_FAULT_OTHER. */
 /* Read (write=false) or write `val` to one byte at p, catching a fault. */
 struct pl_fault pc_access(volatile void *p, bool write, unsigned char val);
 /* Does the access fault? The signal taken (SIGSEGV, SIGBUS) or 0 when it succeeded. */

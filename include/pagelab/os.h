@@ -21,8 +21,8 @@ extern "C" {
 
 enum pl_fault_kind {
 	PL_FAULT_NONE = 0,
-	PL_FAULT_UNMAPPED, /* nothing mapped there (SIGSEGV/SEGV_MAPERR) */
-	PL_FAULT_ACCESS,   /* mapped without that access (SIGSEGV/SEGV_ACCERR; guard regions too) */
+	PL_FAULT_UNMAPPED, /* nothing mapped there (SIGSEGV/SEGV_MAPERR; Linux guard regions too) */
+	PL_FAULT_ACCESS,   /* mapped without that access (SIGSEGV/SEGV_ACCERR) */
 	PL_FAULT_BUS,      /* mapped but nothing behind it (SIGBUS/BUS_ADRERR: past the end of a file) */
 	PL_FAULT_GUARD,    /* a one-shot guard page (Windows PAGE_GUARD) */
 	PL_FAULT_OTHER,    /* a fault the kinds above do not name */

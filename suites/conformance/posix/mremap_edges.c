@@ -31,8 +31,14 @@
 static char *aligned_spot(struct pc_ctx *ctx, size_t align, size_t len)
 {
 	char *r;
+	/* A PUD spans 1 GiB with 4 KiB pages but 4 TiB with 64 KiB ones: more than some address spaces hold. */
+	if (align > SIZE_MAX / 4 || len > SIZE_MAX - 3 * align)
+		pc_skip_prerequisite(ctx, "%zu bytes at a %zu-byte alignment do not fit this address space", len, align);
 	size_t span = len + 3 * align;
-	PC_SETUP(ctx, pl_reserve(span, 0, (void **)&r));
+	int e = pl_reserve(span, 0, (void **)&r);
+	if (e == ENOMEM)
+		pc_skip_prerequisite(ctx, "no room for %zu bytes of address space (%zu-byte alignment) here", span, align);
+	PC_SETUP(ctx, e);
 	uintptr_t a = ((uintptr_t)r + align - 1) & ~(uintptr_t)(align - 1);
 	if ((a & (2 * align - 1)) == 0)
 		a += align;
@@ -57,6 +63,8 @@ static size_t min_size(size_t a, size_t b)
 static void aligned_move(struct pc_ctx *ctx, size_t src_align, size_t dst_align, size_t len, size_t preamble)
 {
 	int flags = pc_kind(ctx) == PC_SHARED_ANON ? MAP_SHARED | MAP_ANONYMOUS : MAP_PRIVATE | MAP_ANONYMOUS;
+	if (len < src_align) /* twice the alignment wrapped around: a 32-bit address space */
+		pc_skip_prerequisite(ctx, "two units of %zu bytes do not fit this address space", src_align);
 	size_t check = min_size(len - pl_page_size(), CHECKED);
 	char *src = map_at(ctx, aligned_spot(ctx, src_align, len), len, flags);
 	char *dst = aligned_spot(ctx, dst_align, len + preamble) + preamble, *pre = dst - preamble;
