@@ -109,7 +109,7 @@ static void print_help(void)
 	     "  -x, --exclude GLOB  skip ids matching GLOB (repeatable)\n"
 	     "  -j, --jobs N        run N probes at once (default 1)\n"
 	     "      --timeout S     seconds before a probe is killed (default 30)\n"
-	     "      --json FILE     write results as JSON (schema pagelab.conformance/1)\n"
+	     "      --json FILE     write results as JSON (schema pagelab.conformance/2)\n"
 	     "      --tap           TAP 13 on stdout (the default)\n"
 	     "  -q, --quiet         only the summary line on stdout\n"
 	     "      --isolate=M     exec (re-execute per probe), fork, or auto (default)\n"

@@ -239,8 +239,16 @@ PC_CHANNEL_PROBE(break_start, "channel.break_start.below_the_break", PC_CH_BREAK
 	pc_measure(ctx, "break_above_start_bytes", "%lld", (long long)(cur - start));
 	/* Under a tool that emulates the break (valgrind) the kernel's record describes the tool's own heap. */
 	PC_CHECK(ctx, cur >= start, "the break %p is below its recorded start %p", (void *)cur, (void *)start);
-	if (cur >= start + pl_page_size())
-		PC_CHECK(ctx, pc_access_faults((void *)start, false, 0) == 0,
-			 "the first page of the heap at the recorded start %p is not mapped", (void *)start);
+	if (cur >= start + pl_page_size()) {
+		/* Mapped, not necessarily readable: musl's malloc turns the first page of
+		 * the break into a PROT_NONE guard page (a refused access, not a hole). */
+		struct pl_fault first = pc_access((void *)start, false, 0);
+		pc_observe(ctx, "first_heap_page", "%s", first.name);
+		PC_CHECK(ctx, first.kind == PL_FAULT_NONE || first.kind == PL_FAULT_ACCESS,
+			 "the first page of the heap at the recorded start %p is not mapped (%s)", (void *)start,
+			 first.name);
+		PC_CHECK(ctx, pc_access_faults((void *)(cur - pl_page_size()), false, 0) == 0,
+			 "the page just below the break %p cannot be read", (void *)cur);
+	}
 	pc_pass(ctx);
 }
