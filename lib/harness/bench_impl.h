@@ -104,6 +104,7 @@ struct pb_state {
 	bool own_ctr;
 	int ctr_err;
 	double ctr_total[PL_COUNTERS_MAX];
+	double host_ref_s; /* the host reference timed before the run (measuring thread) */
 };
 
 /* ---- bench_common.c ---- */

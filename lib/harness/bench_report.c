@@ -152,8 +152,9 @@ static double group_median(const int *idx, const struct pb_shape *sh, int g, int
 	return med;
 }
 
-/* Up to two values (counters, CPU time) that differ by more than half between
- * group g and the main mode: the likely reason the group stands apart. */
+/* Up to two values (counters, CPU time) that differ by more than half (the host
+ * reference: a tenth) between group g and the main mode: the likely reason the
+ * group stands apart. */
 static void why(const int *idx, const struct pb_shape *sh, int g, int main_mode, char *buf, size_t len)
 {
 	const struct pb_run *r0 = &runs[idx[0]];
@@ -164,7 +165,9 @@ static void why(const int *idx, const struct pb_shape *sh, int g, int main_mode,
 			continue;
 		double a = group_median(idx, sh, g, f), b = group_median(idx, sh, main_mode, f);
 		double rel = fabs(a - b) / fmax(fmax(fabs(a), fabs(b)), 1e-300);
-		if (!(rel > 0.5) || fmax(fabs(a), fabs(b)) < 0.5)
+		/* The host reference is a ratio near 1: a tenth slower already means the CPU was taken away. */
+		double enough = f >= 0 && strcmp(r0->counter[f].name, "host_ref_slowdown") == 0 ? 0.1 : 0.5;
+		if (!(rel > enough) || fmax(fabs(a), fabs(b)) < 0.5)
 			continue;
 		int slot = rel > best[0] ? 0 : rel > best[1] ? 1 : -1;
 		if (slot == 0) {

@@ -14,7 +14,6 @@
 
 #define VERB_FULL PB_ARGS(PB_PAGE, PB_KIB(64), PB_MIB(2), PB_MIB(32))
 #define VERB_QUICK PB_ARGS(PB_PAGE, PB_MIB(2))
-#define VERB_MIN_TIME 0.02
 
 static int release(void *p, size_t len) { return pl_release(p, len); }
 static int release_zero(void *p, size_t len) { return pl_release_zero(p, len); }
@@ -45,7 +44,7 @@ static void run_verb(pb_state *s, enum pl_op op, const struct pool_op *pool_op, 
 
 #define VERB_BENCH(fn, name, whatstr)                                                                 \
 	PB_BENCH(fn, "pagelayer/" name, whatstr, .args = VERB_FULL, .quick_args = VERB_QUICK, .manual_time = true, \
-		 .min_time = VERB_MIN_TIME, .max_iterations = 200)
+		 .min_time = POOL_MIN_TIME, .max_iterations = POOL_MAX_ITERATIONS)
 
 VERB_BENCH(bm_pl_release, "release", "pl_release (MADV_FREE, MEM_RESET ...) of freshly faulted, written pages")
 {

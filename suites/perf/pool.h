@@ -16,6 +16,14 @@ struct pool_op {
 	int (*after)(void *p, size_t len);   /* untimed, before the pages are prepared again (or NULL) */
 };
 
+/* Per-call benchmarks of one page take about a microsecond: a repetition needs
+ * tens of thousands of calls to average over the hypervisor's and the
+ * scheduler's interruptions (200-call repetitions of 4 KiB advice varied by
+ * 10-27% between repetitions here; POOL_MIN_TIME at 20 ms, 11% for 2 MiB). The
+ * cap only stops a runaway calibration; POOL_MIN_TIME sets the length. */
+#define POOL_MAX_ITERATIONS 200000
+#define POOL_MIN_TIME 0.05
+
 /* Pages freshly faulted and written: dropped, then written one byte a page. */
 int pool_fresh(void *p, size_t len);
 /* Run benchmark s over ranges of pb_arg(s, 0) bytes; skips with the reason when a call fails.

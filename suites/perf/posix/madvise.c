@@ -16,6 +16,8 @@
 #include "pagelab/env.h"
 #include "pagelab/platform.h"
 
+#include "../pool.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -288,11 +290,10 @@ static const struct advice adv_reusable = {"pl_reusable", -1, page_layer_reusabl
  * measures them on ranges of many pages only. */
 #define MAIN_TOUCH_QUICK PB_ARGS(PB_MIB(2), PB_MIB(128))
 #define OTHER_TOUCH_QUICK PB_ARGS(PB_MIB(2))
-#define MADV_MIN_TIME 0.02
 
 #define MADV_BENCH_SIZES(id, nm, adv, mode, full, quick, whatstr)                              \
 	PB_BENCH(bm_madv_##id, "madvise/" nm, whatstr, .args = full, .quick_args = quick,            \
-		 .manual_time = true, .min_time = MADV_MIN_TIME, .max_iterations = 200)           \
+		 .manual_time = true, .min_time = POOL_MIN_TIME, .max_iterations = POOL_MAX_ITERATIONS)           \
 	{                                                                                       \
 		run(s, &adv, mode);                                                             \
 	}

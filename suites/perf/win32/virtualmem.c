@@ -17,7 +17,6 @@
 
 #define WIN_FULL PB_ARGS(PB_PAGE, PB_KIB(64), PB_MIB(2), PB_MIB(32))
 #define WIN_QUICK PB_ARGS(PB_PAGE, PB_MIB(2))
-#define WIN_MIN_TIME 0.02
 
 static int mem_reset(void *p, size_t len)
 {
@@ -88,7 +87,7 @@ static void run_call(pb_state *s, const struct pool_op *op, const char *call)
 
 #define WIN_BENCH(fn, name, whatstr)                                                                   \
 	PB_BENCH(fn, name, whatstr, .args = WIN_FULL, .quick_args = WIN_QUICK, .manual_time = true,       \
-		 .min_time = WIN_MIN_TIME, .max_iterations = 200)
+		 .min_time = POOL_MIN_TIME, .max_iterations = POOL_MAX_ITERATIONS)
 
 WIN_BENCH(bm_discard, "discardvirtualmemory/discard", "DiscardVirtualMemory of freshly faulted, written pages")
 {
