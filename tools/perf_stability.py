@@ -102,6 +102,9 @@ def run_bench(build, extra):
     with open(os.devnull, "w") as null:
         rc = subprocess.call(cmd, stdout=null)
     print("perf_stability: %.0f s, exit status %d; results in %s" % (time.monotonic() - t0, rc, path), file=sys.stderr)
+    if rc == 2 or os.path.getsize(path) == 0:  # bad usage, or nothing was measured
+        os.unlink(path)
+        sys.exit("perf_stability: pagelab-bench wrote no results (exit status %d); its message is above" % rc)
     return path
 
 

@@ -122,9 +122,11 @@ static void times_of(const int *idx, int n, double *v)
 		v[i] = runs[idx[i]].real_ns;
 }
 
+#define REAL_TIME (-3) /* run_value's index of the real time (-1: CPU time, >= 0: counters) */
+
 static double run_value(const struct pb_run *r, int f)
 {
-	return f < 0 ? r->cpu_ns : r->counter[f].value;
+	return f == REAL_TIME ? r->real_ns : f < 0 ? r->cpu_ns : r->counter[f].value;
 }
 
 static const char *value_name(const struct pb_run *r, int f)
@@ -165,9 +167,12 @@ static void why(const int *idx, const struct pb_shape *sh, int g, int main_mode,
 			continue;
 		double a = group_median(idx, sh, g, f), b = group_median(idx, sh, main_mode, f);
 		double rel = fabs(a - b) / fmax(fmax(fabs(a), fabs(b)), 1e-300);
-		/* The host reference is a ratio near 1: a tenth slower already means the CPU was taken away. */
-		double enough = f >= 0 && strcmp(r0->counter[f].name, "host_ref_slowdown") == 0 ? 0.1 : 0.5;
-		if (!(rel > enough) || fmax(fabs(a), fabs(b)) < 0.5)
+		/* The host reference is a ratio near 1: a tenth slower already means the CPU was
+		 * taken away; it explains a group only when it moved the same way as the time. */
+		bool host = f >= 0 && strcmp(r0->counter[f].name, "host_ref_slowdown") == 0;
+		if (host && (a > b) != (group_median(idx, sh, g, REAL_TIME) > group_median(idx, sh, main_mode, REAL_TIME)))
+			continue;
+		if (!(rel > (host ? 0.1 : 0.5)) || fmax(fabs(a), fabs(b)) < 0.5)
 			continue;
 		int slot = rel > best[0] ? 0 : rel > best[1] ? 1 : -1;
 		if (slot == 0) {
