@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pagelab/check.h"
+
 struct duet {
 	int to_child[2], to_parent[2];
 	pid_t pid; /* the child's pid in the parent, 0 in the child */
@@ -18,33 +20,40 @@ struct duet {
 /* Fork; both sides return 0 with their own ends open (d->pid tells them apart), or errno. */
 static inline int duet_fork(struct duet *d)
 {
+	int e;
 	if (pipe(d->to_child) != 0)
 		return errno;
-	if (pipe(d->to_parent) != 0)
-		return errno;
+	if (pipe(d->to_parent) != 0) {
+		e = errno;
+		close(d->to_child[0]);
+		close(d->to_child[1]);
+		return e;
+	}
 	fflush(NULL);
 	d->pid = fork();
-	if (d->pid < 0)
-		return errno;
+	if (d->pid < 0) {
+		e = errno;
+		for (int i = 0; i < 2; i++) {
+			close(d->to_child[i]);
+			close(d->to_parent[i]);
+		}
+		return e;
+	}
 	close(d->pid ? d->to_child[0] : d->to_child[1]);
 	close(d->pid ? d->to_parent[1] : d->to_parent[0]);
 	return 0;
 }
 
-/* Send the other side a token; 0 or errno. */
+/* Send the other side a token; 0 or EPIPE when it ended. */
 static inline int duet_tell(const struct duet *d)
 {
-	return write(d->pid ? d->to_child[1] : d->to_parent[1], "x", 1) == 1 ? 0 : errno;
+	return pc_token_send(d->pid ? d->to_child[1] : d->to_parent[1]);
 }
 
 /* Wait for the other side's token; EPIPE when it ended instead. */
 static inline int duet_wait(const struct duet *d)
 {
-	char b;
-	ssize_t n;
-	while ((n = read(d->pid ? d->to_parent[0] : d->to_child[0], &b, 1)) < 0 && errno == EINTR)
-		;
-	return n == 1 ? 0 : EPIPE;
+	return pc_token_await(d->pid ? d->to_parent[0] : d->to_child[0]);
 }
 
 /* In the parent: wait for the child; its exit status (0..255), 128+signal when killed, or -1. */
