@@ -206,12 +206,17 @@ static void make_run(const struct pb_instance *in, struct worker *w, int64_t ite
 }
 
 /* Grow the iteration count until a run lasts min_time (Google Benchmark's rule);
- * *iters holds the count of the run left in r. */
+ * *iters holds the count of the run left in r. Untimed work can dwarf the
+ * timed part, so a run's wall time is bounded too: the part of it that grows
+ * with the iterations (pauses for set-up), estimated from the last two runs,
+ * so that set-up done once per run (a buffer filled before the loop) does not
+ * count as if every iteration paid it. */
 static int calibrate(const struct pb_instance *in, double min_time, int64_t *iters, struct worker *w, struct pb_run *r)
 {
 	int64_t cap = in->b->max_iterations > 0 ? in->b->max_iterations : MAX_ITERATIONS;
-	/* Untimed set-up can dwarf the timed part: bound a run's wall time too. */
 	double budget = pb_opts.profile == PB_QUICK ? 0.25 : 2.5;
+	int64_t prev_iters = 0;
+	double prev_wall = 0;
 	for (;;) {
 		double wall = pb_now(CLOCK_MONOTONIC);
 		int e = run_once(in, *iters, w);
@@ -220,13 +225,29 @@ static int calibrate(const struct pb_instance *in, double min_time, int64_t *ite
 		wall = pb_now(CLOCK_MONOTONIC) - wall;
 		make_run(in, w, *iters, r);
 		double t = r->real_ns * 1e-9 * (double)*iters;
-		if (r->error || in->fixed_iterations || t >= min_time || *iters >= cap || wall >= budget)
+		if (r->error || in->fixed_iterations || t >= min_time || *iters >= cap)
 			return 0;
-		if (wall > t && wall * 10 > budget) /* Grow no further than the budget allows. */
-			cap = *iters * (int64_t)(budget / wall) + 1 < cap ? *iters * (int64_t)(budget / wall) + 1 : cap;
+		int64_t limit = cap;
+		if (prev_iters > 0 && *iters > prev_iters) {
+			/* Wall time per iteration from two runs; the rest is the run's own set-up. */
+			double per = (wall - prev_wall) / (double)(*iters - prev_iters);
+			if (per > 0 && budget / per < (double)limit)
+				limit = (int64_t)(budget / per);
+			if (limit <= *iters)
+				return 0;
+		} else if (wall > t && wall * 10 > budget) {
+			/* One run: set-up per run and per iteration cannot be told apart yet; grow
+			 * as if all of it were per iteration, but to two runs at least. */
+			int64_t fit = (int64_t)((double)*iters * budget / wall);
+			limit = fit > *iters ? fit : *iters + 1;
+		}
+		prev_iters = *iters;
+		prev_wall = wall;
 		double mult = t / min_time > 0.1 ? min_time * 1.4 / (t > 1e-9 ? t : 1e-9) : 10;
 		double next = (double)*iters * mult;
-		*iters = next > (double)cap ? cap : next > (double)(*iters + 1) ? (int64_t)next : *iters + 1;
+		if (limit > cap)
+			limit = cap;
+		*iters = next > (double)limit ? limit : next > (double)(*iters + 1) ? (int64_t)next : *iters + 1;
 	}
 }
 

@@ -97,6 +97,33 @@ PB_BENCH(bm_bimodal, "selftest/bimodal", "2 us or 4 us by turns", .manual_time =
 	pb_counter(s, "slow", slow, PB_COUNTER_TOTAL);
 }
 
+static void sleep_s(double s)
+{
+	struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
+/* 120 ms of set-up once per run, outside the loop: the iteration count must
+ * still reach the minimum time (set-up per run is not set-up per iteration). */
+PB_BENCH(bm_setup_once, "selftest/setup_once", "120 ms of set-up per run, then 2 us per iteration", .manual_time = true)
+{
+	sleep_s(0.12);
+	while (pb_keep_running(s))
+		pb_set_iteration_time(s, 2e-6);
+}
+
+/* 20 ms of paused set-up per iteration: the run's wall time stays near the budget. */
+PB_BENCH(bm_setup_each, "selftest/setup_each", "20 ms of paused set-up, then 2 us, per iteration", .manual_time = true)
+{
+	while (pb_keep_running(s)) {
+		pb_pause_timing(s);
+		sleep_s(0.02);
+		pb_resume_timing(s);
+		pb_set_iteration_time(s, 2e-6);
+	}
+}
+
 static const struct pb_run *find(const char *name)
 {
 	const struct pb_run *runs;
@@ -216,6 +243,11 @@ static void run_suite(const char *source)
 	r = find("selftest/custom");
 	check_range("per-iteration custom counter", counter(r, "three"), 3, 3);
 	check_range("total custom counter", counter(r, "total"), 7, 7);
+	/* min_time 0.02 s of 2 us iterations is 10000; the quick profile's wall budget is 0.25 s a run. */
+	r = find("selftest/setup_once");
+	check_range("set-up once per run does not cap the iterations", r ? (double)r->iterations : NAN, 9000, 20000);
+	r = find("selftest/setup_each");
+	check_range("set-up in every iteration keeps a run within the wall budget", r ? (double)r->iterations : NAN, 2, 16);
 }
 
 /* Read a whole small file into a malloc'd string, or NULL. */
@@ -269,7 +301,7 @@ int main(void)
 	test_stats();
 	test_shapes();
 	test_counters("rusage");
-	pb_opts.filter = "^selftest/(manual|spin|touch|skip|custom)";
+	pb_opts.filter = "^selftest/(manual|spin|touch|skip|custom|setup_once|setup_each)";
 	pb_opts.repetitions = 2;
 	pb_opts.min_time = 0.02;
 #ifdef HAVE_PERF_EVENT
