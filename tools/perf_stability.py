@@ -8,12 +8,19 @@ coefficient of variation over repetitions: the share of benchmarks under 3%,
     tools/perf_stability.py                       # run the quick profile here, then report
     tools/perf_stability.py --json a.json b.json  # report on existing results (e.g. before/after)
     tools/perf_stability.py -- --benchmark_filter=^madvise/   # extra pagelab-bench flags
+    tools/perf_stability.py --recheck 3           # then run each benchmark at 10% or more again,
+                                                  # 3 times in fresh processes: does it recur?
+
+A sample that is spread once but tight in every re-run met something
+transient (on a virtual machine, usually the host); one that recurs is the
+benchmark's own, or the machine's steady state.
 
 A measurement, not a test: the numbers mean something only on a quiet machine.
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -88,6 +95,39 @@ def report(path, doc, out):
         its = inst[k]["iterations"]
         print("   %6.1f%%  %-44s it/rep %-6s %s" % (cv * 100, k, min(its) if its else "?",
                                                     describe(inst[k].get("distribution"))), file=out)
+    return [k for _, k in worst]
+
+
+def recheck(build, names, times, profile, extra, out):
+    """Run each benchmark `times` more times, each in a fresh process; print its cvs and whether 10% recurs."""
+    exe = os.path.join(build, "pagelab-bench")
+    if not os.access(exe, os.X_OK):
+        sys.exit("perf_stability: %s is not built (make first); --recheck runs it" % exe)
+    print("== re-run %d times each, fresh processes" % times, file=out)
+    for name in names:
+        cvs = []
+        for _ in range(times):
+            fd, path = tempfile.mkstemp(prefix="perf-stability-", suffix=".json")
+            os.close(fd)
+            cmd = [exe, "--profile=" + profile, "--benchmark_filter=^%s$" % re.escape(name),
+                   "--benchmark_out=" + path] + extra
+            with open(os.devnull, "w") as null:
+                rc = subprocess.call(cmd, stdout=null, stderr=null)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    cv = instances(json.load(f))[0].get(name, {}).get("cv") if rc != 2 else None
+            except (OSError, ValueError):
+                cv = None
+            os.unlink(path)
+            cvs.append(cv)
+        got = [c for c in cvs if c is not None]
+        high = sum(1 for c in got if c >= THRESHOLDS[-1])
+        verdict = ("no result" if not got else
+                   "transient: under 10%% in all %d re-runs" % len(got) if high == 0 else
+                   "recurs: 10%% or more in %d of %d re-runs" % (high, len(got)))
+        print("   %-44s %-24s %s" % (name, " ".join("%.1f%%" % (c * 100) if c is not None else "-" for c in cvs),
+                                      verdict), file=out)
+        out.flush()
 
 
 def run_bench(build, extra):
@@ -113,11 +153,22 @@ def main(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", nargs="+", metavar="FILE", help="report on these results instead of running")
     p.add_argument("--build", default=os.path.join(REPO, "build"), help="build directory (default: %(default)s)")
+    p.add_argument("--recheck", type=int, default=0, metavar="N",
+                   help="run each benchmark at 10%% or more again N times, in fresh processes (with the "
+                        "build's pagelab-bench), and say whether its spread recurs")
     p.add_argument("bench_args", nargs="*", help="extra pagelab-bench flags (after --)")
     a = p.parse_args(argv)
+    if a.recheck < 0 or a.recheck > 100:
+        p.error("--recheck: a count from 0 to 100")
     paths = a.json or [run_bench(a.build, a.bench_args)]
+    worst, profile = [], "quick"
     for path in paths:
-        report(path, load(path), sys.stdout)
+        doc = load(path)
+        profile = doc.get("context", {}).get("profile") or profile
+        worst += [k for k in report(path, doc, sys.stdout) or [] if k not in worst]
+    if a.recheck and worst:
+        sys.stdout.flush()
+        recheck(a.build, worst, a.recheck, profile, a.bench_args, sys.stdout)
     return 0
 
 

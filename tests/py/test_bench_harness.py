@@ -176,3 +176,27 @@ def test_descriptions_and_distribution_in_json(build_dir, tmp_path):
         counted = sum(x["count"] for x in dist["modes"]) + len(dist["outliers"])
         assert dist["shape"] in ("unimodal", "outliers", "bimodal", "multimodal", "scattered")
         assert counted == 3 or dist["shape"] == "scattered"
+
+
+def test_perf_stability_reports_and_rechecks(repo_root, build_dir, tmp_path):
+    """tools/perf_stability.py: the cv distribution of a results file, the benchmarks at 10% or more,
+    and --recheck, which runs those again in fresh processes and says whether the spread recurs."""
+    exe = bench(build_dir)
+    doc = run_json(exe, tmp_path / "r.json")
+    for b in doc["benchmarks"]:  # make harness/empty look spread
+        if b["run_name"] == "harness/empty" and b.get("aggregate_name") == "cv":
+            b["real_time"] = 0.25
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    tool = [os.path.join("/usr/bin/python3"), os.path.join(repo_root, "tools", "perf_stability.py")]
+    r = subprocess.run(tool + ["--build", build_dir, "--recheck", "2", "--json", str(tmp_path / "r.json")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "cv >= 10%: 1" in r.stdout and "25.0%  harness/empty" in r.stdout
+    lines = [x for x in r.stdout.splitlines() if x.strip().startswith("harness/empty")]
+    assert len(lines) == 1 and ("transient" in lines[0] or "recurs" in lines[0]), r.stdout
+    assert lines[0].count("%") >= 2  # one cv per re-run
+    bad = subprocess.run(tool + ["--recheck", "-1", "--json", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--recheck" in bad.stderr
+    (tmp_path / "junk.json").write_text("not json")
+    junk = subprocess.run(tool + ["--json", str(tmp_path / "junk.json")], capture_output=True, text=True)
+    assert junk.returncode != 0 and "Traceback" not in junk.stderr and len(junk.stderr.strip().splitlines()) == 1
