@@ -48,6 +48,10 @@ static char *aligned_spot(struct pc_ctx *ctx, size_t align, size_t len)
 static char *map_at(struct pc_ctx *ctx, char *at, size_t len, int flags)
 {
 	void *p = mmap(at, len, RW, flags | MAP_FIXED, -1, 0);
+	/* Two PUDs of writable memory are 2 GiB with 4 KiB pages: more than a small system commits (UML). */
+	if (p == MAP_FAILED && errno == ENOMEM)
+		pc_skip_prerequisite(ctx, "mapping %zu writable bytes was refused (ENOMEM): more than this system commits to one mapping",
+				     len);
 	if (p != at)
 		pc_error(ctx, "mapping at %p: %s", (void *)at, pc_strerror(errno));
 	return p;
