@@ -68,6 +68,36 @@ static int good_runs(const struct pb_instance *in, int *idx)
 
 static void print_shape_line(const struct pb_instance *in);
 static int write_file(bool final);
+static void times_of(const int *idx, int n, double *v);
+
+/* Google Benchmark's aggregate console lines (NAME_mean, _median, _stddev in ns, _cv in %), so
+ * that a console reader (a person, a LAVA monitor) gets the summary and not only the repetitions. */
+static void print_aggregates(const struct pb_instance *in)
+{
+	int *idx = malloc((size_t)(nruns ? nruns : 1) * sizeof(*idx));
+	double *real = malloc((size_t)(nruns ? nruns : 1) * sizeof(*real)), *cpu = malloc((size_t)(nruns ? nruns : 1) * sizeof(*cpu));
+	int n = idx && real && cpu ? good_runs(in, idx) : 0;
+	if (n >= 2) {
+		double r[4], c[4];
+		times_of(idx, n, real);
+		for (int i = 0; i < n; i++)
+			cpu[i] = runs[idx[i]].cpu_ns;
+		pb_stats(real, n, &r[0], &r[1], &r[2], &r[3]);
+		pb_stats(cpu, n, &c[0], &c[1], &c[2], &c[3]);
+		static const char *names[] = {"mean", "median", "stddev"};
+		char name[PB_NAME_MAX + 16];
+		for (int k = 0; k < 3; k++) {
+			snprintf(name, sizeof(name), "%s_%s", in->name, names[k]);
+			printf("%-44s %11.1f ns %11.1f ns %12d\n", name, r[k], c[k], n);
+		}
+		snprintf(name, sizeof(name), "%s_cv", in->name);
+		printf("%-44s %11.2f %%  %11.2f %%  %12d\n", name, r[3] * 100, c[3] * 100, n);
+		fflush(stdout);
+	}
+	free(idx);
+	free(real);
+	free(cpu);
+}
 
 static int keep(const struct pb_run *r)
 {
@@ -105,6 +135,7 @@ int pb_report_run(const struct pb_run *r)
 		seconds[k] = now - last_end;
 		last_end = now;
 	}
+	print_aggregates(r->inst);
 	print_shape_line(r->inst);
 	return pb_opts.out ? write_file(false) : 0;
 }

@@ -200,3 +200,21 @@ def test_perf_stability_reports_and_rechecks(repo_root, build_dir, tmp_path):
     (tmp_path / "junk.json").write_text("not json")
     junk = subprocess.run(tool + ["--json", str(tmp_path / "junk.json")], capture_output=True, text=True)
     assert junk.returncode != 0 and "Traceback" not in junk.stderr and len(junk.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["gbench", "portable"])
+def test_console_has_aggregate_lines(build_dir, backend):
+    """Each finished instance prints Google Benchmark's aggregate lines after its repetitions, with the
+    mean, median and stddev of the repetitions' times and the cv in percent."""
+    exe = bench(build_dir)
+    if backend not in backends(exe):
+        pytest.skip("built without Google Benchmark")
+    r = subprocess.run([exe, "--backend=" + backend, "--benchmark_filter=^harness/empty$", "--benchmark_repetitions=3",
+                        "--benchmark_min_time=0.01", "--pin=none"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("harness/empty")]
+    reps = [float(x[1]) for x in rows if x[0] == "harness/empty"]
+    agg = {x[0].rsplit("_", 1)[1]: x for x in rows if x[0].startswith("harness/empty_")}
+    assert len(reps) == 3 and set(agg) == {"mean", "median", "stddev", "cv"}, r.stdout
+    assert min(reps) <= float(agg["median"][1]) <= max(reps) and agg["median"][2] == "ns"
+    assert abs(float(agg["mean"][1]) - sum(reps) / 3) <= 0.1 + 1e-9 and agg["cv"][2] == "%" and agg["cv"][-1] == "3"
