@@ -153,20 +153,26 @@ static void times_of(const int *idx, int n, double *v)
 		v[i] = runs[idx[i]].real_ns;
 }
 
-#define REAL_TIME (-3) /* run_value's index of the real time (-1: CPU time, >= 0: counters) */
+/* run_value's indexes besides the counters (>= 0): -1 is the CPU time. */
+#define REAL_TIME (-3)
+#define OFF_CPU (-4) /* real minus CPU time: the thread was not running (preempted, blocked) */
 
 static double run_value(const struct pb_run *r, int f)
 {
+	if (f == OFF_CPU)
+		return r->real_ns > r->cpu_ns ? r->real_ns - r->cpu_ns : 0;
 	return f == REAL_TIME ? r->real_ns : f < 0 ? r->cpu_ns : r->counter[f].value;
 }
 
 static const char *value_name(const struct pb_run *r, int f)
 {
-	return f < 0 ? "cpu_time" : r->counter[f].name;
+	return f == OFF_CPU ? "off_cpu_time" : f < 0 ? "cpu_time" : r->counter[f].name;
 }
 
 static bool explains(const struct pb_run *r, int f)
 {
+	if (f == OFF_CPU) /* CPU time of several threads, or beside a manual time, is not one thread's wall time */
+		return r->inst->threads == 1 && !r->inst->b->manual_time;
 	if (f < 0)
 		return true;
 	const char *n = r->counter[f].name;
@@ -185,23 +191,28 @@ static double group_median(const int *idx, const struct pb_shape *sh, int g, int
 	return med;
 }
 
-/* Up to two values (counters, CPU time) that differ by more than half (the host
- * reference: a tenth) between group g and the main mode: the likely reason the
- * group stands apart. */
+/* Up to two values (counters, CPU time, time off the CPU) that differ by more
+ * than half (the host reference: a tenth) between group g and the main mode: the
+ * likely reason the group stands apart. */
 static void why(const int *idx, const struct pb_shape *sh, int g, int main_mode, char *buf, size_t len)
 {
 	const struct pb_run *r0 = &runs[idx[0]];
 	double best[2] = {0, 0};
 	int pick[2] = {-2, -2};
-	for (int f = -1; f < r0->ncounters; f++) {
+	double time_g = group_median(idx, sh, g, REAL_TIME), time_m = group_median(idx, sh, main_mode, REAL_TIME);
+	for (int k = -2; k < r0->ncounters; k++) {
+		int f = k == -2 ? OFF_CPU : k;
 		if (!explains(r0, f))
 			continue;
 		double a = group_median(idx, sh, g, f), b = group_median(idx, sh, main_mode, f);
 		double rel = fabs(a - b) / fmax(fmax(fabs(a), fabs(b)), 1e-300);
 		/* The host reference is a ratio near 1: a tenth slower already means the CPU was
-		 * taken away; it explains a group only when it moved the same way as the time. */
+		 * taken away. It and the time off the CPU explain a group only when they moved the
+		 * same way as the time, and off-CPU time only when it is a twentieth of the time. */
 		bool host = f >= 0 && strcmp(r0->counter[f].name, "host_ref_slowdown") == 0;
-		if (host && (a > b) != (group_median(idx, sh, g, REAL_TIME) > group_median(idx, sh, main_mode, REAL_TIME)))
+		if ((host || f == OFF_CPU) && (a > b) != (time_g > time_m))
+			continue;
+		if (f == OFF_CPU && fabs(a - b) < 0.05 * fmax(time_g, time_m))
 			continue;
 		if (!(rel > (host ? 0.1 : 0.5)) || fmax(fabs(a), fabs(b)) < 0.5)
 			continue;

@@ -29,6 +29,13 @@ static void check_range(const char *what, double got, double lo, double hi)
 	check(got >= lo && got <= hi, what, got, lo, hi);
 }
 
+static void sleep_s(double s)
+{
+	struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
 PB_BENCH(bm_manual, "selftest/manual", "reports 2 us per iteration", .manual_time = true)
 {
 	while (pb_keep_running(s))
@@ -97,12 +104,6 @@ PB_BENCH(bm_bimodal, "selftest/bimodal", "2 us or 4 us by turns", .manual_time =
 	pb_counter(s, "slow", slow, PB_COUNTER_TOTAL);
 }
 
-static void sleep_s(double s)
-{
-	struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&t, &t) != 0 && errno == EINTR)
-		;
-}
 
 /* 120 ms of set-up once per run, outside the loop: the iteration count must
  * still reach the minimum time (set-up per run is not set-up per iteration). */
@@ -121,6 +122,30 @@ PB_BENCH(bm_setup_each, "selftest/setup_each", "20 ms of paused set-up, then 2 u
 		sleep_s(0.02);
 		pb_resume_timing(s);
 		pb_set_iteration_time(s, 2e-6);
+	}
+}
+
+static void spin_cpu(double s)
+{
+	struct timespec a, b;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a) != 0)
+		return;
+	do {
+		if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b) != 0)
+			return;
+	} while ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9 < s);
+}
+
+/* 1 ms of CPU per iteration, and every other call also 1 ms asleep: the slow
+ * mode is explained by the time off the CPU, not by the CPU time. */
+PB_BENCH(bm_offcpu, "selftest/offcpu", "1 ms of CPU, and 1 ms asleep every other call", .min_time = 0.01)
+{
+	static int calls;
+	bool sleeps = calls++ % 2;
+	while (pb_keep_running(s)) {
+		spin_cpu(1e-3);
+		if (sleeps)
+			sleep_s(1e-3);
 	}
 }
 
@@ -289,6 +314,25 @@ static void test_bimodal_report(void)
 	check(doc && strstr(doc, "\"differs_by\": \"slow 1 vs 0\""), "the slow mode is explained by its counter", 0, 0, 0);
 	check(doc && strstr(doc, "\"benchmarks_not_run\": []") && strstr(doc, "\"benchmarks_complete\": true"),
 	      "a finished run lists nothing as not run", 0, 0, 0);
+	free(doc);
+	/* The same with a mode that sleeps: explained by the time off the CPU. */
+	fd = -1;
+	char path2[] = "/tmp/pagelab-bench-selftest-XXXXXX";
+	if ((fd = mkstemp(path2)) < 0 || close(fd) != 0) {
+		check(false, "temporary file for the JSON report", 0, 0, 0);
+		return;
+	}
+	pb_opts.filter = "^selftest/offcpu$";
+	pb_opts.out = path2;
+	e = pb_select(err, sizeof(err));
+	e = e ? e : pb_portable_run();
+	e = e ? e : pb_report_end();
+	check(e == 0, "off-CPU benchmark ran and its report was written", e, 0, 0);
+	doc = slurp(path2);
+	unlink(path2);
+	check(doc && strstr(doc, "\"shape\": \"bimodal\""), "the sleeping repetitions make a second mode", 0, 0, 0);
+	check(doc && strstr(doc, "\"differs_by\": \"off_cpu_time"), "the sleeping mode is explained by time off the CPU",
+	      0, 0, 0);
 	free(doc);
 	pb_opts.out = NULL;
 }
