@@ -160,6 +160,8 @@ def main(argv):
     a = p.parse_args(argv)
     if a.recheck < 0 or a.recheck > 100:
         p.error("--recheck: a count from 0 to 100")
+    if any(x.startswith("--benchmark_out") for x in a.bench_args):
+        p.error("--benchmark_out is this tool's to set; run pagelab-bench yourself and pass the file with --json")
     paths = a.json or [run_bench(a.build, a.bench_args)]
     worst, profile = [], "quick"
     for path in paths:

@@ -197,6 +197,8 @@ def test_perf_stability_reports_and_rechecks(repo_root, build_dir, tmp_path):
     assert lines[0].count("%") >= 2  # one cv per re-run
     bad = subprocess.run(tool + ["--recheck", "-1", "--json", str(tmp_path / "r.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--recheck" in bad.stderr
+    own = subprocess.run(tool + ["--", "--benchmark_out=x.json"], capture_output=True, text=True)
+    assert own.returncode == 2 and "Traceback" not in own.stderr and "--benchmark_out" in own.stderr
     (tmp_path / "junk.json").write_text("not json")
     junk = subprocess.run(tool + ["--json", str(tmp_path / "junk.json")], capture_output=True, text=True)
     assert junk.returncode != 0 and "Traceback" not in junk.stderr and len(junk.stderr.strip().splitlines()) == 1
