@@ -17,20 +17,21 @@ int pool_fresh(void *p, size_t len)
 	return e;
 }
 
-static int refill(const struct pool_op *op, void *pool, size_t plen, bool first)
+size_t pool_bytes(size_t len)
 {
-	int e = !first && op->after ? op->after(pool, plen) : 0;
-	return e ? e : op->prepare(pool, plen);
+	return len < (size_t)POOL_BYTES ? (size_t)POOL_BYTES / len * len : len;
 }
 
-static int iterate(pb_state *s, const struct pool_op *op, unsigned char *pool, size_t plen, size_t len)
+int pool_iterate(pb_state *s, unsigned char *pool, size_t plen, size_t len,
+		 int (*refill)(const void *ctx, void *pool, size_t plen, bool first),
+		 int (*timed)(const void *ctx, void *p, size_t len), const void *ctx)
 {
 	size_t n = plen / len, k = n;
 	bool first = true;
 	while (pb_keep_running(s)) {
 		if (k == n) {
 			pb_pause_timing(s);
-			int e = refill(op, pool, plen, first);
+			int e = refill(ctx, pool, plen, first);
 			pb_resume_timing(s);
 			if (e)
 				return e;
@@ -38,26 +39,41 @@ static int iterate(pb_state *s, const struct pool_op *op, unsigned char *pool, s
 			k = 0;
 		}
 		double t0 = pb_seconds();
-		int e = op->timed(pool + k++ * len, len);
+		int e = timed(ctx, pool + k++ * len, len);
 		double t1 = pb_seconds();
 		if (e)
 			return e;
 		pb_set_iteration_time(s, t1 - t0);
 	}
-	return op->after && !first ? op->after(pool, plen) : 0;
+	return 0;
+}
+
+static int op_refill(const void *ctx, void *pool, size_t plen, bool first)
+{
+	const struct pool_op *op = ctx;
+	int e = !first && op->after ? op->after(pool, plen) : 0;
+	return e ? e : op->prepare(pool, plen);
+}
+
+static int op_timed(const void *ctx, void *p, size_t len)
+{
+	return ((const struct pool_op *)ctx)->timed(p, len);
 }
 
 void pool_run(pb_state *s, const struct pool_op *op)
 {
 	size_t len = (size_t)pb_arg(s, 0);
-	size_t plen = len < (size_t)POOL_BYTES ? (size_t)POOL_BYTES / len * len : len;
+	size_t plen = pool_bytes(len);
 	void *pool;
 	int e = pl_map_anon(plen, &pool);
 	if (e) {
 		pb_skip_errno(s, "mapping the pool", e);
 		return;
 	}
-	e = iterate(s, op, pool, plen, len);
+	e = pool_iterate(s, pool, plen, len, op_refill, op_timed, op);
+	/* The pages the last calls met go through the pair's second half, as every refill does. */
+	if (!e && op->after && pb_iterations(s) > 0)
+		e = op->after(pool, plen);
 	int e2 = pl_unmap(pool, plen);
 	if (e || e2) {
 		pb_skip_errno(s, op->label, e ? e : e2);

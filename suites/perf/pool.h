@@ -30,4 +30,15 @@ int pool_fresh(void *p, size_t len);
  * The benchmark needs .manual_time = true. */
 void pool_run(pb_state *s, const struct pool_op *op);
 
+/* The machinery under pool_run, for benchmarks whose set-up depends on more
+ * than one function (suites/perf/posix/madvise.c): */
+/* Bytes of the pool for ranges of len bytes: at least POOL_BYTES, a whole number of ranges. */
+size_t pool_bytes(size_t len);
+/* The loop: times timed(ctx, range) on each len-byte range of the pool in turn,
+ * calling refill(ctx, pool, plen, first) with the timer paused whenever the
+ * pool runs out (first: the pool's first fill). 0, or the first error. */
+int pool_iterate(pb_state *s, unsigned char *pool, size_t plen, size_t len,
+		 int (*refill)(const void *ctx, void *pool, size_t plen, bool first),
+		 int (*timed)(const void *ctx, void *p, size_t len), const void *ctx);
+
 #endif

@@ -119,10 +119,18 @@ static int advise_and_undo(const struct advice *a, void *p, size_t len)
 	return !e && a->undo ? a->undo(p, len) : e;
 }
 
+/* An advice measured in a mode: what pool_iterate hands refill and timed. */
+struct pass {
+	const struct advice *a;
+	enum mode m;
+};
+
 /* The untimed part, done for a whole pool of ranges at once: bring every
  * range to the state the mode measures from. first: the pool's first fill. */
-static int refill(const struct advice *a, enum mode m, void *pool, size_t plen, bool first)
+static int refill(const void *ctx, void *pool, size_t plen, bool first)
 {
+	const struct advice *a = ((const struct pass *)ctx)->a;
+	enum mode m = ((const struct pass *)ctx)->m;
 	int e = 0;
 	if (m == MODE_CYCLE && !first)
 		return 0; /* the last cycle left every range in the steady state */
@@ -147,8 +155,10 @@ static int refill(const struct advice *a, enum mode m, void *pool, size_t plen, 
 	return e;
 }
 
-static int timed(const struct advice *a, enum mode m, void *p, size_t len)
+static int timed(const void *ctx, void *p, size_t len)
 {
+	const struct advice *a = ((const struct pass *)ctx)->a;
+	enum mode m = ((const struct pass *)ctx)->m;
 	int e = 0;
 	if (m == MODE_FIRST || m == MODE_AGAIN || m == MODE_CYCLE)
 		e = advise(a, p, len);
@@ -172,34 +182,6 @@ static int map_range(size_t len, void **p)
 	return e;
 }
 
-/* Small ranges come from a pool prepared in one go, so that pausing the
- * timer (and the counters) once serves many iterations. */
-#define POOL_BYTES PB_MIB(4)
-
-static int iterate(pb_state *s, const struct advice *a, enum mode m, unsigned char *pool, size_t plen, size_t len)
-{
-	size_t n = plen / len, k = n;
-	bool first = true;
-	while (pb_keep_running(s)) {
-		if (k == n) {
-			pb_pause_timing(s);
-			int e = refill(a, m, pool, plen, first);
-			pb_resume_timing(s);
-			if (e)
-				return e;
-			first = false;
-			k = 0;
-		}
-		double t0 = pb_seconds();
-		int e = timed(a, m, pool + k++ * len, len);
-		double t1 = pb_seconds();
-		if (e)
-			return e;
-		pb_set_iteration_time(s, t1 - t0);
-	}
-	return 0;
-}
-
 /* Timing a verb that makes no system call would time only the clock. */
 static const char *undo_is_no_call(const struct advice *a, enum mode m, char *buf, size_t n)
 {
@@ -217,7 +199,7 @@ static void run(pb_state *s, const struct advice *a, enum mode m)
 	size_t len = pb_arg_bytes(s);
 	if (!len)
 		return;
-	size_t plen = len < (size_t)POOL_BYTES ? (size_t)POOL_BYTES / len * len : len;
+	size_t plen = pool_bytes(len); /* small ranges: a pool prepared in one go, one pause for many calls */
 	const char *no = unavailable(a, why, sizeof(why));
 	if (!no)
 		no = undo_is_no_call(a, m, why, sizeof(why));
@@ -233,7 +215,8 @@ static void run(pb_state *s, const struct advice *a, enum mode m)
 	}
 	if (a->op >= 0)
 		pb_set_label(s, pl_caps()->op[a->op].via);
-	e = iterate(s, a, m, pool, plen, len);
+	const struct pass x = {a, m};
+	e = pool_iterate(s, pool, plen, len, refill, timed, &x);
 	int e2 = pl_unmap(pool, plen);
 	if (e || e2) {
 		pb_skip_errno(s, a->label, e ? e : e2);

@@ -23,15 +23,15 @@ static int map_unmap(size_t len, bool touch)
 	return munmap(p, len) == 0 ? 0 : errno;
 }
 
-PB_BENCH(bm_mmap_untouched, "mmap/map_unmap", "mmap then munmap of private anonymous memory, never touched",
-	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK)
+/* Benchmark s: map_unmap of pb_arg bytes per iteration. */
+static void run_map_unmap(pb_state *s, bool touch)
 {
 	size_t len = pb_arg_bytes(s);
 	if (!len)
 		return;
 	int e = 0;
 	while (pb_keep_running(s))
-		if ((e = map_unmap(len, false)) != 0)
+		if ((e = map_unmap(len, touch)) != 0)
 			break;
 	if (e)
 		pb_skip_errno(s, "mmap/munmap", e);
@@ -39,21 +39,17 @@ PB_BENCH(bm_mmap_untouched, "mmap/map_unmap", "mmap then munmap of private anony
 		pb_per_page(s, len / pl_page_size());
 }
 
+PB_BENCH(bm_mmap_untouched, "mmap/map_unmap", "mmap then munmap of private anonymous memory, never touched",
+	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK)
+{
+	run_map_unmap(s, false);
+}
+
 PB_BENCH(bm_mmap_touched, "mmap/map_touch_unmap",
 	 "mmap, write one byte to each page, munmap (private anonymous, the system's THP default)",
 	 .args = PB_SIZES_FULL, .quick_args = MMAP_QUICK)
 {
-	size_t len = pb_arg_bytes(s);
-	if (!len)
-		return;
-	int e = 0;
-	while (pb_keep_running(s))
-		if ((e = map_unmap(len, true)) != 0)
-			break;
-	if (e)
-		pb_skip_errno(s, "mmap/munmap", e);
-	else
-		pb_per_page(s, len / pl_page_size());
+	run_map_unmap(s, true);
 }
 
 #ifdef MAP_POPULATE
