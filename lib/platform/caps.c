@@ -52,6 +52,16 @@ const char *pl_pattern_mode_name(enum pl_pattern_mode mode)
 	}
 }
 
+int pl_reserve_args(size_t len, size_t *align)
+{
+	size_t ps = pl_page_size();
+	if (len == 0 || len % ps)
+		return EINVAL;
+	if (*align < ps)
+		*align = ps;
+	return *align & (*align - 1) ? EINVAL : 0;
+}
+
 void pl_cap_set(struct pl_caps *c, enum pl_op op, enum pl_impl impl, const char *via, const char *how)
 {
 	c->op[op].impl = impl;

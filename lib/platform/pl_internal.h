@@ -13,6 +13,11 @@ void pl_posix_fill_caps(struct pl_caps *c);
 /* Filled by the OS file: probes the running kernel for what it really accepts. */
 void pl_os_fill_caps(struct pl_caps *c);
 
+/* pl_reserve's arguments as its contract has them (platform.h), on every system:
+ * EINVAL for a length that is not a whole number of pages or an alignment that
+ * is not a power of two; *align raised to the page size. 0 or EINVAL. */
+int pl_reserve_args(size_t len, size_t *align);
+
 /* madvise returning 0 or errno; ENOSYS where the system has no madvise. */
 int pl_posix_madvise(void *p, size_t len, int advice);
 /* Replace [p, p+len) with fresh private anonymous memory of the given access (PL_PROT_*). */

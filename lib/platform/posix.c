@@ -87,12 +87,9 @@ static bool aligned_to_page(const void *p, size_t len)
 int pl_reserve(size_t len, size_t align, void **out)
 {
 	size_t ps = pl_page_size();
-	if (len == 0 || len % ps)
-		return EINVAL;
-	if (align < ps)
-		align = ps;
-	if (align & (align - 1))
-		return EINVAL;
+	int e = pl_reserve_args(len, &align);
+	if (e)
+		return e;
 	size_t span = len + (align > ps ? align : 0);
 	if (span < len)
 		return ENOMEM;

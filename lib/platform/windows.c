@@ -222,13 +222,9 @@ static int aligned_reserve_by_retry(size_t len, size_t align, void **out)
 /* MEM_RESERVE: address space only, no access and no commit charge (VirtualAlloc). */
 int pl_reserve(size_t len, size_t align, void **out)
 {
-	size_t ps = pl_page_size();
-	if (len == 0 || len % ps)
-		return EINVAL;
-	if (align < ps)
-		align = ps;
-	if (align & (align - 1))
-		return EINVAL;
+	int e = pl_reserve_args(len, &align);
+	if (e)
+		return e;
 	if (align > granularity()) {
 		(void)pl_caps();
 		return use_aligned_reserve2 ? pl_win_aligned_reserve2(len, align, out)
