@@ -68,36 +68,7 @@ static int good_runs(const struct pb_instance *in, int *idx)
 
 static void print_shape_line(const struct pb_instance *in);
 static int write_file(bool final);
-static void times_of(const int *idx, int n, double *v);
-
-/* Google Benchmark's aggregate console lines (NAME_mean, _median, _stddev in ns, _cv in %), so
- * that a console reader (a person, a LAVA monitor) gets the summary and not only the repetitions. */
-static void print_aggregates(const struct pb_instance *in)
-{
-	int *idx = malloc((size_t)(nruns ? nruns : 1) * sizeof(*idx));
-	double *real = malloc((size_t)(nruns ? nruns : 1) * sizeof(*real)), *cpu = malloc((size_t)(nruns ? nruns : 1) * sizeof(*cpu));
-	int n = idx && real && cpu ? good_runs(in, idx) : 0;
-	if (n >= 2) {
-		double r[4], c[4];
-		times_of(idx, n, real);
-		for (int i = 0; i < n; i++)
-			cpu[i] = runs[idx[i]].cpu_ns;
-		pb_stats(real, n, &r[0], &r[1], &r[2], &r[3]);
-		pb_stats(cpu, n, &c[0], &c[1], &c[2], &c[3]);
-		static const char *names[] = {"mean", "median", "stddev"};
-		char name[PB_NAME_MAX + 16];
-		for (int k = 0; k < 3; k++) {
-			snprintf(name, sizeof(name), "%s_%s", in->name, names[k]);
-			printf("%-44s %11.1f ns %11.1f ns %12d\n", name, r[k], c[k], n);
-		}
-		snprintf(name, sizeof(name), "%s_cv", in->name);
-		printf("%-44s %11.2f %%  %11.2f %%  %12d\n", name, r[3] * 100, c[3] * 100, n);
-		fflush(stdout);
-	}
-	free(idx);
-	free(real);
-	free(cpu);
-}
+static void print_aggregates(const struct pb_instance *in);
 
 static int keep(const struct pb_run *r)
 {
@@ -189,6 +160,40 @@ static double group_median(const int *idx, const struct pb_shape *sh, int g, int
 			v[n++] = run_value(&runs[idx[i]], f);
 	pb_stats(v, n, &m, &med, &sd, &cv);
 	return med;
+}
+
+/* Mean, median, stddev and cv of value f over runs idx[0..n); 0 or ENOMEM. */
+static int stats_of(const int *idx, int n, int f, double st[4])
+{
+	double *v = malloc((size_t)n * sizeof(*v));
+	if (!v)
+		return ENOMEM;
+	for (int i = 0; i < n; i++)
+		v[i] = run_value(&runs[idx[i]], f);
+	pb_stats(v, n, &st[0], &st[1], &st[2], &st[3]);
+	free(v);
+	return 0;
+}
+
+/* Google Benchmark's aggregate console lines (NAME_mean, _median, _stddev in ns, _cv in %), so
+ * that a console reader (a person, a LAVA monitor) gets the summary and not only the repetitions. */
+static void print_aggregates(const struct pb_instance *in)
+{
+	static const char *names[] = {"mean", "median", "stddev"};
+	int *idx = malloc((size_t)(nruns ? nruns : 1) * sizeof(*idx));
+	int n = idx ? good_runs(in, idx) : 0;
+	double r[4], c[4];
+	if (n >= 2 && stats_of(idx, n, REAL_TIME, r) == 0 && stats_of(idx, n, -1, c) == 0) {
+		char name[PB_NAME_MAX + 16];
+		for (int k = 0; k < 3; k++) {
+			snprintf(name, sizeof(name), "%s_%s", in->name, names[k]);
+			printf("%-44s %11.1f ns %11.1f ns %12d\n", name, r[k], c[k], n);
+		}
+		snprintf(name, sizeof(name), "%s_cv", in->name);
+		printf("%-44s %11.2f %%  %11.2f %%  %12d\n", name, r[3] * 100, c[3] * 100, n);
+		fflush(stdout);
+	}
+	free(idx);
 }
 
 /* Up to two values (counters, CPU time, time off the CPU) that differ by more
@@ -353,13 +358,12 @@ static void write_distribution(struct pl_json *j, const int *idx, const struct p
 
 /* One aggregate entry: statistic k (0 mean, 1 median, 2 stddev, 3 cv) of runs[idx[..]];
  * the median carries the sample's shape. */
-static void write_aggregate(struct pl_json *j, const int *idx, int n, int k, const struct pb_shape *sh)
+/* st: the four statistics of the real time, the CPU time, then each counter. */
+static void write_aggregate(struct pl_json *j, const int *idx, int n, int k, const double (*st)[4],
+			    const struct pb_shape *sh)
 {
 	static const char *names[] = {"mean", "median", "stddev", "cv"};
 	const struct pb_run *first = &runs[idx[0]];
-	double *v = malloc((size_t)n * sizeof(*v));
-	if (!v)
-		return;
 	char suffix[16];
 	snprintf(suffix, sizeof(suffix), "_%s", names[k]);
 	pl_json_begin_object(j);
@@ -369,13 +373,7 @@ static void write_aggregate(struct pl_json *j, const int *idx, int n, int k, con
 	pl_json_kv_str(j, "aggregate_unit", k == 3 ? "percentage" : "time");
 	pl_json_kv_int(j, "iterations", n);
 	for (int f = -2; f < first->ncounters; f++) {
-		for (int i = 0; i < n; i++) {
-			const struct pb_run *r = &runs[idx[i]];
-			v[i] = f == -2 ? r->real_ns : f == -1 ? r->cpu_ns : r->counter[f].value;
-		}
-		double st[4];
-		pb_stats(v, n, &st[0], &st[1], &st[2], &st[3]);
-		pl_json_kv_double(j, f == -2 ? "real_time" : f == -1 ? "cpu_time" : first->counter[f].name, st[k]);
+		pl_json_kv_double(j, f == -2 ? "real_time" : f == -1 ? "cpu_time" : first->counter[f].name, st[f + 2][k]);
 		if (f == -1)
 			pl_json_kv_str(j, "time_unit", "ns");
 	}
@@ -384,7 +382,6 @@ static void write_aggregate(struct pl_json *j, const int *idx, int n, int k, con
 	if (k == 1 && sh)
 		write_distribution(j, idx, sh);
 	pl_json_end_object(j);
-	free(v);
 }
 
 /* All runs of one instance, then its aggregates when it has two or more good runs. */
@@ -398,9 +395,12 @@ static int write_instance(struct pl_json *j, const struct pb_instance *in)
 			write_iteration(j, &runs[i]);
 	struct pb_shape sh;
 	bool shaped = shape_of(in, idx, &sh);
-	int n = good_runs(in, idx);
-	for (int k = 0; n > 1 && k < 4; k++)
-		write_aggregate(j, idx, n, k, shaped ? &sh : NULL);
+	int n = good_runs(in, idx), e = 0;
+	double st[PB_MAX_RUN_COUNTERS + 2][4];
+	for (int f = -2; n > 1 && !e && f < runs[idx[0]].ncounters; f++)
+		e = stats_of(idx, n, f == -2 ? REAL_TIME : f, st[f + 2]);
+	for (int k = 0; n > 1 && !e && k < 4; k++)
+		write_aggregate(j, idx, n, k, (const double(*)[4])st, shaped ? &sh : NULL);
 	free(idx);
 	return 0;
 }
