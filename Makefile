@@ -69,9 +69,13 @@ $(BUILD)/config.h $(BUILD)/config.mk: tools/configure.sh $(BUILD)/config.key
 # the generic POSIX ones (a port starts there: PORTING.md).
 PLATFORM ?= $(PLATFORM_DETECTED)
 LAYER := $(if $(PLATFORM),$(if $(wildcard lib/platform/$(PLATFORM).c),$(PLATFORM),generic),generic)
+# (Before the first configure there is no PLATFORM yet: make reads this file
+# again once config.mk exists, so say nothing then.)
 ifneq ($(LAYER),$(PLATFORM))
+ifneq ($(PLATFORM),)
 ifneq ($(MAKECMDGOALS),clean)
 $(info pagelab: no page layer of its own for '$(PLATFORM)' (lib/platform/$(PLATFORM).c): building the generic POSIX layer)
+endif
 endif
 endif
 FAMILY := $(if $(filter windows,$(LAYER)),win32,posix)
