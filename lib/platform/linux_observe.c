@@ -152,18 +152,26 @@ static int page_categories(const void *p, uint64_t *categories)
 	return e;
 }
 
-/* A written page and one never touched must read present and absent. */
+/* Written pages and never-touched ones must read present and absent. Sixteen
+ * of each: under qemu-user a big-endian guest reads the host's little-endian
+ * entries, where "present" is one bit of a frame number, so one written page
+ * read as present by chance half the time and the channel was trusted. */
+#define TOUCH_CHECK_PAGES 16
 static bool pagemap_tells_touch(void)
 {
 	size_t ps = pl_page_size();
-	uint64_t touched = 0, untouched = 0;
+	uint64_t e[2 * TOUCH_CHECK_PAGES];
 	char *p;
-	if (pl_map_anon(2 * ps, (void **)&p) != 0)
+	if (pl_map_anon(2 * TOUCH_CHECK_PAGES * ps, (void **)&p) != 0)
 		return true; /* cannot check: trust it, the channel probe will still look */
-	p[0] = 1;
-	bool ok = pagemap_entry(p, &touched) != 0 || pagemap_entry(p + ps, &untouched) != 0 ||
-		  ((touched & PL_PM_PRESENT) && !(untouched & PL_PM_PRESENT));
-	(void)pl_unmap(p, 2 * ps);
+	for (int i = 0; i < TOUCH_CHECK_PAGES; i++)
+		p[(size_t)i * ps] = 1;
+	bool ok = true; /* a pagemap that cannot be read is left to the channel probes */
+	if (pagemap_entries(p, 2 * TOUCH_CHECK_PAGES, e) == 0)
+		for (int i = 0; i < 2 * TOUCH_CHECK_PAGES; i++)
+			if (((e[i] & PL_PM_PRESENT) != 0) != (i < TOUCH_CHECK_PAGES))
+				ok = false;
+	(void)pl_unmap(p, 2 * TOUCH_CHECK_PAGES * ps);
 	return ok;
 }
 
