@@ -347,13 +347,28 @@ static void run_cow(struct pc_ctx *ctx);
 static struct pc_probe probes[NCASES * NLAYOUTS];
 static char ids[NCASES * NLAYOUTS][96];
 
+/* What a case on a layout needs: fork, its kind of pin, its kind of memory, and mremap or MADV_DONTFORK to shape it. */
+static uint64_t case_needs(const struct cow_case *c, const struct layout *l)
+{
+	static const enum pc_kind kinds[] = {PC_PRIVATE_ANON, PC_THP, PC_MTHP, PC_HUGETLB_PMD, PC_HUGETLB_PUD};
+	uint64_t needs = PC_FB(PC_F_FORK) | PC_FB(pc_kind_feature(kinds[l->src]));
+	if (c->kind == C_VMSPLICE_CHILD || c->kind == C_VMSPLICE_BEFORE_FORK || c->kind == C_VMSPLICE_AFTER_FORK)
+		needs |= PC_FB(PC_F_PIN_VMSPLICE);
+	if (c->kind == C_PIN_RO || c->kind == C_PIN_FORK)
+		needs |= PC_FB(PC_F_PIN_IO_URING);
+	if (l->shape == SH_PARTIAL_MREMAP)
+		needs |= PC_FB(PC_F_MREMAP);
+	return needs;
+}
+
 __attribute__((constructor)) static void register_cow(void)
 {
 	for (size_t i = 0; i < NCASES; i++)
 		for (size_t j = 0; j < NLAYOUTS; j++) {
 			size_t k = i * NLAYOUTS + j;
 			snprintf(ids[k], sizeof(ids[k]), "%s/%s", cases[i].id, layouts[j].name);
-			probes[k] = (struct pc_probe){ids[k], cases[i].summary, run_cow, 0, PC_CH_NONE};
+			probes[k] = (struct pc_probe){.id = ids[k], .summary = cases[i].summary, .fn = run_cow,
+						      .needs = case_needs(&cases[i], &layouts[j])};
 			pc_register(&probes[k]);
 		}
 }

@@ -287,7 +287,8 @@ static struct pc_probe probes[NRULES];
 __attribute__((constructor)) static void register_rules(void)
 {
 	for (size_t i = 0; i < NRULES; i++) {
-		probes[i] = (struct pc_probe){rules[i].id, rules[i].summary, run_rule, 0, PC_CH_NONE};
+		probes[i] = (struct pc_probe){.id = rules[i].id, .summary = rules[i].summary, .fn = run_rule,
+					      .needs = PC_FB(PC_F_MSEAL)};
 		pc_register(&probes[i]);
 	}
 }
