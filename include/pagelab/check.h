@@ -176,6 +176,9 @@ PC_NORETURN PC_FMT(2, 3) void pc_skip_prerequisite(struct pc_ctx *ctx, const cha
  * promises (the zero page, huge-page backing, fault-around, RSS details).
  * Say what was expected and what was seen. Never makes a run fail. */
 PC_NORETURN PC_FMT(2, 3) void pc_differs(struct pc_ctx *ctx, const char *fmt, ...);
+/* A record, not a check: the probe observed what this system chooses where
+ * every answer is allowed (addresses, placement), and asserts nothing. */
+PC_NORETURN PC_FMT(2, 3) void pc_observed(struct pc_ctx *ctx, const char *fmt, ...);
 /* Known, documented deviation that is not this system's bug. */
 PC_NORETURN PC_FMT(2, 3) void pc_xfail(struct pc_ctx *ctx, const char *fmt, ...);
 /* The probe itself could not run (set-up failed): not a verdict on the system. */

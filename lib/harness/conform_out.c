@@ -44,8 +44,8 @@ static void yaml_observations(const struct pc_result *r, bool measured, const ch
 void pc_tap_result(size_t index, const char *id, const struct pc_result *r)
 {
 	const char *st = r->status;
-	bool differs = !strcmp(st, "differs");
-	bool ok = !strcmp(st, "pass") || !strcmp(st, "skip") || differs;
+	bool differs = !strcmp(st, "differs"), observed = !strcmp(st, "observed");
+	bool ok = !strcmp(st, "pass") || !strcmp(st, "skip") || differs || observed;
 	bool xfail = !strcmp(st, "xfail");
 	printf("%s %zu - %s", ok ? "ok" : "not ok", index + 1, id);
 	if (!strcmp(st, "skip"))
@@ -54,6 +54,8 @@ void pc_tap_result(size_t index, const char *id, const struct pc_result *r)
 		printf(" # TODO xfail: %s", r->reason);
 	else if (differs) /* a behaviour, not a contract: TAP counts it as ok, and says so in the description */
 		printf(" (differs from the usual behaviour: %s)", r->reason);
+	else if (observed) /* a record with nothing to assert */
+		printf(" (observed only)");
 	putchar('\n');
 	if (r->nobs || (!ok && !xfail) || r->reason[0]) {
 		printf("  ---\n  status: %s\n", st);

@@ -74,6 +74,7 @@ void pc_pass(struct pc_ctx *ctx)
 }
 
 void pc_differs(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("differs:behaviour"); }
+void pc_observed(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("observed"); }
 
 void pc_behaviour_differs(struct pc_ctx *ctx, const char *fmt, ...)
 {

@@ -488,8 +488,8 @@ static void print_summary(const struct pc_options *o, const struct pc_result *r,
 	size_t c[PC_NSTATUS], skips[4];
 	pc_count(r, n, c);
 	pc_count_skips(r, n, skips);
-	printf("# pagelab-conform: %zu pass, %zu fail, %zu differs, %zu skip, %zu xfail, %zu error, %zu timeout "
-	       "(%zu probes, isolation %s)\n", c[0], c[1], c[6], c[2], c[3], c[4], c[5], n, isolation);
+	printf("# pagelab-conform: %zu pass, %zu fail, %zu differs, %zu skip, %zu xfail, %zu error, %zu timeout, "
+	       "%zu observed (%zu probes, isolation %s)\n", c[0], c[1], c[6], c[2], c[3], c[4], c[5], c[7], n, isolation);
 	if (c[2])
 		printf("# skips: %zu unsupported, %zu unobservable, %zu prerequisite\n", skips[0], skips[1], skips[2]);
 	if (o->isolation_note[0])

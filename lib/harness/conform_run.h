@@ -29,7 +29,7 @@ struct pc_options {
 };
 
 struct pc_result {
-	const char *status; /* pass fail skip xfail error timeout */
+	const char *status; /* pass fail skip xfail error timeout differs observed */
 	char cls[24];       /* the verdict class: unsupported, unobservable, refused, harness ... */
 	char channel[24];   /* unobservable: the channel */
 	char feature[40];   /* skipped for a missing feature: its name */
@@ -46,9 +46,9 @@ struct pc_result {
 int pc_run_all(struct pc_options *o, const char *argv0, const struct pc_instance *v, size_t n);
 
 /* Verdict bookkeeping (conform_verdict.c). */
-#define PC_NSTATUS 7
+#define PC_NSTATUS 8
 const char *pc_status_known(const char *s); /* the status name, or NULL */
-/* Counts by status: pass fail skip xfail error timeout differs. */
+/* Counts by status: pass fail skip xfail error timeout differs observed. */
 void pc_count(const struct pc_result *r, size_t n, size_t counts[PC_NSTATUS]);
 /* Skips by class: unsupported, unobservable, prerequisite, other. */
 void pc_count_skips(const struct pc_result *r, size_t n, size_t counts[4]);

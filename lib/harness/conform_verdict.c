@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const pc_status_names[PC_NSTATUS] = {"pass", "fail", "skip", "xfail", "error", "timeout", "differs"};
+const char *const pc_status_names[PC_NSTATUS] = {"pass", "fail", "skip", "xfail", "error", "timeout", "differs", "observed"};
 
 static const char *const channel_names[PC_CH_COUNT] = {
 	[PC_CH_NONE] = "none",           [PC_CH_RESIDENCY] = "residency",

@@ -45,6 +45,12 @@ ADVICE_FEATURE(f_dontneed_locked, "madv_dontneed_locked", PC_F_MADV_DONTNEED_LOC
 	       MADV_DONTNEED_LOCKED)
 ADVICE_FEATURE(f_dontdump, "madv_dontdump", PC_F_MADV_DONTDUMP, PC_PRIVATE_ANON, MADV_DONTDUMP)
 
+static void absent_flag(struct pc_ctx *ctx, int flags, const char *name)
+{
+	if (flags & PL_ABSENT_FLAG)
+		pc_skip_unsupported(ctx, "this system's headers do not define %s", name);
+}
+
 static void *map_or_error(struct pc_ctx *ctx, size_t len, int prot, int flags, int fd)
 {
 	void *p = mmap(NULL, len, prot, flags, fd, 0);
@@ -59,6 +65,7 @@ PC_FEATURE_PROBE(f_noreplace, "feature.map_fixed_noreplace", PC_F_MAP_FIXED_NORE
 		 "MAP_FIXED_NOREPLACE over a mapped page is refused (absent: the flag is taken as a hint)")
 {
 	size_t ps = pl_page_size();
+	absent_flag(ctx, MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE");
 	char *a = map_or_error(ctx, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
 	void *p = mmap(a + ps, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	int e = p == MAP_FAILED ? errno : 0;
@@ -77,6 +84,7 @@ PC_FEATURE_PROBE(f_noreplace, "feature.map_fixed_noreplace", PC_F_MAP_FIXED_NORE
 static void flag_feature(struct pc_ctx *ctx, int flags, const char *name)
 {
 	size_t len = 4 * pl_page_size();
+	absent_flag(ctx, flags, name);
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
 	int e = p == MAP_FAILED ? errno : 0;
 	if (p != MAP_FAILED)
@@ -104,6 +112,7 @@ static void type_feature(struct pc_ctx *ctx, int type, bool file, const char *na
 {
 	size_t len = 4 * pl_page_size();
 	int fd = -1;
+	absent_flag(ctx, type, name);
 	if (file)
 		PC_SETUP(ctx, pc_memfd("pagelab-feature", 0, &fd));
 	if (file && ftruncate(fd, (off_t)len) != 0)
@@ -234,6 +243,7 @@ PC_FEATURE_PROBE(f_mlock_onfault, "feature.mlock2_onfault", PC_F_MLOCK_ONFAULT,
 PC_FEATURE_PROBE(f_mlockall_onfault, "feature.mlockall_onfault", PC_F_MLOCKALL_ONFAULT,
 		 "mlockall(MCL_FUTURE | MCL_ONFAULT) is accepted, or refused otherwise than an unknown flag")
 {
+	absent_flag(ctx, MCL_ONFAULT, "MCL_ONFAULT");
 	int e = pc_mlockall(MCL_FUTURE | MCL_ONFAULT);
 	if (e == 0)
 		PC_SETUP(ctx, pc_munlockall());
