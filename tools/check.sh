@@ -1,6 +1,8 @@
 #!/bin/sh
 # make check: the project's C self-tests, the conformance suite on this
-# machine, and the host-side tests. Prints one closing line for CI.
+# machine as a smoke test (every probe reaches an outcome; the host's own
+# fails and differs are reported, not asserted), and the host-side tests.
+# Prints one closing line for CI.
 # usage: tools/check.sh BUILD PYTHON [c|py|all]
 set -u
 build=$1; py=$2; only=${3:-all}
@@ -16,7 +18,8 @@ if [ "$only" != py ]; then
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		part "c/$(basename "$t")" "$t"
 	done
-	part conformance "$build/pagelab-conform" -j 2 --json "$build/check/conformance.json"
+	# The host's own answers are reported, not asserted: this machine is not a system with known answers.
+	part conformance-smoke "$py" tools/conform_smoke.py "$build/pagelab-conform" "$build/check/conformance.json" -j 2
 fi
 if [ "$only" != c ] && [ -d tests/py ]; then
 	part pytest "$py" -m pytest -q -p no:cacheprovider tests/py
