@@ -268,25 +268,27 @@ static int backing_file(struct pc_ctx *ctx, enum pc_kind kind, size_t len, int *
 	return 0;
 }
 
-/* Private anonymous memory in whole blocks of `huge` bytes, aligned to them, with MADV_HUGEPAGE. */
-static int map_huge_aligned(size_t huge, size_t len, struct pc_map *m)
+/* Private anonymous memory in whole blocks of `huge` bytes, aligned to them, with MADV_HUGEPAGE;
+ * ENOTSUP (with the reason) where the system refuses MADV_HUGEPAGE as it refuses an unknown advice. */
+static int map_huge_aligned(size_t huge, size_t len, struct pc_map *m, const char **why)
 {
-#ifdef HAVE_MADV_HUGEPAGE
 	m->len = (len + huge - 1) / huge * huge;
 	int e = pl_reserve(m->len, huge, &m->addr);
 	if (e == 0)
 		e = pl_commit(m->addr, m->len);
-	if (e == 0 && madvise(m->addr, m->len, MADV_HUGEPAGE) != 0)
-		e = errno;
+	if (e == 0 && (e = pc_madvise(m->addr, m->len, MADV_HUGEPAGE)) != 0) {
+		int unknown = pc_unknown_advice_errno(m->addr, m->len);
+		if (e == unknown || e == ENOSYS) {
+			*why = why_fmt("madvise(MADV_HUGEPAGE) refused with %s, as an unknown advice is: no transparent "
+				       "huge pages here", pl_errno_name(e));
+			e = ENOTSUP;
+		}
+	}
 	if (e && m->addr) {
 		munmap(m->addr, m->len);
 		m->addr = NULL;
 	}
 	return e;
-#else
-	(void)huge; (void)len; (void)m;
-	return ENOTSUP;
-#endif
 }
 
 /* How much of the first `huge` bytes a huge page backs: PMD-sized pages through the
@@ -333,7 +335,7 @@ static int map_thp(size_t len, struct pc_map *m, const char **why)
 	size_t huge = pl_caps()->huge_page_size;
 	if (!pc_thp_available(why))
 		return huge ? EPERM : ENOTSUP; /* a setting forbids them, or there are none */
-	int e = map_huge_aligned(huge, len, m);
+	int e = map_huge_aligned(huge, len, m, why);
 	return e ? e : prove_huge(m, huge, why);
 }
 
@@ -350,7 +352,7 @@ static int map_mthp(size_t len, struct pc_map *m, const char **why)
 		return EPERM;
 	}
 	if (e == 0)
-		e = map_huge_aligned(sizes[n - 1], len, m);
+		e = map_huge_aligned(sizes[n - 1], len, m, why);
 	return e ? e : prove_huge(m, sizes[n - 1], why);
 }
 
