@@ -525,7 +525,8 @@ PC_PROBE_KINDS_NEEDS(private_of_shared, "guard.file.private_and_shared_views", P
 		expect_pages(ctx, pv, i, i + 1, i % 2 == 1, "the private view keeps its own guards");
 	PC_SETUP(ctx, unguard(pv, PAGES * ps));
 	PC_CHECK(ctx, pc_check_fill(sh, PAGES * ps, SEED), "the shared view lost the file's data");
-	/* madvise(2): installing a guard drops the pages there; a private file page dropped reads the file again. */
+	/* Installing a guard zaps the pages there as MADV_DONTNEED does, and madvise(2) says a private file page
+	 * dropped that way is filled again from the file. */
 	for (int i = 0; i < PAGES; i++) {
 		if (i % 2 == 1)
 			PC_CHECK(ctx, memcmp(pv + i * ps, sh + i * ps, ps) == 0,
