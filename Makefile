@@ -172,7 +172,7 @@ ifneq ($(BENCH_TEST_SRC),)
 CTESTS += $(BUILD)/tests/bench-selftest$(EXE)
 endif
 
-.PHONY: all deps deps-check run check check-c check-lava bench patterninit clean help
+.PHONY: all deps deps-check run check check-c check-lava bench reference patterninit clean help
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
@@ -269,6 +269,18 @@ check-lava: deps-check all
 
 bench: all
 	$(BUILD)/pagelab-bench --profile=quick
+
+# The reference runs: every kind of target that runs here (conformance only), kept out of the tree;
+# the tree keeps their summary and findings (results/reference/).
+REFERENCE_TARGETS := local musl qemu-user:aarch64 qemu-user:s390x qemu-user:i686 qemu-user:ppc64el \
+	qemu-user:riscv64 qemu-user:armhf uml kernel:6.1 kernel:6.12 kernel:6.1/arm64 kernel:6.12/arm64-16k \
+	kernel:6.1/ppc64el kernel:6.1/s390x kernel:6.12/riscv64 wine
+reference: deps-check all
+	rm -rf results/reference-runs
+	$(PYTHON) runners/pagelab --results results/reference-runs run --no-perf --build $(BUILD) \
+		$(foreach t,$(REFERENCE_TARGETS),--target $(t)) \
+		--target 'wrap:valgrind --tool=none --trace-children=yes -q'
+	$(PYTHON) tools/reference_summary.py results/reference $$(ls -d results/reference-runs/2*)
 
 # Pattern initialisation on pdftoppm: glibc vs refalloc none/memset/refpage vs jemalloc/mimalloc.
 patterninit: all
