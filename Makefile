@@ -2,6 +2,7 @@
 #   make                  build every binary for this system
 #   make run              the main job: conformance + perf + report in results/<run-id>/
 #   make check            the project's tests and the conformance suite
+#   make check-quick      C tests, harness self-tests, quick host tests: no installs, no root
 #   make STATIC=1         static link (e.g. make CC=musl-gcc STATIC=1)
 #   make SANITIZE=address,undefined
 #   make PORTABLE=1       no optional libraries (portable benchmark back-end, no hwloc/libpfm4)
@@ -172,7 +173,7 @@ ifneq ($(BENCH_TEST_SRC),)
 CTESTS += $(BUILD)/tests/bench-selftest$(EXE)
 endif
 
-.PHONY: all deps deps-check run check check-c check-lava bench reference patterninit clean help
+.PHONY: all deps deps-check run check check-c check-quick check-lava bench reference patterninit clean help
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
@@ -262,6 +263,10 @@ check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE) $(TEST_TOOLS)
 
 check-c: all $(CTESTS)
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)" c
+
+# The edit-test loop: C tests, the harness self-tests and the host tests on fixtures; installs nothing.
+check-quick: all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE) $(TEST_TOOLS)
+	@sh tools/check.sh "$(BUILD)" "$(PYTHON)" quick
 
 # LAVA alone: job validation, a standalone lava-run, and a run through a LAVA instance brought up here.
 check-lava: deps-check all

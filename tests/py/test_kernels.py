@@ -80,6 +80,7 @@ def test_meta_package_picks_the_newest_kernel_of_the_series():
 FOREIGN = "kernel:6.1/ppc64el"
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not shutil.which("qemu-system-ppc64") or not shutil.which("powerpc64le-linux-gnu-gcc"),
                     reason="needs qemu-system-ppc and gcc-powerpc64le-linux-gnu")
 def test_boot_a_foreign_kernel_and_run_probes(repo_root, python_exe, build_dir, tmp_path):
@@ -106,6 +107,7 @@ def test_boot_a_foreign_kernel_and_run_probes(repo_root, python_exe, build_dir, 
 PINNED = "kernel:6.1"
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not shutil.which("qemu-system-x86_64") or os.uname().machine != "x86_64",
                     reason="needs qemu-system-x86 on an x86-64 host")
 def test_a_pinned_kernel_gives_known_answers(repo_root, python_exe, build_dir, tmp_path):
