@@ -314,3 +314,16 @@ def test_junit_report_command_and_differs_and_unknown_outcomes(repo_root, fixtur
     assert "outcome 'novel'" in u.find("skipped").get("message")
     assert suite.get("failures") == "0" and suite.get("skipped") == "1"
     ET.fromstring(ET.tostring(document(r).getroot()))  # the control character did not break the XML
+
+
+def test_a_part_that_dies_says_what_the_binary_said(repo_root, tmp_path):
+    # Where the pattern could not be checked first (no build here yet), the run says why it died.
+    build = fake_build(tmp_path, "#!/bin/sh\necho 'pagelab-conform: no probe matches the filters (see --help)' >&2\n"
+                                 "exit 2\n")
+    out = tmp_path / "run"
+    res = pagelab(repo_root, "run", "--no-build", "--build", build, "--no-perf", "--out", str(out))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    part = json.loads((out / "manifest.json").read_text())["parts"]["conformance"]
+    assert part["status"] == "died" and part["problem"].endswith("it said: pagelab-conform: no probe matches "
+                                                                  "the filters (see --help)")
+    assert "conformance: no results (died; " in res.stderr and "no probe matches the filters" in res.stderr
