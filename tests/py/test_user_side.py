@@ -327,3 +327,18 @@ def test_a_part_that_dies_says_what_the_binary_said(repo_root, tmp_path):
     assert part["status"] == "died" and part["problem"].endswith("it said: pagelab-conform: no probe matches "
                                                                   "the filters (see --help)")
     assert "conformance: no results (died; " in res.stderr and "no probe matches the filters" in res.stderr
+
+
+def test_filter_for_bigger_pages_is_left_to_targets_that_have_them(build_dir):
+    from pagelab_host import checks
+    from pagelab_host.errors import UserError
+    if not os.access(os.path.join(build_dir, "pagelab-bench"), os.X_OK):
+        pytest.skip("pagelab-bench not built")
+    args = build_parser().parse_args(["run", "--no-build", "--build", build_dir, "--filter", "^mremap/grow/65536$"])
+    # 64 KiB pages name the one-page instance 65536: a ppc64el kernel has it, this machine does not.
+    checks.before_running(args, [targets.resolve("kernel:6.1/ppc64el", args)], "/nonexistent")
+    with pytest.raises(UserError, match="matches no benchmark"):
+        checks.before_running(args, [targets.resolve("local", args)], "/nonexistent")
+    args.filter = "^mremap/grow/65537$"
+    with pytest.raises(UserError, match="matches no benchmark"):
+        checks.before_running(args, [targets.resolve("kernel:6.1/ppc64el", args)], "/nonexistent")
