@@ -51,7 +51,9 @@ def launcher(repo):
     """How to call this pagelab: runners/pagelab relative to the current directory when it is below it."""
     path = os.path.join(repo, "runners", "pagelab")
     rel = os.path.relpath(path)
-    return rel if not rel.startswith("..") else path
+    if rel.startswith(".."):
+        return path
+    return rel if os.sep in rel else os.path.join(".", rel)
 
 
 def shown_path(path):

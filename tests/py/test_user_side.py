@@ -342,3 +342,14 @@ def test_filter_for_bigger_pages_is_left_to_targets_that_have_them(build_dir):
     args.filter = "^mremap/grow/65537$"
     with pytest.raises(UserError, match="matches no benchmark"):
         checks.before_running(args, [targets.resolve("kernel:6.1/ppc64el", args)], "/nonexistent")
+
+
+def test_resume_command_is_runnable_from_where_it_is_shown(repo_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(os.path.join(repo_root, "runners"))
+    assert summary.resume_command(repo_root, str(tmp_path / "r")) == "./pagelab run --resume %s" % (tmp_path / "r")
+    monkeypatch.chdir(repo_root)
+    assert summary.resume_command(repo_root, os.path.join(repo_root, "results", "x y")) == \
+        "runners/pagelab run --resume 'results/x y'"
+    monkeypatch.chdir(str(tmp_path))
+    assert summary.resume_command(repo_root, str(tmp_path / "r")).startswith(
+        os.path.join(repo_root, "runners", "pagelab") + " run --resume r")
