@@ -24,11 +24,14 @@ def add_run_options(p, kernel_defaults=False):
                    help="extra argument for pagelab-conform (repeatable)")
     p.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for pagelab-bench, e.g. --bench-arg=--benchmark_repetitions=5")
-    p.add_argument("--timeout", type=checks.positive_int, metavar="S", help="seconds per target (default: by kind, 1 to 2 hours)")
+    p.add_argument("--timeout", type=checks.positive_int, metavar="S",
+                   help="seconds per target (default: by kind, 1 to 2 hours)")
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="kernel targets of this machine's architecture: KVM if a guest boots with it (auto), or not")
-    p.add_argument("--memory", default="2G", type=checks.qemu_size, help="guest memory for kernel and uml targets (default: %(default)s)")
-    p.add_argument("--cpus", type=checks.positive_int, default=2, help="guest CPUs for kernel targets (default: %(default)s)")
+    p.add_argument("--memory", default="2G", type=checks.qemu_size,
+                   help="guest memory for kernel and uml targets: 2G, 1536M ... (default: %(default)s)")
+    p.add_argument("--cpus", type=checks.positive_int, default=2,
+                   help="guest CPUs for kernel targets (default: %(default)s)")
     p.add_argument("--append", type=checks.kernel_args, metavar="ARGS",
                    help="kernel targets: more kernel boot parameters (e.g. --append 'mitigations=off "
                         "transparent_hugepage=always'); recorded in env.json (kernel_cmdline, kernel_append)")
