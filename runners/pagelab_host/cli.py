@@ -158,6 +158,9 @@ def cmd_compare(a):
         return 0
     from .export import regressions
     found = regressions(runs, base, a.fail_above)
+    if found is None:
+        raise UserError("--fail-above: no benchmark of %s was measured in another run too: nothing to judge"
+                        % runs[base].id)
     for line in found:
         sys.stderr.write("pagelab: regression: %s\n" % line)
     sys.stderr.write("pagelab: %d benchmark(s) more than %g%% slower than %s\n" % (

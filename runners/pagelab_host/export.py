@@ -44,17 +44,21 @@ def csv_text(runs):
 
 def regressions(runs, baseline, pct):
     """'bench: 1.2 µs -> 1.5 µs (+25.0%, ×1.25 [1.20, 1.31]) in RUN' for every benchmark whose median is
-    more than pct percent above the baseline's, in any run; worst first."""
+    more than pct percent above the baseline's, in any run; worst first. None when no benchmark was
+    measured both in the baseline and in another run (nothing to judge: never a "no regression")."""
     data = Data(runs, baseline)
-    found = []
+    found, judged = [], 0
     for row in data.costs:
         base = row.cells[baseline]
         for i, c in enumerate(row.cells):
             if i == baseline or c.ratio is None or not base.median:
                 continue
+            judged += 1
             if (c.ratio - 1.0) * 100.0 > pct:
                 ci = " [%.2f, %.2f]" % (c.lo, c.hi) if c.lo is not None else ""
                 found.append((c.ratio, "%s: %s -> %s (+%.1f%%, ×%.2f%s%s) in %s" % (
                     row.key, model.fmt_ns(base.median), model.fmt_ns(c.median), (c.ratio - 1.0) * 100.0, c.ratio,
                     ci, stats.mark(c.p), runs[i].id)))
+    if not judged:
+        return None
     return [text for _, text in sorted(found, key=lambda x: -x[0])]

@@ -33,6 +33,9 @@ def document(run):
     counts = {"tests": len(results), "failures": 0, "errors": 0, "skipped": 0}
     suites = ET.Element("testsuites", name="pagelab conformance")
     suite = ET.SubElement(suites, "testsuite", name="pagelab conformance on %s" % _text(target))
+    started = (run.manifest or {}).get("started")
+    if isinstance(started, str):
+        suite.set("timestamp", started[:19])  # JUnit's: ISO 8601 without a zone
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="run", value=_text(run.id))
     ET.SubElement(props, "property", name="target", value=_text(target))

@@ -99,15 +99,16 @@ def main(args, repo, argv, parse=None):
         return run_target(t, out, args, repo, argv, host, stream, cancel)
     done = fleet.run_all(chosen, run_one, args.parallel)
     paths, codes = [p for p, _ in done], [c for _, c in done]
+    html = None
     if several and len(paths) > 1:
-        compare(paths, os.path.join(parent, "compare-%s" % stamp()), "pagelab: %d targets" % len(paths))
+        html = compare(paths, os.path.join(parent, "compare-%s" % stamp()), "pagelab: %d targets" % len(paths))
     if several:
-        _overview(chosen, done, repo)
+        _overview(chosen, done, repo, html)
     return 130 if 130 in codes else max(codes)
 
 
-def _overview(chosen, done, repo):
-    """After several targets: one line each, and the runs to resume."""
+def _overview(chosen, done, repo, html):
+    """After several targets: one line each, the runs to resume, and the comparison."""
     sys.stderr.write("pagelab: %d targets:\n" % len(done))
     for t, (path, code) in zip(chosen, done):
         m, _ = read_json(os.path.join(path, "manifest.json"))
@@ -119,6 +120,9 @@ def _overview(chosen, done, repo):
                                                      summary.counts_text(res) if res is not None else ""))
         if code == 130 or not m.get("complete"):
             sys.stderr.write("pagelab:     resume: %s\n" % summary.resume_command(repo, path))
+    if html:
+        sys.stderr.write("pagelab: comparison: %s\npagelab:   open it: %s\n" % (
+            summary.shown_path(html), summary.opener(summary.shown_path(html))))
 
 
 def _run_id(target):
@@ -194,9 +198,12 @@ def compare(paths, out, title):
     from .model import load_run
     from .report import write_report
     try:
-        print(write_report([load_run(p) for p in paths], new_dir(out), title))
+        html = write_report([load_run(p) for p in paths], new_dir(out), title)
     except (OSError, ValueError, UserError) as e:
         warn("comparison failed: %s" % e)
+        return None
+    print(html, flush=True)
+    return html
 
 
 def list_targets(args):

@@ -124,7 +124,7 @@ def test_several_targets_end_with_one_line_each(repo_root, tmp_path):
     res = pagelab(repo_root, "run", "--no-build", "--build", build, "--no-perf", "--target", "local",
                   "--target", "wrap:env", "--out", str(tmp_path / "many"))
     assert "Traceback" not in res.stderr
-    assert "pagelab: 2 targets:" in res.stderr
+    assert "pagelab: 2 targets:" in res.stderr and "pagelab: comparison: " in res.stderr
     for spec in ("local", "wrap:env"):
         assert any(ln.startswith("pagelab:   %s" % spec) and "8 fail" in ln for ln in res.stderr.splitlines())
 
@@ -295,6 +295,7 @@ def test_junit_xml_of_a_run(repo_root, tmp_path):
     assert cases["c.skip"].find("skipped").get("message") == "unsupported: no such advice"
     assert cases["d.err"].find("error") is not None and len(list(cases["a.pass0"])) == 0
     assert "junit.xml" in json.loads((out / "manifest.json").read_text())["files"]
+    assert suite.get("timestamp") == json.loads((out / "manifest.json").read_text())["started"][:19]
 
 
 def test_junit_report_command_and_differs_and_unknown_outcomes(repo_root, fixtures_dir, tmp_path):
@@ -353,3 +354,13 @@ def test_resume_command_is_runnable_from_where_it_is_shown(repo_root, tmp_path, 
     monkeypatch.chdir(str(tmp_path))
     assert summary.resume_command(repo_root, str(tmp_path / "r")).startswith(
         os.path.join(repo_root, "runners", "pagelab") + " run --resume r")
+
+
+def test_fail_above_with_nothing_to_compare_is_no_pass(repo_root, fixtures_dir, tmp_path):
+    a = fixture_runs(fixtures_dir)[0]
+    noperf = tmp_path / "noperf"
+    shutil.copytree(a, noperf)
+    (noperf / "perf.json").unlink()
+    res = pagelab(repo_root, "compare", a, str(noperf), "--no-figures", "--out", str(tmp_path / "c"),
+                  "--fail-above", "5")
+    one_error_line(res, "--fail-above: no benchmark", "nothing to judge")
