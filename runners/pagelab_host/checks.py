@@ -82,12 +82,13 @@ def usable_binary(build, name, repo, no_build):
     return path
 
 
-def unmatched_probes(binary, patterns):
-    """The patterns that select no probe of binary (None: the binary could not tell)."""
+def unmatched_probes(binary, patterns, prefix=()):
+    """The patterns that select no probe of binary, run behind prefix (None: the binary could not tell)."""
     out = []
     for p in patterns:
         try:
-            res = subprocess.run([binary, "-l", "-f", p], capture_output=True, text=True, timeout=60)
+            res = subprocess.run(list(prefix) + [binary, "-l", "-f", p], capture_output=True, text=True,
+                                 timeout=120)
         except (OSError, subprocess.TimeoutExpired):
             return None
         if res.returncode == 2 and "no probe matches" in res.stderr:
@@ -95,6 +96,15 @@ def unmatched_probes(binary, patterns):
         elif res.returncode != 0:
             return None
     return out
+
+
+def probes_message(patterns, binary):
+    return "--probes %s: matches no probe (`%s -l` lists them)" % (", ".join(repr(p) for p in patterns), binary)
+
+
+def filter_message(regex, profile, binary):
+    return "--filter %r: matches no benchmark of the %s profile (`%s --benchmark_list_tests --profile=%s` lists " \
+           "them)" % (regex, profile, binary, profile)
 
 
 def bench_names(binary, profile, regex):
@@ -132,12 +142,10 @@ def before_running(args, targets, repo):
         binary = usable_binary(args.build, "pagelab-conform", repo, args.no_build)
         bad = unmatched_probes(binary, args.probes) if binary else None
         if bad:
-            raise UserError("--probes %s: matches no probe (`%s -l` lists them)" % (
-                ", ".join(repr(p) for p in bad), binary))
+            raise UserError(probes_message(bad, binary))
     if args.filter and not args.no_perf and all(t.family == "posix" for t in targets):
         binary = usable_binary(args.build, "pagelab-bench", repo, args.no_build)
         names = bench_names(binary, args.profile, args.filter) if binary else None
         if names == [] and (all(t.host_page_size for t in targets)
                             or not matches_scaled(binary, args.profile, args.filter)):
-            raise UserError("--filter %r: matches no benchmark of the %s profile (`%s --benchmark_list_tests "
-                            "--profile=%s` lists them)" % (args.filter, args.profile, binary, args.profile))
+            raise UserError(filter_message(args.filter, args.profile, binary))

@@ -8,7 +8,7 @@ from .errors import UserError, warn
 from .model import read_json
 from .plan import Options, make_plan, resume_plan
 from .rundir import RunDir, new_dir, stamp, utc
-from .targetrun import TargetFailed, TargetRun
+from .targetrun import BadRequest, TargetFailed, TargetRun
 
 
 def add_run_options(p, kernel_defaults=False):
@@ -172,13 +172,13 @@ def resume(args, repo, argv, parse):
 
 def _execute(target, rd, ctx, plan):
     """Run the plan on the target and finish the run directory whatever happens. (path, exit code)."""
-    reason, interrupted = None, False
+    reason, interrupted, bad_request = None, False, False
     try:
         if plan:
             target.prepare(ctx)
             target.run(plan, ctx)
     except TargetFailed as e:
-        reason = str(e)
+        reason, bad_request = str(e), isinstance(e, BadRequest)
     except KeyboardInterrupt:
         interrupted = True
     try:
@@ -191,6 +191,9 @@ def _execute(target, rd, ctx, plan):
         ctx.say(line)
     if html:
         print(html, flush=True)
+    if bad_request:
+        ctx.stream.write("pagelab: error: %s\n" % reason)
+        return rd.path, 2
     return rd.path, 130 if interrupted else (0 if m["complete"] else 1)
 
 

@@ -19,6 +19,11 @@ class TargetFailed(Exception):
     """The target itself failed (build, boot, hang, crash): one line saying why."""
 
 
+class BadRequest(TargetFailed):
+    """What the user asked selects nothing on this target (a --probes or --filter typo), found once its
+    binaries were built: the run stops before any part, and pagelab exits 2."""
+
+
 # Targets running side by side share build directories: one make at a time.
 _MAKE_LOCK = threading.Lock()
 

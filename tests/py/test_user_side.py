@@ -364,3 +364,34 @@ def test_fail_above_with_nothing_to_compare_is_no_pass(repo_root, fixtures_dir, 
     res = pagelab(repo_root, "compare", a, str(noperf), "--no-figures", "--out", str(tmp_path / "c"),
                   "--fail-above", "5")
     one_error_line(res, "--fail-above: no benchmark", "nothing to judge")
+
+
+def test_selection_is_checked_again_by_the_targets_own_build(build_dir):
+    from types import SimpleNamespace
+    from pagelab_host.plan import Options, make_plan
+    from pagelab_host.targetrun import BadRequest
+    if not os.access(os.path.join(build_dir, "pagelab-bench"), os.X_OK):
+        pytest.skip("run make first")
+    t = targets.resolve("local", build_parser().parse_args(["run"]))
+    t.binaries = {n: os.path.join(build_dir, n) for n in ("pagelab-conform", "pagelab-bench")}
+    for opts, words in ((Options(probe_filters=["mmap.*", "nosuch.*"]), "--probes 'nosuch.*': matches no probe"),
+                        (Options(bench_filter="^harnes/"), r"--filter '\^harnes/': matches no benchmark")):
+        with pytest.raises(BadRequest, match=words):
+            t.check_selection(make_plan(opts, 1), SimpleNamespace(options=opts))
+    fine = Options(probe_filters=["mmap.*"], bench_filter="^harness/")
+    t.check_selection(make_plan(fine, 1), SimpleNamespace(options=fine))
+
+
+def test_a_typo_found_after_the_build_stops_the_run_with_exit_2(repo_root, tmp_path):
+    # The check before the run cannot tell (the binary fails its first listing, as a build that is not
+    # there yet would); the target's own check after its build finds the typo before any part runs.
+    count = tmp_path / "calls"
+    build = fake_build(tmp_path, "#!/bin/sh\necho x >> %s\n" % count +
+                       "[ $(wc -l < %s) -eq 1 ] && exit 1\n" % count +
+                       "echo 'pagelab-conform: no probe matches the filters (see --help)' >&2\nexit 2\n")
+    out = tmp_path / "run"
+    res = pagelab(repo_root, "run", "--no-build", "--build", build, "--probes", "typo*", "--out", str(out))
+    one_error_line(res, "--probes 'typo*': matches no probe")
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["parts"] == {} or set(m["parts"]) <= {"report"}
+    assert "matches no probe" in m["reason"] and m["complete"] is False
