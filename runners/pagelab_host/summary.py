@@ -5,7 +5,9 @@ Outcomes are counted from conformance.json as written, in model.STATUSES order; 
 version does not know is counted too (after the known ones), never dropped."""
 import os
 import shlex
+import shutil
 import sys
+import urllib.parse
 
 from . import model
 from .model import read_json
@@ -42,9 +44,12 @@ def named(ids, limit=NAMED):
 
 
 def opener(path):
-    """The command that opens a file in the desktop's viewer here."""
+    """The command that opens a file in the desktop's viewer here; on a machine without one (a server
+    reached over ssh), the file:// URL to give a browser."""
     tool = "open" if sys.platform == "darwin" else ("start" if os.name == "nt" else "xdg-open")
-    return "%s %s" % (tool, shlex.quote(path))
+    if os.name == "nt" or shutil.which(tool):
+        return "%s %s" % (tool, shlex.quote(path))
+    return "a browser, at file://%s" % urllib.parse.quote(os.path.abspath(path))
 
 
 def launcher(repo):

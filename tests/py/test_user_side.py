@@ -395,3 +395,12 @@ def test_a_typo_found_after_the_build_stops_the_run_with_exit_2(repo_root, tmp_p
     m = json.loads((out / "manifest.json").read_text())
     assert m["parts"] == {} or set(m["parts"]) <= {"report"}
     assert "matches no probe" in m["reason"] and m["complete"] is False
+
+
+def test_without_a_desktop_opener_the_report_is_a_file_url(monkeypatch, tmp_path):
+    monkeypatch.setattr(summary.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(summary.sys, "platform", "linux")
+    assert summary.opener(str(tmp_path / "a b.html")) == "a browser, at file://%s" % (
+        str(tmp_path / "a b.html").replace(" ", "%20"))
+    monkeypatch.setattr(summary.shutil, "which", lambda tool: "/usr/bin/" + tool)
+    assert summary.opener("r/report.html") == "xdg-open r/report.html"
