@@ -404,3 +404,11 @@ def test_without_a_desktop_opener_the_report_is_a_file_url(monkeypatch, tmp_path
         str(tmp_path / "a b.html").replace(" ", "%20"))
     monkeypatch.setattr(summary.shutil, "which", lambda tool: "/usr/bin/" + tool)
     assert summary.opener("r/report.html") == "xdg-open r/report.html"
+
+
+def test_append_longer_than_the_kernel_keeps_is_refused(repo_root, tmp_path):
+    res = pagelab(repo_root, "run", "--target", "kernel:6.1/riscv64", "--append", "x=" + "y" * 1100,
+                  "--out", str(tmp_path / "o"))
+    one_error_line(res, "kernel command line", "a riscv64 kernel keeps 1023")
+    assert not (tmp_path / "o").exists()
+    assert kernel_target("--append", "x=" + "y" * 1100).append("run").endswith("y")  # arm64 keeps 2047

@@ -44,6 +44,8 @@ KERNEL_ARCHES = {k.name: k for k in (
     KernelArch("s390x", "s390x", "s390x", ("s390x",), ["-M", "s390-ccw-virtio"], "max", "ttysclp0"),
     KernelArch("riscv64", "riscv64", "riscv64", ("riscv64",), ["-M", "virt"], "rv64", "ttyS0"),
 )}
+# The kernel's COMMAND_LINE_SIZE (with its terminating NUL) per architecture, in Debian's configurations.
+CMDLINE_SIZE = {"amd64": 2048, "arm64": 2048, "arm64-16k": 2048, "ppc64el": 2048, "s390x": 4096, "riscv64": 1024}
 HOST_KERNEL_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64el", "s390x": "s390x",
                     "riscv64": "riscv64"}
 _accel_seen = {}
@@ -80,6 +82,10 @@ class KernelTarget(GuestTarget):
                             % (self.spec, self.kernel))
         self.image = self.package = None
         self.accel, self.accel_reason = "tcg", "not decided yet"
+        line, most = self.append("run"), CMDLINE_SIZE.get(self.karch.name, 2048) - 1
+        if getattr(opts, "append", None) and len(line) > most:
+            raise UserError("target %s: --append makes the kernel command line %d characters; a %s kernel keeps "
+                            "%d and drops the rest" % (self.spec, len(line), self.karch.name, most))
 
     def label(self):
         kernel = os.path.basename(self.kernel) if os.path.exists(self.kernel) else self.kernel
