@@ -218,13 +218,21 @@ def cmd_list(a):
         print("no runs under %s" % a.results)
     for p in paths:
         run = load_run(p)
-        summ = (run.conformance or {}).get("summary") or {}
         state = "complete" if run.complete else ("incomplete" if run.manifest else "no manifest")
         target = ((run.manifest or {}).get("target") or {}).get("spec", "")
         print("%-48s %-18s %-10s conformance %-18s perf %s" % (
-            run.id, target, state, "%s/%s pass" % (summ.get("pass", "?"), summ.get("total", "?")) if run.conformance else "–",
+            run.id, target, state, _conformance_brief(run) if run.conformance else "–",
             "%d entries" % len(run.perf["benchmarks"]) if run.perf else "–"))
     return 0
+
+
+def _conformance_brief(run):
+    """'296/309 pass, 2 fail, 3 differs': passes of the total, then every other outcome but skips."""
+    from .summary import counts
+    results = run.conformance.get("results") or []
+    c = dict(counts(results))
+    others = ", ".join("%d %s" % (n, st) for st, n in counts(results) if st not in ("pass", "skip"))
+    return "%d/%d pass%s" % (c.get("pass", 0), len(results), ", " + others if others else "")
 
 
 def _show_run(run):

@@ -412,3 +412,12 @@ def test_append_longer_than_the_kernel_keeps_is_refused(repo_root, tmp_path):
     one_error_line(res, "kernel command line", "a riscv64 kernel keeps 1023")
     assert not (tmp_path / "o").exists()
     assert kernel_target("--append", "x=" + "y" * 1100).append("run").endswith("y")  # arm64 keeps 2047
+
+
+def test_list_names_every_outcome_but_skips(repo_root, tmp_path):
+    build = fake_build(tmp_path)
+    results = tmp_path / "results"
+    pagelab(repo_root, "run", "--no-build", "--build", build, "--no-perf", "--out", str(results / "r1"))
+    res = pagelab(repo_root, "list", "--results", str(results))
+    assert res.returncode == 0, res.stderr
+    assert "conformance 3/13 pass, 8 fail, 1 error " in res.stdout
