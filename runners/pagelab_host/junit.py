@@ -2,7 +2,8 @@
 
 One testcase per probe (classname: pagelab.AREA for the probe id AREA.rest), with the time the probe
 took. fail is a <failure>, error and timeout an <error>, skip and xfail a <skipped> (with the class and
-the reason); differs passes (no contract is broken) with what differed in <system-out>, and an outcome
+the reason); differs passes (no contract is broken) with what differed in <system-out>, observed (a
+record that asserts nothing) passes with what was observed there, and an outcome
 this version does not know is a <skipped> naming it."""
 import xml.etree.ElementTree as ET
 
@@ -11,7 +12,7 @@ from .fsutil import atomic_write_bytes
 FAILURE = ("fail",)
 ERROR = ("error", "timeout")
 SKIPPED = ("skip", "xfail")
-PASSED = ("pass", "differs")
+PASSED = ("pass", "differs", "observed")
 
 
 def _text(s):
@@ -63,6 +64,8 @@ def document(run):
             if status == "differs":
                 ET.SubElement(case, "system-out").text = "differs from what Linux usually does (no contract " \
                                                          "broken): " + (detail or message)
+            elif status == "observed":
+                ET.SubElement(case, "system-out").text = "observed (asserts nothing): " + (detail or message)
         else:
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message="outcome %r (not known to this pagelab): %s" % (

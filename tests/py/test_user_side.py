@@ -308,10 +308,12 @@ def test_junit_report_command_and_differs_and_unknown_outcomes(repo_root, fixtur
     assert len(ET.parse(str(run / "junit.xml")).getroot().find("testsuite").findall("testcase")) == n
     r = load_run(str(run))
     r.conformance["results"] = [{"id": "zero_page.read\x01", "status": "differs", "reason": "no zero page"},
-                                {"id": "x.y", "status": "novel", "reason": "?"}]
+                                {"id": "x.y", "status": "novel", "reason": "?"},
+                                {"id": "mmap.hint", "status": "observed", "observed": {"placed": "at the hint"}}]
     suite = document(r).getroot().find("testsuite")
-    d, u = suite.findall("testcase")
+    d, u, o = suite.findall("testcase")
     assert "no zero page" in d.find("system-out").text and d.find("failure") is None
+    assert o.find("system-out").text == "observed (asserts nothing): placed: at the hint" and len(list(o)) == 1
     assert "outcome 'novel'" in u.find("skipped").get("message")
     assert suite.get("failures") == "0" and suite.get("skipped") == "1"
     ET.fromstring(ET.tostring(document(r).getroot()))  # the control character did not break the XML
