@@ -14,7 +14,7 @@ from .model import read_json
 
 NAMED = 5            # failed probes named, then "and N more"
 # Outcomes whose probes are named, with the word that introduces them.
-NAMED_OUTCOMES = (("fail", "failed"), ("error", "errors"), ("timeout", "timed out"))
+NAMED_OUTCOMES = (("fail", "failed"), ("differs", "differs"), ("error", "errors"), ("timeout", "timed out"))
 
 
 def counts(results):

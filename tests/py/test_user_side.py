@@ -423,3 +423,11 @@ def test_list_names_every_outcome_but_skips(repo_root, tmp_path):
     res = pagelab(repo_root, "list", "--results", str(results))
     assert res.returncode == 0, res.stderr
     assert "conformance 3/13 pass, 8 fail, 1 error " in res.stdout
+
+
+def test_end_lines_name_the_probes_that_differ(tmp_path, repo_root):
+    results = [{"id": "zero_page.read%d" % i, "status": "differs"} for i in range(7)] + [{"id": "a", "status": "pass"}]
+    (tmp_path / "conformance.json").write_text(json.dumps({"results": results}))
+    lines = summary.lines("kernel:x", str(tmp_path), {"complete": True, "state": "complete"}, None, repo_root)
+    assert "  differs: zero_page.read0, zero_page.read1, zero_page.read2, zero_page.read3, zero_page.read4 " \
+           "and 2 more" in lines
