@@ -257,3 +257,9 @@ int pc_memfd(const char *name, unsigned flags, int *fd)
 	*fd = -1;
 	return ENOSYS;
 }
+
+int pc_munlock(const void *p, size_t len)
+{
+	(void)p; (void)len;
+	return ENOSYS;
+}
