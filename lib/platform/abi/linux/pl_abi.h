@@ -81,8 +81,11 @@
 #ifndef F_SEAL_WRITE
 #define F_SEAL_WRITE 0x0008
 #endif
-/* An mmap flag a system's headers lack (never on Linux, whose uapi numbers are above). */
+/* An mmap flag a system's headers lack (on Linux only MAP_32BIT, below; the others' uapi numbers are above). */
 #define PL_ABSENT_FLAG 0x40000000
+#ifndef MAP_32BIT
+#define MAP_32BIT PL_ABSENT_FLAG /* x86-64 only: other architectures' headers lack it */
+#endif
 
 /* prctl(2) options, include/uapi/linux/prctl.h, Linux 6.4: KSM for the whole process. */
 #define PL_PR_SET_MEMORY_MERGE 67
