@@ -411,6 +411,8 @@ int pc_mlockall(int flags);
 int pc_munlockall(void);
 /* munlock(2), as the system call itself where this build can name it. */
 int pc_munlock(const void *p, size_t len);
+/* mprotect(2) as the system call itself, past the C library's wrapper. */
+int pc_mprotect_raw(void *p, size_t len, int prot);
 /* process_madvise(2) on this process (through a pidfd): *advised gets the bytes advised. */
 int pc_process_madvise_self(const struct pc_iovec *v, size_t n, int advice, size_t *advised);
 /* prctl(2): *ret gets the call's non-negative return value. */

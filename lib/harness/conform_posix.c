@@ -601,3 +601,14 @@ int pc_munlock(const void *p, size_t len)
 	return answer(munlock(p, len));
 #endif
 }
+
+/* mprotect(2) as the system call itself, past the C library's wrapper (which may round or check). */
+int pc_mprotect_raw(void *p, size_t len, int prot)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_mprotect)
+	return answer(syscall(SYS_mprotect, p, len, prot));
+#else
+	(void)p; (void)len; (void)prot;
+	return ENOSYS;
+#endif
+}

@@ -263,3 +263,9 @@ int pc_munlock(const void *p, size_t len)
 	(void)p; (void)len;
 	return ENOSYS;
 }
+
+int pc_mprotect_raw(void *p, size_t len, int prot)
+{
+	(void)p; (void)len; (void)prot;
+	return ENOSYS;
+}
