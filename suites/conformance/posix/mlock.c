@@ -188,19 +188,24 @@ PC_PROBE_NEEDS(mlockall_future_onfault, "mlock.mlockall.future_onfault", ALL_ONF
 	lock_all_future(ctx, MCL_ONFAULT, false);
 }
 
-/* Three pages locked on fault: munlock of the middle one splits the mapping in three, of all merges it again. */
+/* Three pages locked on fault: munlock of the middle one splits the mapping in three, of all merges it again.
+ * How a system keeps its list of mappings is its own: the counts are Linux's behaviour (VMAs). */
 static void split_merge(struct pc_ctx *ctx, char *p)
 {
 	size_t ps = pl_page_size(), n = 0;
 	if (!pc_try_mapping_count(ctx, p, 3 * ps, &n))
 		pc_skip_unobservable(ctx, PC_CH_MAPPINGS, "the mapping list is not observable here");
-	PC_CHECK(ctx, n == 1, "three fresh pages are %zu mappings before locking", n);
+	PC_BEHAVIOUR(ctx, n == 1, "expected three fresh pages to be one mapping before locking, saw %zu", n);
 	PC_SETUP(ctx, pc_munlock(p + ps, ps));
-	PC_CHECK(ctx, pc_try_mapping_count(ctx, p, 3 * ps, &n) && n == 3, "munlock of the middle page: %zu mappings", n);
+	if (!pc_try_mapping_count(ctx, p, 3 * ps, &n))
+		pc_error(ctx, "the mapping list could be read once, then not");
 	pc_observe(ctx, "mappings_after_partial_munlock", "%zu", n);
+	PC_BEHAVIOUR(ctx, n == 3, "expected munlock of the middle page to split the mapping in three, saw %zu", n);
 	PC_SETUP(ctx, pc_munlock(p, 3 * ps));
-	PC_CHECK(ctx, pc_try_mapping_count(ctx, p, 3 * ps, &n) && n == 1, "munlock of all: %zu mappings", n);
+	if (!pc_try_mapping_count(ctx, p, 3 * ps, &n))
+		pc_error(ctx, "the mapping list could be read once, then not");
 	pc_observe(ctx, "mappings_after_munlock", "%zu", n);
+	PC_BEHAVIOUR(ctx, n == 1, "expected munlock of all to merge the mapping into one again, saw %zu", n);
 	pc_pass(ctx);
 }
 
