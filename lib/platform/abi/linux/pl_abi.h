@@ -69,6 +69,12 @@
 #define MADV_HWPOISON 100
 #endif
 /* include/uapi/linux/memfd.h and fcntl.h: musl and old C libraries may lack them. */
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 0x0002U
 #endif
