@@ -262,23 +262,3 @@ PC_PROBE(wipeonfork_zero_length, "madvise.wipeonfork.zero_length_no_effect",
 	pc_skip_unsupported(ctx, "no MADV_WIPEONFORK in this system's headers");
 #endif
 }
-
-PC_PROBE(wipeonfork_grandchild, "madvise.wipeonfork.grandchild_sees_zero",
-	 "MADV_WIPEONFORK stays set in the child: a grandchild also reads zero")
-{
-#ifdef MADV_WIPEONFORK
-	size_t len = 4 * pl_page_size();
-	char *p;
-	pc_need_advice(ctx, MADV_WIPEONFORK, "MADV_WIPEONFORK");
-	PC_SETUP(ctx, pl_map_anon(len, (void **)&p));
-	pc_fill(p, len, SEED);
-	pc_advise(ctx, p, len, MADV_WIPEONFORK, "MADV_WIPEONFORK");
-	int st = descendant_sees(p, len, true);
-	pc_observe(ctx, "grandchild_sees", "%s", st == 0 ? "data" : st == 1 ? "zero" : "other");
-	PC_CHECK(ctx, st == 1, "a grandchild of a MADV_WIPEONFORK range does not read zero (status %d)", st);
-	PC_CHECK(ctx, pc_check_fill(p, len, SEED), "the parent lost its data");
-	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_WIPEONFORK in this system's headers");
-#endif
-}
