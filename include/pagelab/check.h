@@ -419,6 +419,8 @@ int pc_process_madvise_self(const struct pc_iovec *v, size_t n, int advice, size
 int pc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5, int *ret);
 /* sbrk(3) through the C library: *old gets the break before the change. */
 int pc_sbrk(intptr_t increment, void **old);
+/* brk(2) through the C library. */
+int pc_brk(void *addr);
 /* memfd_create(2): a file in memory. */
 int pc_memfd(const char *name, unsigned flags, int *fd);
 

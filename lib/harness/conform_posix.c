@@ -612,3 +612,14 @@ int pc_mprotect_raw(void *p, size_t len, int prot)
 	return ENOSYS;
 #endif
 }
+
+/* brk(2) through the C library (which may refuse what the kernel allows: musl's always fails). */
+int pc_brk(void *addr)
+{
+#ifdef HAVE_SBRK
+	return answer(brk(addr));
+#else
+	(void)addr;
+	return ENOSYS;
+#endif
+}

@@ -269,3 +269,9 @@ int pc_mprotect_raw(void *p, size_t len, int prot)
 	(void)p; (void)len; (void)prot;
 	return ENOSYS;
 }
+
+int pc_brk(void *addr)
+{
+	(void)addr;
+	return ENOSYS;
+}
