@@ -68,6 +68,13 @@
 #ifndef MADV_HWPOISON
 #define MADV_HWPOISON 100
 #endif
+/* Darwin's reusable/reuse advice: numbers Linux does not define (refused as unknown advice). */
+#ifndef MADV_FREE_REUSABLE
+#define MADV_FREE_REUSABLE 0x7b16
+#endif
+#ifndef MADV_FREE_REUSE
+#define MADV_FREE_REUSE 0x7b17
+#endif
 /* include/uapi/linux/memfd.h and fcntl.h: musl and old C libraries may lack them. */
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 0x0001U
