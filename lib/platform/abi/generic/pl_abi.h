@@ -92,6 +92,9 @@
 #ifndef MADV_DONTNEED
 #define MADV_DONTNEED 0x7b18
 #endif
+#ifndef MADV_WILLNEED
+#define MADV_WILLNEED 0x7b19
+#endif
 
 /* mmap flags and types. */
 #ifndef MAP_FIXED_NOREPLACE
