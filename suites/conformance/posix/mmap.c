@@ -235,7 +235,12 @@ static void remap_populated(struct pc_ctx *ctx, struct pc_map *m)
 {
 	PC_SETUP(ctx, pl_unmap(m->addr, m->len));
 	m->addr = NULL;
-	PC_SETUP(ctx, try_mmap(NULL, m->len, RW, m->flags | MAP_POPULATE, m->fd, 0, &m->addr));
+	int e = try_mmap(NULL, m->len, RW, m->flags | MAP_POPULATE, m->fd, 0, &m->addr);
+	if (e == ENOMEM || e == EAGAIN) /* populating needs the memory now */
+		pc_skip_prerequisite(ctx, "mmap(MAP_POPULATE) of %zu bytes: %s", m->len, pl_errno_name(e));
+	if (e)
+		pc_refusal(ctx, pc_fmt("mmap(MAP_POPULATE) of %s memory", pc_kind_name(m->kind)), e,
+			   pc_unknown_map_type_errno());
 }
 
 PC_PROBE_KINDS_NEEDS(populate_resident, "mmap.populate.resident", PC_ANON_KINDS | PC_FILE_KINDS,

@@ -22,7 +22,7 @@
 #define SEED 53
 
 /* Worker results (exit statuses). */
-enum { W_DROPPED, W_KEPT_ALL, W_LOST_WRITES, W_SETUP, W_JOIN };
+enum { W_DROPPED, W_KEPT_ALL, W_LOST_WRITES, W_SETUP, W_JOIN, W_REFUSED };
 
 static struct pl_memlimit *group;
 static bool droppable_kind;
@@ -61,13 +61,13 @@ static int worker(void *arg)
 	if (droppable_kind) {
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
-			return W_SETUP;
+			return errno == ENOMEM ? W_SETUP : W_REFUSED;
 	} else if (pl_map_anon(len, (void **)&p) != 0) {
 		return W_SETUP;
 	}
 	pc_fill(p, len, SEED);
 	if (!droppable_kind && (pc_madvise(p, len, MADV_FREE) != 0))
-		return W_SETUP;
+		return W_REFUSED;
 	/* Written after MADV_FREE: these two pages must survive any reclaim. */
 	p[0] = 'k';
 	p[10 * ps] = 'k';
@@ -94,6 +94,9 @@ static void run_pressure(struct pc_ctx *ctx, bool droppable)
 		pc_skip_prerequisite(ctx, "the worker could not join the memory-limited group");
 	if (st == W_SETUP)
 		pc_error(ctx, "the worker could not map its memory");
+	if (st == W_REFUSED) /* the parent's feature probe saw the request accepted */
+		pc_fail_refused(ctx, "the worker's %s of %zu MiB was refused", droppable ? "mmap(MAP_DROPPABLE)" : "MADV_FREE",
+				DROPPABLE_BYTES / MIB);
 	pc_measure(ctx, "group_limit_mib", "%zu", LIMIT / MIB);
 	pc_observe(ctx, "under_pressure", "%s", st == W_DROPPED ? "dropped" : st == W_KEPT_ALL ? "kept all"
 					      : st == W_LOST_WRITES ? "lost written pages" : st == 128 + SIGKILL ? "killed" : "other");
