@@ -409,12 +409,18 @@ int pc_mseal(void *p, size_t len, unsigned long flags);
 int pc_mlock2(const void *p, size_t len, unsigned flags);
 int pc_mlockall(int flags);
 int pc_munlockall(void);
+/* munlock(2), as the system call itself where this build can name it. */
+int pc_munlock(const void *p, size_t len);
+/* mprotect(2) as the system call itself, past the C library's wrapper. */
+int pc_mprotect_raw(void *p, size_t len, int prot);
 /* process_madvise(2) on this process (through a pidfd): *advised gets the bytes advised. */
 int pc_process_madvise_self(const struct pc_iovec *v, size_t n, int advice, size_t *advised);
 /* prctl(2): *ret gets the call's non-negative return value. */
 int pc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5, int *ret);
 /* sbrk(3) through the C library: *old gets the break before the change. */
 int pc_sbrk(intptr_t increment, void **old);
+/* brk(2) through the C library. */
+int pc_brk(void *addr);
 /* memfd_create(2): a file in memory. */
 int pc_memfd(const char *name, unsigned flags, int *fd);
 

@@ -512,14 +512,23 @@ int pc_mlock2(const void *p, size_t len, unsigned flags)
 #endif
 }
 
+/* Raw system calls where the headers number them: sanitizer runtimes make the C library's lock calls no-ops. */
 int pc_mlockall(int flags)
 {
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_mlockall)
+	return answer(syscall(SYS_mlockall, flags));
+#else
 	return answer(mlockall(flags));
+#endif
 }
 
 int pc_munlockall(void)
 {
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_munlockall)
+	return answer(syscall(SYS_munlockall));
+#else
 	return answer(munlockall());
+#endif
 }
 
 int pc_process_madvise_self(const struct pc_iovec *v, size_t n, int advice, size_t *advised)
@@ -581,6 +590,38 @@ int pc_memfd(const char *name, unsigned flags, int *fd)
 #else
 	(void)name; (void)flags;
 	*fd = -1;
+	return ENOSYS;
+#endif
+}
+
+/* munlock(2) as a raw system call where the headers number it (sanitizer runtimes make the C library's a no-op). */
+int pc_munlock(const void *p, size_t len)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_munlock)
+	return answer(syscall(SYS_munlock, p, len));
+#else
+	return answer(munlock(p, len));
+#endif
+}
+
+/* mprotect(2) as the system call itself, past the C library's wrapper (which may round or check). */
+int pc_mprotect_raw(void *p, size_t len, int prot)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_mprotect)
+	return answer(syscall(SYS_mprotect, p, len, prot));
+#else
+	(void)p; (void)len; (void)prot;
+	return ENOSYS;
+#endif
+}
+
+/* brk(2) through the C library (which may refuse what the kernel allows: musl's always fails). */
+int pc_brk(void *addr)
+{
+#ifdef HAVE_SBRK
+	return answer(brk(addr));
+#else
+	(void)addr;
 	return ENOSYS;
 #endif
 }

@@ -257,3 +257,21 @@ int pc_memfd(const char *name, unsigned flags, int *fd)
 	*fd = -1;
 	return ENOSYS;
 }
+
+int pc_munlock(const void *p, size_t len)
+{
+	(void)p; (void)len;
+	return ENOSYS;
+}
+
+int pc_mprotect_raw(void *p, size_t len, int prot)
+{
+	(void)p; (void)len; (void)prot;
+	return ENOSYS;
+}
+
+int pc_brk(void *addr)
+{
+	(void)addr;
+	return ENOSYS;
+}

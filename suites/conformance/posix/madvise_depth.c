@@ -2,7 +2,7 @@
  * mapping it applies to, ENOMEM for ranges with holes, MADV_POPULATE_* against
  * protections and holes at either end, MADV_WILLNEED on PROT_NONE memory, on
  * untouched memory (residency observed: systems differ) and on swapped-out
- * shared memory, MADV_WIPEONFORK with length zero and in grandchildren. */
+ * shared memory, MADV_WIPEONFORK with length zero. */
 #include "config.h"
 #include "pagelab/check.h"
 #include "pagelab/env.h"
@@ -217,17 +217,14 @@ PC_PROBE_NEEDS(willneed_swapped_shmem, "madvise.willneed.swapped_shared_memory",
 	pc_pass(ctx);
 }
 
-/* What a child (or, with grandchild, its own child) sees of the range: 0 data, 1 zero, 2 other, 3 failed. */
-static int descendant_sees(char *p, size_t len, bool grandchild)
+/* What a child sees of the range: 0 data, 1 zero, 2 other, 3 failed. */
+static int child_sees(char *p, size_t len)
 {
 	struct duet d;
 	if (duet_fork(&d) != 0)
 		return 3;
-	if (d.pid == 0) {
-		if (grandchild)
-			_exit(descendant_sees(p, len, false));
+	if (d.pid == 0)
 		_exit(pc_check_fill(p, len, SEED) ? 0 : pc_all_bytes(p, len, 0) ? 1 : 2);
-	}
 	return duet_end(&d);
 }
 
@@ -241,25 +238,8 @@ PC_PROBE_NEEDS(wipeonfork_zero_length, "madvise.wipeonfork.zero_length_no_effect
 	PC_SETUP(ctx, pl_map_anon(len, (void **)&p));
 	pc_fill(p, len, SEED);
 	pc_advise(ctx, p, 0, MADV_WIPEONFORK, "MADV_WIPEONFORK");
-	int st = descendant_sees(p, len, false);
+	int st = child_sees(p, len);
 	pc_observe(ctx, "child_sees", "%s", st == 0 ? "data" : st == 1 ? "zero" : "other");
 	PC_CHECK(ctx, st == 0, "after a zero-length MADV_WIPEONFORK a child does not see the data (status %d)", st);
-	pc_pass(ctx);
-}
-
-PC_PROBE_NEEDS(wipeonfork_grandchild, "madvise.wipeonfork.grandchild_sees_zero",
-	 PC_FB(PC_F_MADV_WIPEONFORK) | PC_FB(PC_F_FORK),
-	 "MADV_WIPEONFORK stays set in the child: a grandchild also reads zero")
-{
-	size_t len = 4 * pl_page_size();
-	char *p;
-	pc_need_advice(ctx, MADV_WIPEONFORK, "MADV_WIPEONFORK");
-	PC_SETUP(ctx, pl_map_anon(len, (void **)&p));
-	pc_fill(p, len, SEED);
-	pc_advise(ctx, p, len, MADV_WIPEONFORK, "MADV_WIPEONFORK");
-	int st = descendant_sees(p, len, true);
-	pc_observe(ctx, "grandchild_sees", "%s", st == 0 ? "data" : st == 1 ? "zero" : "other");
-	PC_CHECK(ctx, st == 1, "a grandchild of a MADV_WIPEONFORK range does not read zero (status %d)", st);
-	PC_CHECK(ctx, pc_check_fill(p, len, SEED), "the parent lost its data");
 	pc_pass(ctx);
 }

@@ -83,6 +83,18 @@
 #ifndef MADV_HWPOISON
 #define MADV_HWPOISON 0x7b15
 #endif
+#ifndef MADV_FREE_REUSABLE
+#define MADV_FREE_REUSABLE 0x7b16
+#endif
+#ifndef MADV_FREE_REUSE
+#define MADV_FREE_REUSE 0x7b17
+#endif
+#ifndef MADV_DONTNEED
+#define MADV_DONTNEED 0x7b18
+#endif
+#ifndef MADV_WILLNEED
+#define MADV_WILLNEED 0x7b19
+#endif
 
 /* mmap flags and types. */
 #ifndef MAP_FIXED_NOREPLACE

@@ -68,7 +68,20 @@
 #ifndef MADV_HWPOISON
 #define MADV_HWPOISON 100
 #endif
+/* Darwin's reusable/reuse advice: numbers Linux does not define (refused as unknown advice). */
+#ifndef MADV_FREE_REUSABLE
+#define MADV_FREE_REUSABLE 0x7b16
+#endif
+#ifndef MADV_FREE_REUSE
+#define MADV_FREE_REUSE 0x7b17
+#endif
 /* include/uapi/linux/memfd.h and fcntl.h: musl and old C libraries may lack them. */
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 0x0002U
 #endif
@@ -81,8 +94,11 @@
 #ifndef F_SEAL_WRITE
 #define F_SEAL_WRITE 0x0008
 #endif
-/* An mmap flag a system's headers lack (never on Linux, whose uapi numbers are above). */
+/* An mmap flag a system's headers lack (on Linux only MAP_32BIT, below; the others' uapi numbers are above). */
 #define PL_ABSENT_FLAG 0x40000000
+#ifndef MAP_32BIT
+#define MAP_32BIT PL_ABSENT_FLAG /* x86-64 only: other architectures' headers lack it */
+#endif
 
 /* prctl(2) options, include/uapi/linux/prctl.h, Linux 6.4: KSM for the whole process. */
 #define PL_PR_SET_MEMORY_MERGE 67
