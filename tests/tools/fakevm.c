@@ -14,6 +14,8 @@
  *   FAKEVM_MADVISE_UNALIGNED_OK=1  madvise at an unaligned start answers 0 (and does nothing)
  *   FAKEVM_CRASH_ADVICE=N    madvise(advice N) in a probe process dies of SIGABRT
  *   FAKEVM_HANG_ADVICE=N     madvise(advice N) in a probe process never returns
+ *   FAKEVM_BUSY_SHARED_ADVICE=N  madvise(advice N) on a shared mapping fails with EBUSY (a refusal
+ *                            of a known advice, unlike an unknown advice's EINVAL)
  *   FAKEVM_NO_THP=1          no transparent huge pages (user-mode Linux): MADV_HUGEPAGE,
  *                            MADV_NOHUGEPAGE and MADV_COLLAPSE are EINVAL like unknown advice,
  *                            /sys/kernel/mm/transparent_hugepage is absent
@@ -27,6 +29,7 @@
  *   FAKEVM_FAIL=call:E[,..]  the call fails with E before doing anything (fork only in probe processes)
  *   FAKEVM_ERRNO=call:E1:E2[,..]  where the real call fails with E1 it answers E2 instead (0: success)
  *   FAKEVM_KILL_CALL=call    the call, in a probe process, kills it with SIGKILL
+ *   FAKEVM_NO_ANON_EXEC=1    mprotect(PROT_EXEC) of anonymous memory fails with EACCES (a W^X policy)
  *   FAKEVM_MPROTECT_HOLE_PARTIAL=1  qemu-user: mprotect over a range with a hole answers ENOMEM
  *                            after changing every mapped page of the range, past the hole too
  *   FAKEVM_MREMAP_UNALIGNED_UNMAPS=1  qemu-user: mremap of an unaligned address answers EINVAL
@@ -226,6 +229,57 @@ static int before(const char *call)
 	return e > 0 ? e : 0;
 }
 
+/* The /proc/self/maps line of the mapping holding p, in line (empty when none or unreadable). */
+static void maps_line_of(uintptr_t p, char *line, size_t size)
+{
+	static char buf[65536];
+	line[0] = 0;
+	int fd = (int)raw(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return;
+	size_t got = 0;
+	for (;;) {
+		long n = raw(SYS_read, fd, (long)(buf + got), (long)(sizeof(buf) - 1 - got), 0, 0, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (raw(SYS_close, fd, 0, 0, 0, 0, 0) != 0)
+		return;
+	buf[got] = 0;
+	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		unsigned long long lo, hi;
+		if (sscanf(l, "%llx-%llx", &lo, &hi) == 2 && p >= lo && p < hi) {
+			const char *end = strchr(l, '\n');
+			size_t n = end ? (size_t)(end - l) : strlen(l);
+			if (n >= size)
+				n = size - 1;
+			memcpy(line, l, n);
+			line[n] = 0;
+			return;
+		}
+	}
+}
+
+/* Is p in a MAP_SHARED mapping (the fourth permission letter is 's')? */
+static bool shared_mapping(const void *p)
+{
+	char line[512];
+	maps_line_of((uintptr_t)p, line, sizeof(line));
+	const char *perm = strchr(line, ' ');
+	return perm && strlen(perm) > 4 && perm[4] == 's';
+}
+
+/* Is p in an anonymous mapping (no inode: the fifth field is 0)? */
+static bool anonymous_mapping(const void *p)
+{
+	char line[512];
+	unsigned long long lo, hi, off, inode;
+	char perms[8], dev[16];
+	maps_line_of((uintptr_t)p, line, sizeof(line));
+	return sscanf(line, "%llx-%llx %7s %llx %15s %llu", &lo, &hi, perms, &off, dev, &inode) == 6 && inode == 0;
+}
+
 /* ---- madvise ---- */
 
 #ifndef MADV_COLLAPSE
@@ -254,6 +308,10 @@ int madvise(void *addr, size_t len, int advice)
 	    (env_on("FAKEVM_NO_THP") &&
 	     (advice == MADV_HUGEPAGE || advice == MADV_NOHUGEPAGE || advice == MADV_COLLAPSE))) {
 		errno = EINVAL;
+		return -1;
+	}
+	if (env_has_number("FAKEVM_BUSY_SHARED_ADVICE", advice) && shared_mapping(addr)) {
+		errno = EBUSY;
 		return -1;
 	}
 	if (env_has_number("FAKEVM_ENOSYS_ADVICE", advice)) {
@@ -363,6 +421,10 @@ int mprotect(void *addr, size_t len, int prot)
 	int e = before("mprotect");
 	if (e) {
 		errno = e;
+		return -1;
+	}
+	if ((prot & PROT_EXEC) && env_on("FAKEVM_NO_ANON_EXEC") && anonymous_mapping(addr)) {
+		errno = EACCES;
 		return -1;
 	}
 	int r = real_mprotect(addr, len, prot);
