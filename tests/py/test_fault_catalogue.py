@@ -54,6 +54,7 @@ ENVIRONMENT = ("error", "environment")
 DIFFERS = ("differs", "behaviour")
 PASS = ("pass", "")
 TIMEOUT = ("timeout", "")
+SAME = None  # the verdict of the undisturbed run: the deviation must not change it
 
 
 class Dev:
@@ -118,6 +119,13 @@ CATALOGUE = [
         [("feature.kind.thp", UNSUPPORTED), ("feature.madv_hugepage", UNSUPPORTED),
          ("feature.madv_collapse", UNSUPPORTED), ("madvise.hugepage.anon_huge", UNSUPPORTED),
          ("zero_page.read_fault.*/thp", UNSUPPORTED), ("zero_page.read_fault.maps_zero_page/private_anon", PASS)]),
+    Dev("no transparent huge pages, hugetlb pools still there", "user-mode Linux", {"FAKEVM_NO_THP": "1"},
+        ["mmap.anon.zero_fill/*"],
+        [("feature.kind.hugetlb_pmd", SAME), ("feature.kind.hugetlb_pud", SAME)],
+        pending="lib/harness/conform_posix.c hugetlb_size with lib/platform/linux.c: the PMD size is taken from "
+                "THP (hpage_pmd_size), so without THP the PMD pool is 'missing' and the 2 MiB pool is taken for "
+                "the PUD kind; the page layer must give the PMD size apart from THP (e.g. /proc/meminfo "
+                "Hugepagesize) and hugetlb_size use it"),
     Dev("madvise at an unaligned start answers 0", "error path", {"FAKEVM_MADVISE_UNALIGNED_OK": "1"},
         ["madvise.dontneed.unaligned_einval", "madvise.free.unaligned_einval"],
         [("madvise.dontneed.unaligned_einval", FAIL), ("madvise.free.unaligned_einval", FAIL)]),
@@ -349,16 +357,18 @@ def judge(dev, results, baseline):
     """(judged, wrong): every expected verdict, and every probe that fails where it should not."""
     judged, wrong, listed = 0, [], set()
     for exp in dev.expect:
-        pattern, (status, cls) = exp[0], exp[1]
+        pattern, (status, cls) = exp[0], exp[1] or (None, None)
         obs = exp[2] if len(exp) > 2 else {}
         ids = [i for i in results if fnmatch.fnmatchcase(i, pattern)]
         listed.update(ids)
-        ids = [i for i in ids if exercised(i, baseline)]
+        ids = [i for i in ids if exp[1] is SAME or exercised(i, baseline)]
         if not ids and not any(fnmatch.fnmatchcase(i, pattern) for i in baseline):
             judged += 1
             wrong.append("%s: no such probe" % pattern)
         for i in ids:
             r = results[i]
+            if exp[1] is SAME:
+                status, cls = baseline[i]["status"], baseline[i].get("class", "")
             judged += 1
             got = (r["status"], r.get("class", ""))
             if got != (status, cls) or any(r.get("observed", {}).get(k) != v for k, v in obs.items()):

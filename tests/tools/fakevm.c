@@ -79,10 +79,19 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* The C library's own `name`, looked up once; a library without it cannot be faked over. */
 #define REAL(name, type) \
 	static __typeof__((type)0) real_##name; \
-	if (!real_##name) \
-		real_##name = (type)dlsym(RTLD_NEXT, #name)
+	if (!real_##name && !(real_##name = (type)dlsym(RTLD_NEXT, #name))) \
+		missing_symbol(#name)
+
+static void missing_symbol(const char *name)
+{
+	static const char msg[] = "fakevm: the C library has no ";
+	if (write(2, msg, sizeof(msg) - 1) < 0 || write(2, name, strlen(name)) < 0 || write(2, "\n", 1) < 0)
+		abort();
+	abort();
+}
 
 /* ---- the environment ---- */
 
