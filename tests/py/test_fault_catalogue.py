@@ -57,6 +57,14 @@ TIMEOUT = ("timeout", "")
 SAME = None  # the verdict of the undisturbed run: the deviation must not change it
 
 
+def thp_always():
+    """Does THP back memory without MADV_HUGEPAGE here ('[always]')?"""
+    try:
+        return "[always]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return False
+
+
 class Dev:
     """One deviation: its modes, its filter, and the verdicts that must follow.
     expect: (id glob, (status, class)) or (id glob, (status, class), {observation: value})."""
@@ -112,7 +120,9 @@ CATALOGUE = [
          ("madvise.dontfork.child_faults/private_anon", FAIL), ("madvise.dontfork.child_faults/shared_*", FAIL),
          ("madvise.dontfork.child_faults/private_file", FAIL),
          # MADV_HUGEPAGE does nothing: where THP is 'madvise' only, no huge page is to be had.
-         ("feature.kind.thp", PREREQUISITE), ("madvise.*/thp", PREREQUISITE),
+         ("feature.kind.thp", PASS if thp_always() else PREREQUISITE),
+         ("madvise.wipeonfork.child_sees_zero/thp", FAIL if thp_always() else PREREQUISITE),
+         ("madvise.dontfork.child_faults/thp", FAIL if thp_always() else PREREQUISITE),
          ("madvise.dontneed.contents_after/private_anon", PASS)]),
     Dev("no transparent huge pages (user-mode Linux)", "user-mode Linux", {"FAKEVM_NO_THP": "1"},
         ["madvise.hugepage.*", "zero_page.read_fault.*"],
@@ -307,7 +317,7 @@ CATALOGUE = [
     Dev("mseal kills the process (SIGKILL)", "crash", {"FAKEVM_KILL_CALL": "mseal"}, ["mseal.range.twice"],
         [("feature.mseal", ("error", "environment")), ("mseal.range.twice", ("error", "environment"))]),
     Dev("madv_collapse never returns", "hang", {"FAKEVM_HANG_ADVICE": adv(MADV_COLLAPSE)}, ["madvise.collapse.*"],
-        [("feature.madv_collapse", TIMEOUT), ("madvise.collapse.*", TIMEOUT)], timeout=2),
+        [("feature.madv_collapse", TIMEOUT), ("madvise.collapse.*", TIMEOUT)], timeout=3),
     # ---- a behaviour that differs ----
     Dev("the zero page is disabled: read faults get pages of their own", "behaviour", {"FAKEVM_NO_ZERO_PAGE": "1"},
         ["zero_page.*", "guard.readonly_anon.*", "cow.private_write.*", "fork_cow.*.zero_page/private_anon"],
