@@ -94,6 +94,13 @@ CATALOGUE = [
         [("madvise.dontneed.contents_after/private_anon", FAIL), ("madvise.dontneed.contents_after/private_file", FAIL),
          ("madvise.dontneed.contents_after/thp", FAIL), ("madvise.dontneed.partial_range", FAIL),
          ("madvise.dontneed.rss_after/*", FAIL), ("madvise.dontneed.unaligned_einval", PASS)]),
+    Dev("madv_free accepted and ignored (everywhere, file mappings too)", "advice ignored",
+        {"FAKEVM_IGNORE_ADVICE": adv(MADV_FREE)}, ["madvise.free.contents_after*", "reclaim.free.*"],
+        # Old contents are allowed after MADV_FREE: only the reclaim that must follow it can fail.
+        [("madvise.free.contents_after*/*", PASS), ("reclaim.free.dropped_under_pressure", FAIL)]),
+    Dev("madv_pageout accepted and ignored", "advice ignored", {"FAKEVM_IGNORE_ADVICE": adv(MADV_PAGEOUT)},
+        ["madvise.pageout.*"],
+        [("madvise.pageout.resident_after/*", FAIL), ("madvise.pageout.contents_kept/*", PASS)]),
     Dev("madv_wipeonfork accepted and ignored", "advice ignored", {"FAKEVM_IGNORE_ADVICE": adv(MADV_WIPEONFORK)},
         ["madvise.wipeonfork.*"],
         [("madvise.wipeonfork.child_sees_zero/*", FAIL), ("madvise.wipeonfork.grandchild_sees_zero", FAIL),
