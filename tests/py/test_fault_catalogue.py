@@ -8,7 +8,8 @@ Each deviation is one mode of the fault-injection layer tests/tools/fakevm.c
 channel and feature probes always run as well), and the probes whose verdict
 must change, to which status and class. A verdict is judged right when the
 probe ends as expected; every other probe of the run that fails, errors or
-times out where the undisturbed system passed it is a misclassification too.
+times out where the undisturbed system passed it is a misclassification too,
+and so is a run whose probes escaped their isolation (one verdict per run).
 The test prints one line per deviation and the accuracy over the catalogue,
 and asserts that every verdict is right.
 
@@ -227,6 +228,27 @@ CATALOGUE = [
         [("mremap.dontunmap.old_range/*", FAIL), ("mremap.dontunmap.part_of_mapping", FAIL)],
         pending="suites/conformance/posix/mremap_edges.c: mremap.dontunmap.part_of_mapping must read the old range "
                 "with pc_access and fail (not honoured) when it is gone, not crash"),
+    Dev("munmap wrapping past the top of the address space ends the process, status 127 (qemu-user 7.2)", "qemu-user",
+        {"FAKEVM_MUNMAP_WRAP_EXITS": "1"}, ["munmap.einval.*"],
+        # A system that kills the process on a legal call cannot be told from the probe's own death.
+        [("munmap.einval.past_address_space", ("error", "harness")), ("munmap.einval.length_zero", PASS)]),
+    Dev("mremap across mappings answers EINVAL (valgrind)", "valgrind",
+        {"FAKEVM_MREMAP_ONE_MAPPING": "1", "FAKEVM_ERRNO": "mremap:EFAULT:EINVAL"}, ["mremap.several_mappings.*"],
+        [("feature.mremap_several_mappings", UNSUPPORTED), ("mremap.several_mappings.*", UNSUPPORTED)],
+        pending="suites/conformance/posix/mremap_edges.c: the mremap.several_mappings.* probes must declare "
+                "PC_F_MREMAP_SEVERAL (they skip by themselves only for EFAULT)"),
+    Dev("mlockall(MCL_FUTURE) does not lock later mappings (32-bit qemu-user)", "qemu-user",
+        {"FAKEVM_IGNORE_FLAG": "future"}, ["mlock.mlockall.*"],
+        [("mlock.mlockall.future", FAIL), ("mlock.mlockall.future_onfault", FAIL), ("mlock.mlockall.current", PASS)]),
+    Dev("a forced write answers success and does not land (32-bit qemu-user)", "qemu-user",
+        {"FAKEVM_FORCED_WRITE_LOST": "1"}, ["mkdirty.forced_write.*", "mlock.forced_write.*"],
+        [("feature.forced_write", PASS), ("mkdirty.forced_write.*", FAIL), ("mlock.forced_write.*", FAIL)]),
+    Dev("unmapped addresses count as mapped (32-bit qemu-user)", "qemu-user",
+        {"FAKEVM_ERRNO": "mprotect:ENOMEM:0,munmap:ENOMEM:0"}, ["mprotect.enomem.*", "munmap.enomem.*"],
+        [("mprotect.enomem.unmapped_address", FAIL), ("munmap.enomem.split_past_mapping_limit", FAIL)]),
+    Dev("mmap past the address space answers EACCES (Wine's answer to a commit past the limit)", "Wine",
+        {"FAKEVM_ERRNO": "mmap:ENOMEM:EACCES"}, ["mmap.fixed.*", "mmap.noreserve.*"],
+        [("mmap.fixed.past_address_space", FAIL), ("mmap.noreserve.larger_than_memory", PASS)]),
     # ---- a call not implemented, or refused ----
     Dev("mremap answers ENOSYS", "call ENOSYS", {"FAKEVM_FAIL": "mremap:ENOSYS"}, ["mremap.shrink.*", "mremap.grow.*"],
         [("feature.mremap", UNSUPPORTED), ("feature.mremap_fixed", UNSUPPORTED),
@@ -298,7 +320,10 @@ CATALOGUE = [
     Dev("no /proc/self/maps or smaps", "channel missing", {"FAKEVM_HIDE": "maps,smaps"},
         ["mprotect.split_merge/*", "mremap.grow.merges_with_next"],
         [("channel.mappings.lists_a_new_mapping", UNSUPPORTED)]),
-    Dev("getrusage counts no page faults", "channel lies", {"FAKEVM_RUSAGE_FROZEN": "1"}, ["mkdirty.*"],
+    Dev("/proc/self/maps leaves out PROT_NONE mappings (qemu-user)", "channel lies",
+        {"FAKEVM_MAPS_HIDE_PROT_NONE": "1"}, ["munmap.enomem.*", "mprotect.split_merge/*"],
+        [("channel.mappings.lists_a_new_mapping", FAIL)]),
+    Dev("getrusage counts no page faults (Wine's PageFaultCount)", "channel lies", {"FAKEVM_RUSAGE_FROZEN": "1"}, ["mkdirty.*"],
         [("channel.fault_counts.counts_first_touches", FAIL)]),
     Dev("every fault reads SEGV_MAPERR", "channel lies", {"FAKEVM_SI_CODE": "lies"},
         ["mprotect.prot_none.*", "munmap.access_faults/*", "madvise.guard_install.access_faults/private_anon"],
@@ -343,6 +368,7 @@ CATALOGUE = [
 ]
 
 BAD = ("fail", "error", "timeout")
+ISOLATION = "(isolation)"  # how the run isolated its probes: a deviation must not change it
 
 
 def run(env, filters, timeout, out):
@@ -356,7 +382,10 @@ def run(env, filters, timeout, out):
     for f in filters:
         args += ["-f", f]
     subprocess.run(args, capture_output=True, text=True, timeout=300, env=e)
-    return {r["id"]: r for r in json.loads(out.read_text())["results"]}
+    data = json.loads(out.read_text())
+    results = {r["id"]: r for r in data["results"]}
+    results[ISOLATION] = {"status": data["isolation"], "reason": data.get("isolation_note", "")}
+    return results
 
 
 def exercised(pid, baseline):
@@ -376,7 +405,7 @@ def judge(dev, results, baseline):
     for exp in dev.expect:
         pattern, (status, cls) = exp[0], exp[1] or (None, None)
         obs = exp[2] if len(exp) > 2 else {}
-        ids = [i for i in results if fnmatch.fnmatchcase(i, pattern)]
+        ids = [i for i in results if i != ISOLATION and fnmatch.fnmatchcase(i, pattern)]
         listed.update(ids)
         ids = [i for i in ids if exp[1] is SAME or exercised(i, baseline)]
         if not ids and not any(fnmatch.fnmatchcase(i, pattern) for i in baseline):
@@ -392,7 +421,13 @@ def judge(dev, results, baseline):
                 wrong.append("%s: %s/%s, expected %s/%s%s (%s)" % (i, got[0], got[1], status, cls,
                                                                     " with %s" % obs if obs else "",
                                                                     r.get("reason", "")[:160]))
+    judged += 1
+    if results[ISOLATION]["status"] != baseline[ISOLATION]["status"]:
+        wrong.append("isolation %s, not %s: %s" % (results[ISOLATION]["status"], baseline[ISOLATION]["status"],
+                                                   results[ISOLATION]["reason"][:300]))
     for i, r in results.items():
+        if i == ISOLATION:
+            continue
         if i in listed or r["status"] not in BAD or baseline.get(i, {}).get("status") in BAD:
             continue
         judged += 1

@@ -19,13 +19,16 @@
  *   FAKEVM_NO_THP=1          no transparent huge pages (user-mode Linux): MADV_HUGEPAGE,
  *                            MADV_NOHUGEPAGE and MADV_COLLAPSE are EINVAL like unknown advice,
  *                            /sys/kernel/mm/transparent_hugepage is absent
- * Flags (names: populate, locked, growsdown, fixed_noreplace, dontunmap, fixed, onfault, droppable)
+ * Flags (names: populate, locked, growsdown, fixed_noreplace, dontunmap, fixed, onfault, droppable,
+ *        future: mlockall's MCL_FUTURE)
  *   FAKEVM_IGNORE_FLAG=a,b   the flag is dropped from the call (mmap's MAP_*, mremap's MREMAP_*,
  *                            mlock2's MLOCK_ONFAULT); fixed_noreplace dropped makes the address a hint
  *   FAKEVM_REFUSE_FLAG=a,b   a call with the flag fails with EINVAL, as for an unknown flag
  * Calls (call names: mmap munmap mprotect mremap madvise mincore mlock mlock2 mlockall mseal
  *        fork vmsplice io_uring_setup process_madvise userfaultfd memfd_create prctl brk;
  *        errno names: EINVAL ENOMEM EFAULT EPERM EACCES EAGAIN ENOSYS EEXIST ENOTSUP EOPNOTSUPP, or 0)
+ *   FAKEVM_MUNMAP_WRAP_EXITS=1  qemu-user 7.2: munmap of a range wrapping past the top of the
+ *                            address space ends the process with status 127 (its own assertion)
  *   FAKEVM_FAIL=call:E[,..]  the call fails with E before doing anything (fork only in probe processes)
  *   FAKEVM_ERRNO=call:E1:E2[,..]  where the real call fails with E1 it answers E2 instead (0: success)
  *   FAKEVM_KILL_CALL=call    the call, in a probe process, kills it with SIGKILL
@@ -36,7 +39,8 @@
  *                            after unmapping the source's pages
  *   FAKEVM_DONTUNMAP_DROPS=1 MREMAP_DONTUNMAP is accepted but the old range is unmapped
  *   FAKEVM_MREMAP_ONE_MAPPING=1  user-mode Linux: mremap of a range that spans more than one
- *                            mapping fails with EFAULT
+ *                            mapping fails with EFAULT (FAKEVM_ERRNO=mremap:EFAULT:EINVAL makes it
+ *                            valgrind's EINVAL)
  * The break
  *   FAKEVM_BRK_KEEPS_PAGES=1 qemu-user: brk(2) lowering the break answers the new break and keeps
  *                            the pages above it mapped, with their contents, for the next rise
@@ -50,6 +54,10 @@
  *                            holds), userfaultfd (/dev/userfaultfd)
  *   FAKEVM_NO_TMPFILES=1     a probe process cannot create files (open with O_CREAT or O_TMPFILE,
  *                            mkstemp, mkostemp: EACCES), as in a sandbox without a writable temporary directory
+ *   FAKEVM_MAPS_HIDE_PROT_NONE=1  /proc/self/maps leaves out PROT_NONE mappings (qemu-user does,
+ *                            once their neighbours are unmapped)
+ *   FAKEVM_FORCED_WRITE_LOST=1  a write through /proc/self/mem answers success and lands nowhere
+ *                            (32-bit qemu-user guests)
  *   FAKEVM_STATM_FROZEN=1    /proc/self/statm reads the same numbers whatever the process does
  *   FAKEVM_RUSAGE_FROZEN=1   getrusage reports no page faults ever
  *   FAKEVM_SI_CODE=lies      SIGSEGV/SIGBUS handlers see SEGV_MAPERR for every fault
@@ -238,24 +246,49 @@ static int before(const char *call)
 	return e > 0 ? e : 0;
 }
 
+/* The text of /proc/self/maps in a mapping of its own (never in this library's own data: a
+ * library with megabytes of .bss is placed on either side of libc from one exec to the next,
+ * and the runner compares the order of the code objects of parent and child). NULL with errno
+ * on failure; give it back with free_maps. */
+#define MAPS_MAX ((size_t)4 << 20)
+static char *read_maps(void)
+{
+	REAL(mmap, void *(*)(void *, size_t, int, int, int, off_t));
+	REAL(munmap, int (*)(void *, size_t));
+	char *buf = real_mmap(NULL, MAPS_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (buf == MAP_FAILED)
+		return NULL;
+	int fd = (int)raw(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	size_t got = 0;
+	long n = fd < 0 ? -1 : 0;
+	while (fd >= 0 && (n = raw(SYS_read, fd, (long)(buf + got), (long)(MAPS_MAX - 1 - got), 0, 0, 0)) > 0)
+		got += (size_t)n;
+	int e = errno;
+	if ((fd >= 0 && raw(SYS_close, fd, 0, 0, 0, 0, 0) != 0) || n < 0) {
+		e = n < 0 ? e : errno;
+		if (real_munmap(buf, MAPS_MAX) != 0)
+			abort();
+		errno = e;
+		return NULL;
+	}
+	buf[got] = 0;
+	return buf;
+}
+
+static void free_maps(char *buf)
+{
+	REAL(munmap, int (*)(void *, size_t));
+	if (real_munmap(buf, MAPS_MAX) != 0)
+		abort();
+}
+
 /* The /proc/self/maps line of the mapping holding p, in line (empty when none or unreadable). */
 static void maps_line_of(uintptr_t p, char *line, size_t size)
 {
-	static char buf[65536];
 	line[0] = 0;
-	int fd = (int)raw(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
+	char *buf = read_maps();
+	if (!buf)
 		return;
-	size_t got = 0;
-	for (;;) {
-		long n = raw(SYS_read, fd, (long)(buf + got), (long)(sizeof(buf) - 1 - got), 0, 0, 0);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (raw(SYS_close, fd, 0, 0, 0, 0, 0) != 0)
-		return;
-	buf[got] = 0;
 	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		unsigned long long lo, hi;
 		if (sscanf(l, "%llx-%llx", &lo, &hi) == 2 && p >= lo && p < hi) {
@@ -265,9 +298,10 @@ static void maps_line_of(uintptr_t p, char *line, size_t size)
 				n = size - 1;
 			memcpy(line, l, n);
 			line[n] = 0;
-			return;
+			break;
 		}
 	}
+	free_maps(buf);
 }
 
 /* Is p in a MAP_SHARED mapping (the fourth permission letter is 's')? */
@@ -421,6 +455,8 @@ int munmap(void *addr, size_t len)
 		errno = e;
 		return -1;
 	}
+	if (env_on("FAKEVM_MUNMAP_WRAP_EXITS") && in_probe() && (uintptr_t)addr + len < (uintptr_t)addr)
+		_exit(127);
 	return answer("munmap", real_munmap(addr, len));
 }
 
@@ -478,7 +514,8 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		return MAP_FAILED;
 	}
 	if (env_on("FAKEVM_MREMAP_ONE_MAPPING") && !inside_one_mapping((uintptr_t)old, old_len)) {
-		errno = EFAULT;
+		e = mapped_errno("mremap", EFAULT);
+		errno = e ? e : EFAULT;
 		return MAP_FAILED;
 	}
 	bool drops = (flags & MREMAP_DONTUNMAP) && env_on("FAKEVM_DONTUNMAP_DROPS");
@@ -499,26 +536,10 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 /* Does [p, p+len) lie inside one line of /proc/self/maps? True when it cannot be told. */
 static bool inside_one_mapping(uintptr_t p, size_t len)
 {
-	char buf[65536];
-	int fd = (int)raw(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
-		return true;
-	size_t got = 0;
-	for (;;) {
-		long n = raw(SYS_read, fd, (long)(buf + got), (long)(sizeof(buf) - 1 - got), 0, 0, 0);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (raw(SYS_close, fd, 0, 0, 0, 0, 0) != 0)
-		return true;
-	buf[got] = 0;
-	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-		unsigned long long lo, hi;
-		if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && p >= lo && p < hi)
-			return p + len <= hi;
-	}
-	return true;
+	char line[512];
+	unsigned long long lo, hi;
+	maps_line_of(p, line, sizeof(line));
+	return sscanf(line, "%llx-%llx", &lo, &hi) != 2 || p + len <= hi;
 }
 
 /* ---- residency, locking ---- */
@@ -596,6 +617,11 @@ int mlockall(int flags)
 	}
 	if ((flags & MCL_ONFAULT) && env_has_word("FAKEVM_IGNORE_FLAG", "onfault"))
 		flags &= ~MCL_ONFAULT;
+	if ((flags & MCL_FUTURE) && env_has_word("FAKEVM_IGNORE_FLAG", "future")) {
+		flags &= ~(MCL_FUTURE | MCL_ONFAULT); /* MCL_ONFAULT alone is refused */
+		if (!(flags & MCL_CURRENT))
+			return 0;
+	}
 	return answer("mlockall", real_mlockall(flags));
 }
 
@@ -818,6 +844,55 @@ static int fixed_file(const char *text)
 
 #define FROZEN_STATM "25000 5000 1000 100 0 2000 0\n"
 
+/* /proc/self/maps without its PROT_NONE mappings, as a file of its own; -1 with errno on failure. */
+static int maps_without_prot_none(void)
+{
+	char *buf = read_maps();
+	if (!buf)
+		return -1;
+	size_t k = 0;
+	for (char *l = buf; *l;) { /* filtered in place: what is kept never overtakes what is read */
+		char *end = strchr(l, '\n');
+		size_t n = end ? (size_t)(end - l) + 1 : strlen(l);
+		const char *perm = strchr(l, ' ');
+		bool none = perm && (size_t)(perm - l) < n && strncmp(perm + 1, "---", 3) == 0;
+		if (!none) {
+			memmove(buf + k, l, n);
+			k += n;
+		}
+		l += n;
+	}
+	buf[k] = 0;
+	int fd = fixed_file(buf), e = errno;
+	free_maps(buf);
+	errno = e;
+	return fd;
+}
+
+static bool filtered_maps(const char *path)
+{
+	return path && env_on("FAKEVM_MAPS_HIDE_PROT_NONE") && strcmp(path, "/proc/self/maps") == 0;
+}
+
+/* FAKEVM_FORCED_WRITE_LOST: the descriptor of /proc/self/mem last opened, whose writes are dropped. */
+static int lost_mem_fd = -1;
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	REAL(pwrite, ssize_t (*)(int, const void *, size_t, off_t));
+	if (fd >= 0 && fd == lost_mem_fd && env_on("FAKEVM_FORCED_WRITE_LOST"))
+		return (ssize_t)n;
+	return real_pwrite(fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	REAL(pwrite64, ssize_t (*)(int, const void *, size_t, off_t));
+	if (fd >= 0 && fd == lost_mem_fd && env_on("FAKEVM_FORCED_WRITE_LOST"))
+		return (ssize_t)n;
+	return real_pwrite64(fd, buf, n, off);
+}
+
 static bool frozen_statm(const char *path)
 {
 	return path && env_on("FAKEVM_STATM_FROZEN") && strcmp(path, "/proc/self/statm") == 0;
@@ -835,7 +910,12 @@ static int do_open(int dirfd, const char *path, int flags, mode_t mode)
 	}
 	if (frozen_statm(path))
 		return fixed_file(FROZEN_STATM);
-	return (int)raw(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
+	if (filtered_maps(path))
+		return maps_without_prot_none();
+	int fd = (int)raw(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
+	if (fd >= 0 && strcmp(path, "/proc/self/mem") == 0)
+		lost_mem_fd = fd;
+	return fd;
 }
 
 static mode_t open_mode(int flags, va_list ap)
@@ -903,9 +983,15 @@ static FILE *do_fopen(FILE *(*real)(const char *, const char *), const char *pat
 		errno = ENOENT;
 		return NULL;
 	}
-	if (frozen_statm(path)) {
-		int fd = fixed_file(FROZEN_STATM);
-		return fd < 0 ? NULL : fdopen(fd, "r");
+	if (frozen_statm(path) || filtered_maps(path)) {
+		int fd = frozen_statm(path) ? fixed_file(FROZEN_STATM) : maps_without_prot_none();
+		FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+		if (fd >= 0 && !f) {
+			int e = errno;
+			(void)close(fd);
+			errno = e;
+		}
+		return f;
 	}
 	return real(path, how);
 }
