@@ -383,7 +383,8 @@ void pc_need_feature(struct pc_ctx *ctx, enum pc_feature f);
 PC_NORETURN void pc_feature_advice(struct pc_ctx *ctx, enum pc_kind kind, int advice, const char *name);
 /* For feature probes: end by an OS call's answer: 0 passes; ENOSYS, ENOTSUP or
  * `absent_e` (the answer that means "unknown request" for this call) skip
- * (unsupported); EPERM/EACCES skip (prerequisite); anything else passes with
+ * (unsupported); EPERM/EACCES skip (prerequisite), also where absent_e is the
+ * same answer (a process refused the call is refused any request); anything else passes with
  * the answer observed (the system knows the call; the probes judge it). */
 PC_NORETURN void pc_feature_answer(struct pc_ctx *ctx, const char *what, int e, int absent_e);
 

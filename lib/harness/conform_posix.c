@@ -154,6 +154,8 @@ void pc_fork_with_pipes(struct pc_ctx *ctx, int (*fn)(void *arg, int in, int out
 		pc_error(ctx, "pipe: %s", pc_strerror(errno));
 	fflush(NULL);
 	pid_t pid = fork();
+	if (pid < 0 && errno == ENOSYS) /* not implemented is unsupported, never an error (as pc_in_child) */
+		pc_skip_unsupported(ctx, "fork: ENOSYS: this system has no fork");
 	if (pid < 0)
 		pc_error(ctx, "fork: %s", pc_strerror(errno));
 	if (pid == 0) {

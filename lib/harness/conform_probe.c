@@ -185,10 +185,15 @@ void pc_feature_answer(struct pc_ctx *ctx, const char *what, int e, int absent_e
 	pc_observe(ctx, "answer", "%s", e ? pl_errno_name(e) : "accepted");
 	if (e == 0)
 		pc_pass(ctx);
-	if (says_unsupported(e) || e == absent_e)
+	if (says_unsupported(e))
 		pc_skip_unsupported(ctx, "%s: %s", what, pl_errno_name(e));
+	/* Before the comparison with the unknown request: a process refused the call itself (a
+	 * sandbox, a capability, a limit) is refused the unknown request alike, which then
+	 * tells nothing about whether the system knows it. */
 	if (e == EPERM || e == EACCES)
-		pc_skip_prerequisite(ctx, "%s: %s (known here, not allowed to this process)", what, pl_errno_name(e));
+		pc_skip_prerequisite(ctx, "%s: %s (not allowed to this process)", what, pl_errno_name(e));
+	if (e == absent_e)
+		pc_skip_unsupported(ctx, "%s: %s", what, pl_errno_name(e));
 	pc_pass(ctx); /* known here, refused for another reason: the probes that need it judge that */
 }
 
