@@ -366,6 +366,12 @@ static int hugetlb_size(enum pc_kind kind, size_t *size, const char **why)
 		*why = "no hugetlb page pools on this system";
 		return ENOTSUP;
 	}
+	/* Without transparent huge pages the PMD size is not reported: the smallest pool stands for it. */
+	if (pmd == 0) {
+		pmd = sizes[0];
+		for (size_t i = 1; i < n; i++)
+			pmd = sizes[i] < pmd ? sizes[i] : pmd;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (kind == PC_HUGETLB_PMD ? sizes[i] == pmd : sizes[i] > pmd) {
 			*size = sizes[i];

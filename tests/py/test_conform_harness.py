@@ -316,7 +316,12 @@ def test_a_refusal_like_an_unknown_advice_is_unsupported(tmp_path):
     assert len(refused) >= 5 and all(r["status"] == "skip" for r in cold)
     for r in refused:
         assert r["class"] == "unsupported", r
-        assert r["observed"]["answer"] == "EINVAL" and r["observed"]["answer_to_unknown_request"] == "EINVAL"
+    # The feature probe holds the evidence; every probe of the advice skips with it, never started.
+    feature = by_id(data)["feature.madv_cold"]
+    assert feature["status"] == "skip" and feature["class"] == "unsupported"
+    assert feature["observed"]["answer"] == "EINVAL" and feature["observed"]["answer_to_unknown_advice"] == "EINVAL"
+    assert data["features"]["madv_cold"]["present"] is False
+    assert sum(r.get("feature") == "madv_cold" for r in refused) >= 5
 
 
 @needs_tools

@@ -184,7 +184,7 @@ PC_FEATURE_PROBE(f_mremap_fixed, "feature.mremap_fixed", PC_F_MREMAP_FIXED,
 PC_FEATURE_PROBE(f_mremap_dontunmap, "feature.mremap_dontunmap", PC_F_MREMAP_DONTUNMAP,
 		 "mremap(MREMAP_DONTUNMAP) is accepted, or refused otherwise than an unknown flag")
 {
-	mremap_feature(ctx, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, "MREMAP_DONTUNMAP");
+	mremap_feature(ctx, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, "MREMAP_MAYMOVE | MREMAP_DONTUNMAP");
 }
 
 /* Moving a range that spans two mappings (Linux 6.17): kernels before refuse it, with EFAULT or EINVAL. */

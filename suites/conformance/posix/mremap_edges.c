@@ -410,6 +410,13 @@ static void *dontunmap(struct pc_ctx *ctx, void *src, size_t len, int flags, voi
 	return p;
 }
 
+/* MREMAP_DONTUNMAP leaves the old range mapped: every page of it must read (a fault is a failure, not a crash). */
+static void expect_old_range_mapped(struct pc_ctx *ctx, char *old, size_t len)
+{
+	for (size_t off = 0; off < len; off += pl_page_size())
+		pc_expect_access(ctx, "old_range_access", old + off, false, 0);
+}
+
 PC_PROBE_NEEDS(dontunmap_fixed, "mremap.dontunmap.fixed_target", DONTUNMAP_F,
 	 "MREMAP_DONTUNMAP with MREMAP_FIXED replaces the target with the moved pages; the source reads zero")
 {
@@ -422,6 +429,7 @@ PC_PROBE_NEEDS(dontunmap_fixed, "mremap.dontunmap.fixed_target", DONTUNMAP_F,
 	void *p = dontunmap(ctx, src, len, MREMAP_FIXED, dst);
 	PC_CHECK(ctx, p == dst, "moved to %p, asked for %p", p, (void *)dst);
 	PC_CHECK(ctx, pc_check_fill(dst, len, SEED), "the target does not hold the moved pages");
+	expect_old_range_mapped(ctx, src, len);
 	PC_CHECK(ctx, pc_all_bytes(src, len, 0), "the source does not read zero");
 	pc_observe(ctx, "source_after", "zero");
 	pc_pass(ctx);
@@ -439,6 +447,7 @@ PC_PROBE_NEEDS(dontunmap_partial, "mremap.dontunmap.part_of_mapping", DONTUNMAP_
 	pc_fill(want, 2 * half, SEED);
 	char *p = dontunmap(ctx, src + half, half, 0, NULL);
 	PC_CHECK(ctx, pc_check_fill(src, half, SEED), "the half that stayed lost its data");
+	expect_old_range_mapped(ctx, src + half, half);
 	PC_CHECK(ctx, pc_all_bytes(src + half, half, 0), "the moved half's old range does not read zero");
 	PC_CHECK(ctx, memcmp(p, want + half, half) == 0, "the moved half does not hold its data");
 	pc_observe(ctx, "old_range_after", "zero");
@@ -458,6 +467,7 @@ PC_PROBE_NEEDS(dontunmap_overwrite_part, "mremap.dontunmap.over_part_of_target",
 	PC_CHECK(ctx, p == dst, "moved to %p, asked for %p", p, (void *)dst);
 	PC_CHECK(ctx, pc_check_fill(dst, len, SEED), "the target's first half does not hold the moved pages");
 	PC_CHECK(ctx, pc_all_bytes(dst + len, len, 'X'), "the target's second half changed");
+	expect_old_range_mapped(ctx, src, len);
 	PC_CHECK(ctx, pc_all_bytes(src, len, 0), "the source does not read zero");
 	pc_observe(ctx, "target_rest", "kept");
 	pc_pass(ctx);
