@@ -58,6 +58,8 @@
  *                            once their neighbours are unmapped)
  *   FAKEVM_FORCED_WRITE_LOST=1  a write through /proc/self/mem answers success and lands nowhere
  *                            (32-bit qemu-user guests)
+ *   FAKEVM_FORCED_WRITE_EINVAL=1  a write through /proc/self/mem is refused with EINVAL (a system whose
+ *                            /proc/self/mem reads but does not write)
  *   FAKEVM_STATM_FROZEN=1    /proc/self/statm reads the same numbers whatever the process does
  *   FAKEVM_RUSAGE_FROZEN=1   getrusage reports no page faults ever
  *   FAKEVM_SI_CODE=lies      SIGSEGV/SIGBUS handlers see SEGV_MAPERR for every fault
@@ -882,6 +884,10 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 	REAL(pwrite, ssize_t (*)(int, const void *, size_t, off_t));
 	if (fd >= 0 && fd == lost_mem_fd && env_on("FAKEVM_FORCED_WRITE_LOST"))
 		return (ssize_t)n;
+	if (fd >= 0 && fd == lost_mem_fd && env_on("FAKEVM_FORCED_WRITE_EINVAL")) {
+		errno = EINVAL;
+		return -1;
+	}
 	return real_pwrite(fd, buf, n, off);
 }
 
@@ -890,6 +896,10 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 	REAL(pwrite64, ssize_t (*)(int, const void *, size_t, off_t));
 	if (fd >= 0 && fd == lost_mem_fd && env_on("FAKEVM_FORCED_WRITE_LOST"))
 		return (ssize_t)n;
+	if (fd >= 0 && fd == lost_mem_fd && env_on("FAKEVM_FORCED_WRITE_EINVAL")) {
+		errno = EINVAL;
+		return -1;
+	}
 	return real_pwrite64(fd, buf, n, off);
 }
 

@@ -299,7 +299,9 @@ PC_FEATURE_PROBE(f_forced_write, "feature.forced_write", PC_F_FORCED_WRITE,
 	size_t ps = pl_page_size();
 	char *p = map_or_error(ctx, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1);
 	int e = pl_force_write(p, 7);
-	pc_feature_answer(ctx, "a forced write", e, -1);
+	/* There is no unknown request to compare with: a forced write to a mapped page refused for any
+	 * reason but permission (EPERM, EACCES: a prerequisite) means the system does not offer it. */
+	pc_feature_answer(ctx, "a forced write to a mapped read-only page", e, e);
 }
 
 PC_FEATURE_PROBE(f_memfd_seals, "feature.memfd_seals", PC_F_MEMFD_SEALS, "a memfd made for sealing takes F_SEAL_WRITE")
