@@ -253,6 +253,8 @@ void pc_map_kind_or_skip(struct pc_ctx *ctx, enum pc_kind kind, size_t len, stru
 		pc_skip_prerequisite(ctx, "%s", why);
 	if (e == ENODATA && why)
 		pc_skip_unobservable(ctx, PC_CH_HUGE_BACKING, "%s: %s", pc_kind_name(kind), why);
+	if (e == ENOSYS)
+		pc_skip_unsupported(ctx, "mapping %s memory: ENOSYS: not implemented here", pc_kind_name(kind));
 	if (e)
 		pc_error(ctx, "mapping %zu bytes of %s memory: %s", len, pc_kind_name(kind), pc_strerror(e));
 }

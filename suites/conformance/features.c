@@ -3,28 +3,14 @@
  * so a filtered run skips a missing kind as any run does. */
 #include "pagelab/check.h"
 
-#include <errno.h>
-
-/* Map 4 pages (or one huge page) of the kind: pass, or skip with the class pc_map gives. */
+/* Map 4 pages (or one huge page) of the kind: pass, or skip with the class the mapping gives. */
 static void kind_feature(struct pc_ctx *ctx, enum pc_kind kind)
 {
 	struct pc_map m;
-	const char *why = NULL;
-	int e = pc_map(ctx, kind, 4 * pl_page_size(), &m, &why);
-	if (e == 0) {
-		pc_measure(ctx, "mapped_bytes", "%zu", m.len);
-		pc_unmap(&m);
-		pc_pass(ctx);
-	}
-	if (e == ENOTSUP && why)
-		pc_skip_unsupported(ctx, "%s", why);
-	if (e == EPERM && why)
-		pc_skip_prerequisite(ctx, "%s", why);
-	if (e == ENODATA && why)
-		pc_skip_unobservable(ctx, PC_CH_HUGE_BACKING, "%s: %s", pc_kind_name(kind), why);
-	if (e == ENOSYS || e == ENOTSUP)
-		pc_skip_unsupported(ctx, "mapping %s memory: %s", pc_kind_name(kind), pc_strerror(e));
-	pc_error(ctx, "mapping %s memory: %s", pc_kind_name(kind), pc_strerror(e));
+	pc_map_kind_or_skip(ctx, kind, 4 * pl_page_size(), &m);
+	pc_measure(ctx, "mapped_bytes", "%zu", m.len);
+	pc_unmap(&m);
+	pc_pass(ctx);
 }
 
 #define KIND_FEATURE(fn, name, kind)                                                                  \
