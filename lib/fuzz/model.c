@@ -1,0 +1,444 @@
+/* The model of the arena: per page, what is mapped there and which contents
+ * the contracts allow; per operation, which results its contract allows.
+ * Only contracts (POSIX, the Linux man pages) go in here. A corner where
+ * Linux's answer is not a documented contract is not generated: an
+ * operation the model cannot judge is "not valid" (fz_expect_op returns false). */
+#include "fuzz.h"
+
+#include <errno.h>
+#include <string.h>
+
+size_t fz_model_store_size(size_t ps)
+{
+	return (size_t)FZ_PAGES * FZ_MAX_ALT * ps;
+}
+
+/* store: fz_model_store_size(ps) bytes for the contents, or NULL without them. */
+void fz_model_init(struct fz_model *m, size_t ps, bool contents, unsigned char *store)
+{
+	memset(m, 0, sizeof(*m));
+	m->ps = ps;
+	m->contents = contents && store;
+	m->next_seg = 1;
+	for (int p = 0; p < FZ_PAGES && m->contents; p++)
+		for (int a = 0; a < FZ_MAX_ALT; a++)
+			m->alt[p][a] = store + ((size_t)p * FZ_MAX_ALT + (size_t)a) * ps;
+}
+
+/* The backing file's byte at (file page, offset): every page differs from zero and from the others. */
+unsigned char fz_file_byte(unsigned fpage, unsigned off)
+{
+	return (unsigned char)((fpage * 37u + off * 7u + 1u) | 1u);
+}
+
+static bool in_arena(int start, int n)
+{
+	return n >= 1 && start >= 0 && start + n <= FZ_PAGES;
+}
+
+static int count_mapped(const struct fz_model *m, int start, int n)
+{
+	int c = 0;
+	for (int i = start; i < start + n; i++)
+		c += m->pg[i].mapped;
+	return c;
+}
+
+/* All mapped, one kind, one protection: an operation on it acts the same on every page. */
+static bool uniform(const struct fz_model *m, int start, int n)
+{
+	for (int i = start; i < start + n; i++)
+		if (!m->pg[i].mapped || m->pg[i].kind != m->pg[start].kind || m->pg[i].prot != m->pg[start].prot)
+			return false;
+	return true;
+}
+
+static bool any_guard(const struct fz_model *m, int start, int n)
+{
+	for (int i = start; i < start + n; i++)
+		if (m->pg[i].guard)
+			return true;
+	return false;
+}
+
+static bool any_wipe(const struct fz_model *m, int start, int n)
+{
+	for (int i = start; i < start + n; i++)
+		if (m->pg[i].wipeonfork)
+			return true;
+	return false;
+}
+
+/* One segment without guards: certainly inside one VMA, as mremap requires. */
+static bool one_segment(const struct fz_model *m, int start, int n)
+{
+	if (!uniform(m, start, n) || any_guard(m, start, n))
+		return false;
+	for (int i = start; i < start + n; i++)
+		if (m->pg[i].seg != m->pg[start].seg)
+			return false;
+	return true;
+}
+
+static bool expect_ok(struct fz_expect *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ok_allowed = true;
+	return true;
+}
+
+static bool expect_err(struct fz_expect *e, int err)
+{
+	memset(e, 0, sizeof(*e));
+	e->nerr = 1;
+	e->err[0] = err;
+	return true;
+}
+
+static bool expect_advice(const struct fz_model *m, const struct fz_op *op, struct fz_expect *e)
+{
+	int s = op->start, n = op->n;
+	const struct fz_page *p = &m->pg[s];
+	bool private_anon = p->kind == K_ANON_PRIVATE;
+	switch (op->sub) {
+	case A_DONTNEED: case A_COLD: case A_PAGEOUT: case A_DONTFORK: case A_DOFORK: case A_KEEPONFORK:
+		return expect_ok(e);
+	case A_FREE:
+		return private_anon ? expect_ok(e) : expect_err(e, EINVAL);
+	case A_WILLNEED: /* madvise(2): EBADF "the area maps something that isn't a file" */
+		expect_ok(e);
+		if (p->kind != K_FILE_PRIVATE)
+			e->err[e->nerr++] = EBADF;
+		return true;
+	case A_POPULATE_READ:
+		return p->prot != P_NONE && !any_guard(m, s, n) && expect_ok(e);
+	case A_POPULATE_WRITE:
+		return p->prot == P_RW && !any_guard(m, s, n) && expect_ok(e);
+	case A_REMOVE: /* shared writable mappings only */
+		return p->kind == K_ANON_SHARED && p->prot == P_RW && expect_ok(e);
+	case A_GUARD_INSTALL: case A_GUARD_REMOVE: /* writable private anonymous mappings only */
+		return private_anon && p->prot == P_RW && !any_wipe(m, s, n) && expect_ok(e);
+	case A_WIPEONFORK: /* private anonymous mappings only */
+		if (!private_anon)
+			return expect_err(e, EINVAL);
+		return !any_guard(m, s, n) && expect_ok(e);
+	default:
+		return false;
+	}
+}
+
+static bool expect_madvise(const struct fz_model *m, const struct fz_features *ft, const struct fz_op *op,
+			   struct fz_expect *e)
+{
+	if (op->sub >= A_N || !in_arena(op->start, op->n))
+		return false;
+	if (op->sub == A_UNKNOWN)
+		return expect_err(e, EINVAL);
+	if (!ft->advice[op->sub])
+		return false;
+	int c = count_mapped(m, op->start, op->n);
+	if (c == 0)
+		return expect_err(e, ENOMEM);
+	return uniform(m, op->start, op->n) && expect_advice(m, op, e);
+}
+
+static bool file_fits(const struct fz_page *p, int n)
+{
+	return p->kind != K_FILE_PRIVATE || p->fpage + n <= FZ_FILE_PAGES;
+}
+
+static bool expect_mremap(const struct fz_model *m, const struct fz_features *ft, const struct fz_op *op,
+			  struct fz_expect *e)
+{
+	int s = op->start, n = op->n, d = op->dst, dn = op->dn;
+	if (!in_arena(s, n) || !one_segment(m, s, n))
+		return false;
+	const struct fz_page *p = &m->pg[s];
+	/* A shared anonymous object does not grow with its mapping (the new pages would raise SIGBUS). */
+	bool may_grow = p->kind != K_ANON_SHARED;
+	switch (op->sub) {
+	case R_SHRINK:
+		return dn >= 1 && dn < n && expect_ok(e);
+	case R_GROW:
+		if (dn <= n || !in_arena(s, dn) || !may_grow || !file_fits(p, dn))
+			return false;
+		return count_mapped(m, s + n, dn - n) ? expect_err(e, ENOMEM) : expect_ok(e);
+	case R_MOVE: case R_DONTUNMAP:
+		if (!in_arena(d, dn) || (d < s + n && s < d + dn))
+			return false;
+		if (op->sub == R_DONTUNMAP)
+			return ft->dontunmap && p->kind == K_ANON_PRIVATE && dn == n && expect_ok(e);
+		return (dn <= n || may_grow) && file_fits(p, dn) && expect_ok(e);
+	default:
+		return false;
+	}
+}
+
+static bool expect_bad(const struct fz_op *op, struct fz_expect *e)
+{
+	return op->sub < B_N && in_arena(op->start, op->n) && expect_err(e, EINVAL);
+}
+
+/* Whether the model can judge op here, and if so what its contract allows. */
+bool fz_expect_op(const struct fz_model *m, const struct fz_features *ft, const struct fz_op *op, struct fz_expect *e)
+{
+	switch (op->type) {
+	case T_MMAP:
+		if (!in_arena(op->start, op->n) || op->kind >= K_N || op->prot >= P_N || op->mode >= M_N)
+			return false;
+		if (op->kind == K_FILE_PRIVATE && (!ft->file || op->start + op->n > FZ_FILE_PAGES))
+			return false;
+		if (op->mode == M_NOREPLACE && count_mapped(m, op->start, op->n))
+			return expect_err(e, EEXIST);
+		return expect_ok(e);
+	case T_MUNMAP:
+		return in_arena(op->start, op->n) && expect_ok(e);
+	case T_MPROTECT: {
+		if (!in_arena(op->start, op->n) || op->prot >= P_N)
+			return false;
+		int c = count_mapped(m, op->start, op->n);
+		return c == 0 ? expect_err(e, ENOMEM) : c == op->n && expect_ok(e);
+	}
+	case T_MADVISE:
+		return expect_madvise(m, ft, op, e);
+	case T_WRITE: case T_FORK:
+		return op->start < FZ_PAGES && op->off < m->ps && expect_ok(e);
+	case T_MREMAP:
+		return expect_mremap(m, ft, op, e);
+	case T_BRK:
+		return ft->brk && op->n <= FZ_BRK_PAGES && expect_ok(e);
+	case T_BAD:
+		return expect_bad(op, e);
+	default:
+		return false;
+	}
+}
+
+enum fz_fault fz_page_fault(const struct fz_model *m, int page, bool write)
+{
+	const struct fz_page *p = &m->pg[page];
+	if (!p->mapped)
+		return F_MAPERR;
+	if (p->guard)
+		return F_SEGV;
+	if (p->prot == P_NONE || (write && p->prot != P_RW))
+		return F_ACCERR;
+	return F_NONE;
+}
+
+/* ---- effects ---- */
+
+static void set_zero(struct fz_model *m, int p)
+{
+	m->nalt[p] = 1;
+	if (m->contents)
+		memset(m->alt[p][0], 0, m->ps);
+}
+
+static void set_file(struct fz_model *m, int p)
+{
+	m->nalt[p] = 1;
+	for (size_t o = 0; m->contents && o < m->ps; o++)
+		m->alt[p][0][o] = fz_file_byte(m->pg[p].fpage, (unsigned)o);
+}
+
+static void set_fresh(struct fz_model *m, int p)
+{
+	if (m->pg[p].kind == K_FILE_PRIVATE)
+		set_file(m, p);
+	else
+		set_zero(m, p);
+}
+
+/* After MADV_FREE: what it held, or zero. */
+static void add_zero(struct fz_model *m, int p)
+{
+	if (!m->contents)
+		return;
+	for (int a = 0; a < m->nalt[p]; a++) {
+		bool zero = true;
+		for (size_t o = 0; o < m->ps && zero; o++)
+			zero = m->alt[p][a][o] == 0;
+		if (zero)
+			return;
+	}
+	memset(m->alt[p][m->nalt[p]], 0, m->ps);
+	m->nalt[p]++;
+}
+
+static void map_pages(struct fz_model *m, int start, int n, const struct fz_page *like, uint16_t fpage0)
+{
+	uint16_t seg = m->next_seg++;
+	for (int i = 0; i < n; i++) {
+		struct fz_page *p = &m->pg[start + i];
+		*p = *like;
+		p->mapped = 1;
+		p->guard = 0;
+		p->seg = seg;
+		p->fpage = (uint16_t)(fpage0 + i);
+		set_fresh(m, start + i);
+	}
+}
+
+/* Attributes changed on a range: each segment it touches splits off as a new one. */
+static void resegment(struct fz_model *m, int start, int n)
+{
+	uint16_t old = 0, now = 0;
+	for (int i = start; i < start + n; i++) {
+		if (i == start || m->pg[i].seg != old) {
+			old = m->pg[i].seg;
+			now = m->next_seg++;
+		}
+		m->pg[i].seg = now;
+	}
+}
+
+static void apply_advice(struct fz_model *m, const struct fz_op *op)
+{
+	for (int i = op->start; i < op->start + op->n; i++) {
+		struct fz_page *p = &m->pg[i];
+		switch (op->sub) {
+		case A_DONTNEED:
+			if (p->kind != K_ANON_SHARED)
+				set_fresh(m, i);
+			break;
+		case A_FREE: add_zero(m, i); break;
+		case A_REMOVE: set_zero(m, i); break;
+		case A_GUARD_INSTALL: p->guard = 1; set_zero(m, i); break;
+		case A_GUARD_REMOVE: p->guard = 0; break;
+		case A_DONTFORK: p->dontfork = 1; break;
+		case A_DOFORK: p->dontfork = 0; break;
+		case A_WIPEONFORK: p->wipeonfork = 1; break;
+		case A_KEEPONFORK: p->wipeonfork = 0; break;
+		default: break;
+		}
+	}
+	if (op->sub >= A_DONTFORK && op->sub <= A_KEEPONFORK)
+		resegment(m, op->start, op->n);
+}
+
+static void swap_contents(struct fz_model *m, int a, int b)
+{
+	for (int k = 0; k < FZ_MAX_ALT; k++) {
+		unsigned char *t = m->alt[a][k];
+		m->alt[a][k] = m->alt[b][k];
+		m->alt[b][k] = t;
+	}
+	uint8_t t = m->nalt[a];
+	m->nalt[a] = m->nalt[b];
+	m->nalt[b] = t;
+}
+
+static void apply_mremap(struct fz_model *m, const struct fz_op *op)
+{
+	int s = op->start, n = op->n, d = op->dst, dn = op->dn;
+	struct fz_page like = m->pg[s];
+	if (op->sub == R_SHRINK) {
+		for (int i = s + dn; i < s + n; i++)
+			m->pg[i].mapped = 0;
+		return;
+	}
+	if (op->sub == R_GROW) {
+		map_pages(m, s + n, dn - n, &like, (uint16_t)(like.fpage + n));
+		for (int i = s + n; i < s + dn; i++)
+			m->pg[i].seg = like.seg;
+		return;
+	}
+	int moved = dn < n ? dn : n;
+	map_pages(m, d, dn, &like, like.fpage);
+	for (int i = 0; i < moved; i++)
+		swap_contents(m, d + i, s + i);
+	for (int i = 0; i < n; i++)
+		m->pg[s + i].mapped = 0;
+	if (op->sub == R_DONTUNMAP) /* the old range stays, empty: zero-filled on access (mremap(2)) */
+		map_pages(m, s, n, &like, like.fpage);
+}
+
+static void write_byte(struct fz_model *m, int page, unsigned off, uint8_t val)
+{
+	for (int a = 0; a < m->nalt[page] && m->contents; a++)
+		m->alt[page][a][off] = val;
+}
+
+/* Every feature: an effect depends on what the operation did, not on whether it would be generated. */
+static const struct fz_features *everything(void)
+{
+	static struct fz_features all;
+	memset(&all, 1, sizeof(all));
+	return &all;
+}
+
+/* The effect of op, valid here, when it does what its contract says (an error leaves the model as it was). */
+void fz_apply(struct fz_model *m, const struct fz_op *op)
+{
+	struct fz_page like = {.kind = op->kind, .prot = op->prot};
+	switch (op->type) {
+	case T_MMAP:
+		if (op->mode == M_FIXED || (op->mode == M_NOREPLACE && !count_mapped(m, op->start, op->n)))
+			map_pages(m, op->start, op->n, &like, op->start);
+		break;
+	case T_MUNMAP:
+		for (int i = op->start; i < op->start + op->n; i++)
+			m->pg[i].mapped = 0;
+		break;
+	case T_MPROTECT:
+		if (count_mapped(m, op->start, op->n) == op->n) {
+			for (int i = op->start; i < op->start + op->n; i++)
+				m->pg[i].prot = op->prot;
+			resegment(m, op->start, op->n);
+		}
+		break;
+	case T_MADVISE: {
+		struct fz_expect e;
+		if (fz_expect_op(m, everything(), op, &e) && e.ok_allowed)
+			apply_advice(m, op);
+		break;
+	}
+	case T_WRITE:
+		if (fz_page_fault(m, op->start, true) == F_NONE)
+			write_byte(m, op->start, op->off, op->val);
+		break;
+	case T_FORK: /* the child's write reaches the parent through a shared page */
+		if (fz_page_fault(m, op->start, true) == F_NONE && !m->pg[op->start].dontfork &&
+		    m->pg[op->start].kind == K_ANON_SHARED)
+			write_byte(m, op->start, op->off, op->val);
+		break;
+	case T_MREMAP: {
+		struct fz_expect e;
+		if (fz_expect_op(m, everything(), op, &e) && e.ok_allowed)
+			apply_mremap(m, op);
+		break;
+	}
+	case T_BRK:
+		m->brk_pages = op->n;
+		if (op->n > m->brk_max)
+			m->brk_max = op->n;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The child's view right after fork: DONTFORK pages absent, WIPEONFORK pages zero. */
+void fz_fork_child(struct fz_model *m)
+{
+	for (int i = 0; i < FZ_PAGES; i++) {
+		if (m->pg[i].dontfork)
+			m->pg[i].mapped = 0;
+		else if (m->pg[i].wipeonfork)
+			set_zero(m, i);
+	}
+}
+
+bool fz_seq_valid(const struct fz_op *ops, int n, const struct fz_features *ft, size_t ps)
+{
+	struct fz_model m;
+	struct fz_expect e;
+	fz_model_init(&m, ps, false, NULL);
+	for (int i = 0; i < n; i++) {
+		if (!fz_expect_op(&m, ft, &ops[i], &e))
+			return false;
+		fz_apply(&m, &ops[i]);
+	}
+	return true;
+}
