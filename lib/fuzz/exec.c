@@ -294,9 +294,10 @@ static bool check_address(const struct fz_arena *ar, const struct fz_model *m, c
 		    "not", (unsigned char *)res - ar->base, want - ar->base);
 }
 
-static const char *errno_name(int e)
+const char *fz_errno_name(int e)
 {
 	switch (e) {
+	case 0: return "success";
 	case EINVAL: return "EINVAL";
 	case ENOMEM: return "ENOMEM";
 	case EEXIST: return "EEXIST";
@@ -315,10 +316,11 @@ static bool check_result(const struct fz_arena *ar, const struct fz_model *m, co
 {
 	if (!errno_allowed(e, err)) {
 		f->got_errno = err;
-		return fail(f, C_ERRNO, i, -1, "%s %s; the contract allows %s%s%s%s%s", err ? "failed with" : "succeeded",
-			    err ? errno_name(err) : "", e->ok_allowed ? "success" : "", e->ok_allowed && e->nerr ? " or " : "",
-			    e->nerr ? errno_name(e->err[0]) : "", e->nerr > 1 ? " or " : "",
-			    e->nerr > 1 ? errno_name(e->err[1]) : "");
+		f->want_errno = e->ok_allowed ? 0 : e->err[0];
+		return fail(f, C_ERRNO, i, -1, "returned %s; the contract allows %s%s%s%s%s", fz_errno_name(err),
+			    e->ok_allowed ? "success" : "", e->ok_allowed && e->nerr ? " or " : "",
+			    e->nerr ? fz_errno_name(e->err[0]) : "", e->nerr > 1 ? " or " : "",
+			    e->nerr > 1 ? fz_errno_name(e->err[1]) : "");
 	}
 	return err || !res ? true : check_address(ar, m, op, res, i, f);
 }

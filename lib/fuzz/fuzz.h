@@ -95,7 +95,7 @@ struct fz_failure {
 	int page;           /* arena page (brk page for C_BRK_FAULT), or -1 */
 	bool write;         /* the access was a write (C_FAULT) */
 	int want_fault, got_sig, got_code; /* fault checks: wanted class (enum fz_fault), what happened */
-	int got_errno;      /* C_ERRNO: 0 for success */
+	int got_errno, want_errno; /* C_ERRNO: what came, what the contract wants first (0: success) */
 	int nalt;           /* C_CONTENTS: for each allowed content, an offset where the page differs */
 	uint16_t alt_off[FZ_MAX_ALT];
 	uint8_t alt_byte[FZ_MAX_ALT], got_byte[FZ_MAX_ALT];
@@ -128,6 +128,7 @@ int fz_arena_brk(struct fz_arena *a);
 bool fz_run(const struct fz_arena *a, const struct fz_features *ft, const struct fz_op *ops, int n, int fd,
 	    struct fz_failure *f);
 const char *fz_check_name(int check);
+const char *fz_errno_name(int e); /* "ENOMEM"; 0: "success" */
 
 /* features.c */
 void fz_probe_features(struct fz_features *ft, size_t ps);

@@ -149,5 +149,11 @@ void fz_signature(const struct fz_op *ops, const struct fz_failure *f, char *buf
 			     : op->type == T_MMAP ? name_of(modes, M_N, op->mode)
 			     : op->type == T_MREMAP ? name_of(remaps, R_N, op->sub)
 			     : op->type == T_BAD ? name_of(bads, B_N, op->sub) : "";
+	if (f->check == C_ERRNO && op->type == T_MADVISE && op->sub != A_UNKNOWN) {
+		/* A wrong errno is the same deviation whichever known advice meets it (a hole's ENOMEM ...). */
+		snprintf(buf, size, "madvise: errno %s where the contract wants %s", fz_errno_name(f->got_errno),
+			 fz_errno_name(f->want_errno));
+		return;
+	}
 	snprintf(buf, size, "%s%s%s: %s", types[op->type], *detail ? " " : "", detail, fz_check_name(f->check));
 }

@@ -3,6 +3,8 @@
  * systems do, chosen by environment variables.
  *   FAKEVM_REFUSE_ADVICE=N   madvise(advice N) fails with EINVAL, as an unknown advice does
  *   FAKEVM_IGNORE_ADVICE=N   madvise(advice N) returns 0 and does nothing (an emulator's way)
+ *   FAKEVM_NOOP_ADVICE=N     madvise(advice N) checks its range as MADV_NORMAL does, then does nothing
+ *                            (errors for holes and bad addresses stay right; only the effect is missing)
  *   FAKEVM_MINCORE_LIES=1    mincore reports every page resident
  *   FAKEVM_NO_PAGEMAP_SCAN=1 the PAGEMAP_SCAN ioctl is unknown (ENOTTY), as before Linux 6.7
  * Everything else goes to the real C library. */
@@ -34,6 +36,8 @@ int madvise(void *addr, size_t len, int advice)
 	}
 	if (advice == env_number("FAKEVM_IGNORE_ADVICE"))
 		return 0;
+	if (advice == env_number("FAKEVM_NOOP_ADVICE"))
+		return real(addr, len, MADV_NORMAL);
 	return real(addr, len, advice);
 }
 
