@@ -49,7 +49,7 @@ static const char preamble[] =
 	"\tif (r < base || r + len > base + PAGES * ps || (size_t)(r - base) %% ps)\n\t\treturn 0;\n"
 	"\tfor (size_t p = (size_t)(r - base) / ps; p < (size_t)(r - base + len) / ps; p++)\n"
 	"\t\tif (mask[p] == '1')\n\t\t\treturn 0;\n\treturn 1;\n}\n\n"
-	"int main(void)\n{\n\tvoid *r;\n\tint e, sig, code;\n\t(void)r, (void)e, (void)sig, (void)code, (void)hint_fine, (void)fault_is;\n\tsetup();\n";
+	"int main(void)\n{\n\tvoid *r;\n\tint e, sig, code;\n\t(void)r, (void)e, (void)sig, (void)code, (void)hint_fine, (void)fault_is, (void)touch;\n\tsetup();\n";
 
 static const char *const prot_c[P_N] = {"PROT_READ | PROT_WRITE", "PROT_READ", "PROT_NONE"};
 static const char *const kind_c[K_N] = {"MAP_PRIVATE | MAP_ANONYMOUS", "MAP_SHARED | MAP_ANONYMOUS", "MAP_PRIVATE"};

@@ -52,33 +52,53 @@ static bool uses_pages(const struct fz_op *op)
 	return op->type != T_BRK && !(op->type == T_BAD && op->sub == B_MMAP_ZERO);
 }
 
-/* Move the whole sequence down the arena by d pages. */
-static bool shift(struct shrinker *s, int d)
+static bool moves_to_dst(const struct fz_op *op)
+{
+	return op->type == T_MREMAP && op->sub >= R_MOVE;
+}
+
+/* Move the sequence down the arena by d pages: every operation (all), or those at page d and above (the
+ * others, such as a fork's write to a page nothing maps, stay where they are). */
+static bool shift(struct shrinker *s, int d, bool all)
 {
 	struct fz_op cand[FZ_MAX_OPS];
 	memcpy(cand, s->ops, (size_t)s->n * sizeof(*cand));
 	for (int i = 0; i < s->n; i++) {
-		if (!uses_pages(&cand[i]))
+		struct fz_op *op = &cand[i];
+		if (!uses_pages(op) || (!all && op->start < d))
 			continue;
-		if (cand[i].start < d || (cand[i].type == T_MREMAP && cand[i].sub >= R_MOVE && cand[i].dst < d))
+		if (op->start < d || (moves_to_dst(op) && op->dst < d))
 			return false;
-		cand[i].start = (uint8_t)(cand[i].start - d);
-		if (cand[i].type == T_MREMAP && cand[i].sub >= R_MOVE)
-			cand[i].dst = (uint8_t)(cand[i].dst - d);
+		op->start = (uint8_t)(op->start - d);
+		if (moves_to_dst(op))
+			op->dst = (uint8_t)(op->dst - d);
 	}
 	return try_candidate(s, cand, s->n);
 }
 
+/* The lowest page the sequence names, and the lowest above the lowest. */
+static void low_pages(const struct shrinker *s, int *low, int *next)
+{
+	*low = *next = 255;
+	for (int i = 0; i < s->n; i++) {
+		const struct fz_op *op = &s->ops[i];
+		int pages[2] = {op->start, moves_to_dst(op) ? op->dst : 255};
+		for (int k = 0; k < 2 && uses_pages(op); k++) {
+			if (pages[k] < *low)
+				*next = *low, *low = pages[k];
+			else if (pages[k] > *low && pages[k] < *next)
+				*next = pages[k];
+		}
+	}
+}
+
 static bool shift_down(struct shrinker *s)
 {
-	int low = 255;
-	for (int i = 0; i < s->n; i++)
-		if (uses_pages(&s->ops[i])) {
-			low = s->ops[i].start < low ? s->ops[i].start : low;
-			if (s->ops[i].type == T_MREMAP && s->ops[i].sub >= R_MOVE && s->ops[i].dst < low)
-				low = s->ops[i].dst;
-		}
-	return low > 0 && low < 255 && (shift(s, low) || shift(s, 1));
+	int low, next;
+	low_pages(s, &low, &next);
+	if (low > 0 && low < 255 && (shift(s, low, true) || shift(s, 1, true)))
+		return true;
+	return next < 255 && shift(s, next, false);
 }
 
 /* Simpler values of one field: its simplest, half, one less. */
