@@ -140,3 +140,44 @@ def test_exhaustive_mode_finds_the_fake_deviation_within_its_depth(tmp_path):
     p, doc = fuzz(tmp_path, "--exhaustive", "3", "--max-findings", "1", env=fake(env))
     [f] = doc["findings"]
     assert p.returncode == 1 and f["signature"] == signature and len(f["minimal"]) == 3
+
+
+# ---- the fuzz part of the plan, and its findings in the run directory and the report ----
+
+def test_fuzz_option_adds_a_part_that_writes_fuzz_json():
+    from pagelab_host.plan import Options, make_plan, suite_binaries
+    from pagelab_host.runcmd import duration
+    assert [duration(t) for t in ("90", "90s", "5m", "1h")] == [90, 90, 300, 3600]
+    [part] = make_plan(Options(conform=False, perf=False, fuzz=duration("5m"), fuzz_seed=7), 2)
+    argv = part.argv(lambda b: "/t/" + b, lambda name: "/out/" + name)
+    assert (part.name, part.results) == ("fuzz", ["fuzz.json"])
+    assert argv == ["/t/pagelab-fuzz", "--duration", "300", "--seed", "7", "--json", "/out/fuzz.json"]
+    assert "pagelab-fuzz" in suite_binaries(Options(fuzz=60)) and "pagelab-fuzz" not in suite_binaries(Options())
+    assert [p.name for p in make_plan(Options(), 2)] == ["conformance", "perf"]
+
+
+@pytest.mark.parametrize("text", ["0", "-5m", "5 minutes", "m"])
+def test_a_bad_fuzz_duration_is_refused(text):
+    import argparse
+    from pagelab_host.runcmd import duration
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration(text)
+
+
+@needs_fakevm
+def test_a_run_with_fuzz_reports_minimal_sequences_as_findings(tmp_path, repo_root):
+    env, signature, minimal = MINIMAL["dontfork without effect"]
+    launcher = "wrap:env LD_PRELOAD=%s %s" % (FAKEVM, " ".join("%s=%s" % kv for kv in env.items()))
+    out = tmp_path / "run"
+    p = subprocess.run(["/usr/bin/python3", str(ROOT / "runners" / "pagelab"), "run", "--no-build", "--build",
+                        str(BUILD), "--target", launcher, "--no-conform", "--no-perf", "--fuzz", "8s",
+                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parts"]["fuzz"]["status"] == "completed with failures"
+    doc = json.loads((out / "fuzz.json").read_text())
+    assert minimal in [f["minimal"] for f in doc["findings"] if f["signature"] == signature]
+    fails = json.loads((out / "findings.json").read_text())["systems"][0]["fails"]
+    mine = [f for f in fails if f["probe"] == "fuzz/" + signature]
+    assert mine and "; ".join(minimal) in mine[0]["did"] and mine[0]["class"] == "fuzz"
+    assert "fuzz/" + signature in (out / "report.md").read_text()
