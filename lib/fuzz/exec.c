@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -232,6 +233,9 @@ static int perform(const struct fz_arena *ar, const struct fz_op *op, void **res
 	}
 	case T_BRK: return brk(ar->brk0 + (size_t)op->n * ps) == 0 ? 0 : errno;
 	case T_BAD: return perform_bad(ar, op);
+	case T_MLOCK: return mlock(a, len) == 0 ? 0 : errno;
+	case T_MUNLOCK: return munlock(a, len) == 0 ? 0 : errno;
+	case T_MSEAL: return syscall(FZ_NR_MSEAL, a, len, 0UL) == 0 ? 0 : errno;
 	default: return 0;
 	}
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static const struct {
@@ -83,6 +84,20 @@ static bool probe_brk(void)
 	return cur != (void *)-1 && brk(cur) == 0;
 }
 
+/* mlock and munlock work on a page (not under RLIMIT_MEMLOCK's refusal, not unimplemented). mseal seals
+ * one (which then stays mapped in this process and its children, outside the arena). */
+static void probe_lock_seal(struct fz_features *ft, size_t ps)
+{
+	void *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *q = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ft->mlock = p != MAP_FAILED && mlock(p, ps) == 0 && munlock(p, ps) == 0;
+	ft->mseal = q != MAP_FAILED && syscall(FZ_NR_MSEAL, q, ps, 0UL) == 0;
+	if (p != MAP_FAILED && munmap(p, ps) != 0)
+		ft->mlock = false;
+	if (q != MAP_FAILED && !ft->mseal && munmap(q, ps) != 0)
+		ft->mseal = false;
+}
+
 void fz_probe_features(struct fz_features *ft, size_t ps)
 {
 	for (int a = 0; a < A_N; a++)
@@ -91,5 +106,6 @@ void fz_probe_features(struct fz_features *ft, size_t ps)
 	ft->advice[A_UNKNOWN] = true;
 	ft->dontunmap = probe_dontunmap(ps);
 	ft->brk = probe_brk();
+	probe_lock_seal(ft, ps);
 	ft->file = true;
 }

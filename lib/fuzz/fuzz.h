@@ -31,8 +31,10 @@ enum {
 #define FZ_MREMAP_MAYMOVE 1
 #define FZ_MREMAP_FIXED 2
 #define FZ_MREMAP_DONTUNMAP 4
+#define FZ_NR_MSEAL 462 /* the same number on every architecture (asm-generic/unistd.h) */
 
-enum fz_type { T_MMAP, T_MUNMAP, T_MPROTECT, T_MADVISE, T_WRITE, T_MREMAP, T_FORK, T_BRK, T_BAD, T_N };
+enum fz_type { T_MMAP, T_MUNMAP, T_MPROTECT, T_MADVISE, T_WRITE, T_MREMAP, T_FORK, T_BRK, T_BAD, T_MLOCK, T_MUNLOCK,
+	T_MSEAL, T_N };
 /* Each enumeration lists its simplest member first: the shrinker moves toward 0. */
 enum fz_kind { K_ANON_PRIVATE, K_ANON_SHARED, K_FILE_PRIVATE, K_N };
 enum fz_prot { P_RW, P_R, P_NONE, P_N };
@@ -49,7 +51,8 @@ enum fz_bad { B_MMAP_ZERO, B_MMAP_FIXED_UNALIGNED, B_MUNMAP_UNALIGNED, B_MPROTEC
 /* One operation. Fields by type:
  *   mmap: kind prot mode start n   munmap: start n   mprotect: start n prot
  *   madvise: start n sub=advice    write: start off val   fork: start off val (the child writes)
- *   mremap: start n sub=remap dst dn   brk: n (the break, in pages above its start)   bad: sub start n */
+ *   mremap: start n sub=remap dst dn   brk: n (the break, in pages above its start)   bad: sub start n
+ *   mlock, munlock, mseal: start n */
 struct fz_op {
 	uint8_t type, kind, prot, mode, sub;
 	uint8_t start, n, dst, dn, val;
@@ -57,7 +60,7 @@ struct fz_op {
 };
 
 struct fz_page {
-	uint8_t mapped, kind, prot, guard, dontfork, wipeonfork;
+	uint8_t mapped, kind, prot, guard, dontfork, wipeonfork, locked, sealed;
 	uint16_t seg;   /* pages of one segment lie in one VMA (a new segment at every attribute change) */
 	uint16_t fpage; /* file page behind it (file mappings) */
 };
@@ -83,7 +86,7 @@ struct fz_expect {
 /* What the running system has (decided at run time, never from headers). */
 struct fz_features {
 	bool advice[A_N];
-	bool dontunmap, brk, file;
+	bool dontunmap, brk, file, mlock, mseal;
 };
 
 /* How a sequence failed. check: what disagreed with the model. */

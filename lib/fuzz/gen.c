@@ -24,13 +24,17 @@ static unsigned below(uint64_t *st, unsigned n)
 static int pick_type(uint64_t *st, const struct fz_features *ft)
 {
 	static const unsigned weight[T_N] = {[T_MMAP] = 18, [T_MUNMAP] = 7, [T_MPROTECT] = 9, [T_MADVISE] = 26,
-					     [T_WRITE] = 18, [T_MREMAP] = 10, [T_FORK] = 5, [T_BRK] = 4, [T_BAD] = 3};
+					     [T_WRITE] = 18, [T_MREMAP] = 10, [T_FORK] = 5, [T_BRK] = 4, [T_BAD] = 3,
+					     [T_MLOCK] = 3, [T_MUNLOCK] = 2, [T_MSEAL] = 1};
+	bool has[T_N];
+	for (int t = 0; t < T_N; t++)
+		has[t] = t == T_BRK ? ft->brk : t == T_MLOCK || t == T_MUNLOCK ? ft->mlock : t == T_MSEAL ? ft->mseal : true;
 	unsigned total = 0;
 	for (int t = 0; t < T_N; t++)
-		total += (t == T_BRK && !ft->brk) ? 0 : weight[t];
+		total += has[t] ? weight[t] : 0;
 	unsigned r = below(st, total);
 	for (int t = 0; t < T_N; t++) {
-		unsigned w = (t == T_BRK && !ft->brk) ? 0 : weight[t];
+		unsigned w = has[t] ? weight[t] : 0;
 		if (r < w)
 			return t;
 		r -= w;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -225,8 +226,9 @@ static void features_json(FILE *out)
 	fprintf(out, "{");
 	for (int a = 0; a < A_N; a++)
 		fprintf(out, "%s\"madv_%s\": %s", a ? ", " : "", fz_advice_name(a), features.advice[a] ? "true" : "false");
-	fprintf(out, ", \"mremap_dontunmap\": %s, \"brk\": %s}", features.dontunmap ? "true" : "false",
-		features.brk ? "true" : "false");
+	fprintf(out, ", \"mremap_dontunmap\": %s, \"brk\": %s, \"mlock\": %s, \"mseal\": %s}",
+		features.dontunmap ? "true" : "false", features.brk ? "true" : "false", features.mlock ? "true" : "false",
+		features.mseal ? "true" : "false");
 }
 
 static const char *mode_name(void)
@@ -248,6 +250,8 @@ static void write_files(const struct finding *fd, int k)
 {
 	char path[4096];
 	const char *ext[2] = {"replay", "c"};
+	if (mkdir(opt.out_dir, 0777) != 0 && errno != EEXIST)
+		fprintf(stderr, "pagelab-fuzz: %s: %s\n", opt.out_dir, strerror(errno));
 	for (int i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s/finding-%d.%s", opt.out_dir, k + 1, ext[i]);
 		FILE *f = fopen(path, "w");

@@ -6,6 +6,7 @@
 #include "fuzz.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 size_t fz_model_store_size(size_t ps)
@@ -44,13 +45,27 @@ static int count_mapped(const struct fz_model *m, int start, int n)
 	return c;
 }
 
-/* All mapped, one kind, one protection: an operation on it acts the same on every page. */
+/* All mapped, one kind, one protection, locked or sealed alike: an operation acts the same on every page. */
 static bool uniform(const struct fz_model *m, int start, int n)
 {
-	for (int i = start; i < start + n; i++)
-		if (!m->pg[i].mapped || m->pg[i].kind != m->pg[start].kind || m->pg[i].prot != m->pg[start].prot)
+	const struct fz_page *a = &m->pg[start];
+	for (int i = start; i < start + n; i++) {
+		const struct fz_page *p = &m->pg[i];
+		if (!p->mapped || p->kind != a->kind || p->prot != a->prot || p->locked != a->locked ||
+		    p->sealed != a->sealed)
 			return false;
+	}
 	return true;
+}
+
+/* 0: no page of the range sealed; 1: every page mapped and sealed; -1: some (the model does not judge
+ * where a partly sealed range's call stops). */
+static int sealed_range(const struct fz_model *m, int start, int n)
+{
+	int c = 0;
+	for (int i = start; i < start + n; i++)
+		c += m->pg[i].mapped && m->pg[i].sealed;
+	return c == 0 ? 0 : c == n ? 1 : -1;
 }
 
 static bool any_guard(const struct fz_model *m, int start, int n)
@@ -95,11 +110,40 @@ static bool expect_err(struct fz_expect *e, int err)
 	return true;
 }
 
+/* On locked pages: DONTNEED and GUARD_INSTALL fail (madvise(2)); the flags and guard removal work; the
+ * others are not generated. On sealed pages (mseal(2)): discarding needs write permission, EPERM without;
+ * what neither discards nor changes the VMA works; the rest is not generated. */
+static bool expect_locked_or_sealed(const struct fz_model *m, const struct fz_op *op, struct fz_expect *e,
+				    bool *judged)
+{
+	const struct fz_page *p = &m->pg[op->start];
+	*judged = true;
+	if (p->locked && p->sealed)
+		return false;
+	if (p->locked) {
+		if (op->sub == A_DONTNEED || op->sub == A_GUARD_INSTALL)
+			return expect_err(e, EINVAL);
+		*judged = !(op->sub == A_GUARD_REMOVE || (op->sub >= A_DONTFORK && op->sub <= A_KEEPONFORK));
+		return false;
+	}
+	if (p->sealed && (op->sub == A_DONTNEED || op->sub == A_FREE) && p->prot != P_RW)
+		return p->kind == K_ANON_PRIVATE && expect_err(e, EPERM);
+	*judged = !(op->sub == A_DONTNEED || op->sub == A_FREE || op->sub == A_COLD || op->sub == A_WILLNEED ||
+		    op->sub == A_POPULATE_READ || op->sub == A_POPULATE_WRITE);
+	return false;
+}
+
 static bool expect_advice(const struct fz_model *m, const struct fz_op *op, struct fz_expect *e)
 {
 	int s = op->start, n = op->n;
 	const struct fz_page *p = &m->pg[s];
 	bool private_anon = p->kind == K_ANON_PRIVATE;
+	if (p->locked || p->sealed) {
+		bool judged;
+		bool r = expect_locked_or_sealed(m, op, e, &judged);
+		if (judged)
+			return r;
+	}
 	switch (op->sub) {
 	case A_DONTNEED: case A_COLD: case A_PAGEOUT: case A_DONTFORK: case A_DOFORK: case A_KEEPONFORK:
 		return expect_ok(e);
@@ -151,9 +195,13 @@ static bool expect_mremap(const struct fz_model *m, const struct fz_features *ft
 			  struct fz_expect *e)
 {
 	int s = op->start, n = op->n, d = op->dst, dn = op->dn;
-	if (!in_arena(s, n) || !one_segment(m, s, n))
+	if (!in_arena(s, n) || !one_segment(m, s, n) || m->pg[s].locked || op->sub >= R_N)
+		return false;
+	if (op->sub >= R_MOVE && (!in_arena(d, dn) || sealed_range(m, d, dn) != 0))
 		return false;
 	const struct fz_page *p = &m->pg[s];
+	if (p->sealed) /* a sealed mapping is neither moved, nor shrunk, nor grown (mseal(2)) */
+		return (op->sub != R_DONTUNMAP || ft->dontunmap) && expect_err(e, EPERM);
 	/* A shared anonymous object does not grow with its mapping (the new pages would raise SIGBUS). */
 	bool may_grow = p->kind != K_ANON_SHARED;
 	switch (op->sub) {
@@ -179,6 +227,33 @@ static bool expect_bad(const struct fz_op *op, struct fz_expect *e)
 	return op->sub < B_N && in_arena(op->start, op->n) && expect_err(e, EINVAL);
 }
 
+/* What changes or removes a mapping: EPERM on sealed pages (mseal(2)); a range partly sealed is not judged. */
+static bool expect_unsealed(const struct fz_model *m, const struct fz_op *op, struct fz_expect *e)
+{
+	int sealed = sealed_range(m, op->start, op->n);
+	return sealed == 0 ? expect_ok(e) : sealed == 1 && expect_err(e, EPERM);
+}
+
+/* mlock(2), munlock: ENOMEM on a hole. mlock is generated only where it can populate (readable, no guard).
+ * mseal(2): ENOMEM on a range with a hole, and nothing sealed then. */
+static bool expect_lock_seal(const struct fz_model *m, const struct fz_features *ft, const struct fz_op *op,
+			     struct fz_expect *e)
+{
+	int s = op->start, n = op->n;
+	if (!in_arena(s, n) || !(op->type == T_MSEAL ? ft->mseal : ft->mlock))
+		return false;
+	int c = count_mapped(m, s, n);
+	if (op->type == T_MSEAL)
+		return c == n ? expect_ok(e) : expect_err(e, ENOMEM);
+	if (c == 0)
+		return expect_err(e, ENOMEM);
+	if (c != n)
+		return false;
+	if (op->type == T_MUNLOCK)
+		return expect_ok(e);
+	return uniform(m, s, n) && m->pg[s].prot != P_NONE && !any_guard(m, s, n) && expect_ok(e);
+}
+
 /* Whether the model can judge op here, and if so what its contract allows. */
 bool fz_expect_op(const struct fz_model *m, const struct fz_features *ft, const struct fz_op *op, struct fz_expect *e)
 {
@@ -189,16 +264,18 @@ bool fz_expect_op(const struct fz_model *m, const struct fz_features *ft, const 
 		if (op->kind == K_FILE_PRIVATE && (!ft->file || op->start + op->n > FZ_FILE_PAGES))
 			return false;
 		if (op->mode == M_NOREPLACE && count_mapped(m, op->start, op->n))
-			return expect_err(e, EEXIST);
-		return expect_ok(e);
+			return sealed_range(m, op->start, op->n) == 0 && expect_err(e, EEXIST);
+		return op->mode == M_HINT ? expect_ok(e) : expect_unsealed(m, op, e);
 	case T_MUNMAP:
-		return in_arena(op->start, op->n) && expect_ok(e);
+		return in_arena(op->start, op->n) && expect_unsealed(m, op, e);
 	case T_MPROTECT: {
 		if (!in_arena(op->start, op->n) || op->prot >= P_N)
 			return false;
 		int c = count_mapped(m, op->start, op->n);
-		return c == 0 ? expect_err(e, ENOMEM) : c == op->n && expect_ok(e);
+		return c == 0 ? expect_err(e, ENOMEM) : c == op->n && expect_unsealed(m, op, e);
 	}
+	case T_MLOCK: case T_MUNLOCK: case T_MSEAL:
+		return expect_lock_seal(m, ft, op, e);
 	case T_MADVISE:
 		return expect_madvise(m, ft, op, e);
 	case T_WRITE: case T_FORK:
@@ -368,32 +445,31 @@ static const struct fz_features *everything(void)
 	return &all;
 }
 
+static void set_flag(struct fz_model *m, const struct fz_op *op, size_t field, uint8_t v)
+{
+	for (int i = op->start; i < op->start + op->n; i++)
+		((uint8_t *)&m->pg[i])[field] = v;
+	resegment(m, op->start, op->n);
+}
+
 /* The effect of op, valid here, when it does what its contract says (an error leaves the model as it was). */
 void fz_apply(struct fz_model *m, const struct fz_op *op)
 {
 	struct fz_page like = {.kind = op->kind, .prot = op->prot};
+	struct fz_expect e;
+	if (!fz_expect_op(m, everything(), op, &e) || !e.ok_allowed)
+		return;
 	switch (op->type) {
 	case T_MMAP:
-		if (op->mode == M_FIXED || (op->mode == M_NOREPLACE && !count_mapped(m, op->start, op->n)))
+		if (op->mode != M_HINT) /* a hinted mapping is unmapped again at once */
 			map_pages(m, op->start, op->n, &like, op->start);
 		break;
 	case T_MUNMAP:
 		for (int i = op->start; i < op->start + op->n; i++)
 			m->pg[i].mapped = 0;
 		break;
-	case T_MPROTECT:
-		if (count_mapped(m, op->start, op->n) == op->n) {
-			for (int i = op->start; i < op->start + op->n; i++)
-				m->pg[i].prot = op->prot;
-			resegment(m, op->start, op->n);
-		}
-		break;
-	case T_MADVISE: {
-		struct fz_expect e;
-		if (fz_expect_op(m, everything(), op, &e) && e.ok_allowed)
-			apply_advice(m, op);
-		break;
-	}
+	case T_MPROTECT: set_flag(m, op, offsetof(struct fz_page, prot), op->prot); break;
+	case T_MADVISE: apply_advice(m, op); break;
 	case T_WRITE:
 		if (fz_page_fault(m, op->start, true) == F_NONE)
 			write_byte(m, op->start, op->off, op->val);
@@ -403,26 +479,25 @@ void fz_apply(struct fz_model *m, const struct fz_op *op)
 		    m->pg[op->start].kind == K_ANON_SHARED)
 			write_byte(m, op->start, op->off, op->val);
 		break;
-	case T_MREMAP: {
-		struct fz_expect e;
-		if (fz_expect_op(m, everything(), op, &e) && e.ok_allowed)
-			apply_mremap(m, op);
-		break;
-	}
+	case T_MREMAP: apply_mremap(m, op); break;
 	case T_BRK:
 		m->brk_pages = op->n;
 		if (op->n > m->brk_max)
 			m->brk_max = op->n;
 		break;
+	case T_MLOCK: set_flag(m, op, offsetof(struct fz_page, locked), 1); break;
+	case T_MUNLOCK: set_flag(m, op, offsetof(struct fz_page, locked), 0); break;
+	case T_MSEAL: set_flag(m, op, offsetof(struct fz_page, sealed), 1); break;
 	default:
 		break;
 	}
 }
 
-/* The child's view right after fork: DONTFORK pages absent, WIPEONFORK pages zero. */
+/* The child's view right after fork: DONTFORK pages absent, WIPEONFORK pages zero, no locks (mlock(2)). */
 void fz_fork_child(struct fz_model *m)
 {
 	for (int i = 0; i < FZ_PAGES; i++) {
+		m->pg[i].locked = 0;
 		if (m->pg[i].dontfork)
 			m->pg[i].mapped = 0;
 		else if (m->pg[i].wipeonfork)

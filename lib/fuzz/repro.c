@@ -10,7 +10,7 @@
 static const char preamble[] =
 	"#define _GNU_SOURCE\n"
 	"#include <errno.h>\n#include <setjmp.h>\n#include <signal.h>\n#include <stdint.h>\n#include <stdio.h>\n"
-	"#include <stdlib.h>\n#include <string.h>\n#include <sys/mman.h>\n#include <sys/wait.h>\n#include <unistd.h>\n\n"
+	"#include <stdlib.h>\n#include <string.h>\n#include <sys/mman.h>\n#include <sys/syscall.h>\n#include <sys/wait.h>\n#include <unistd.h>\n\n"
 	"#define PAGES %d\n#define FILE_PAGES %d\n#define P(i) (base + (size_t)(i) * ps)\n\n"
 	"static sigjmp_buf jb;\nstatic volatile sig_atomic_t got_sig, got_code;\n"
 	"static unsigned char *base, *brk0;\nstatic size_t ps;\nstatic int file = -1;\n\n"
@@ -54,7 +54,7 @@ static const char preamble[] =
 static const char *const prot_c[P_N] = {"PROT_READ | PROT_WRITE", "PROT_READ", "PROT_NONE"};
 static const char *const kind_c[K_N] = {"MAP_PRIVATE | MAP_ANONYMOUS", "MAP_SHARED | MAP_ANONYMOUS", "MAP_PRIVATE"};
 static const char *const errno_c[] = {[EINVAL] = "EINVAL", [ENOMEM] = "ENOMEM", [EEXIST] = "EEXIST",
-				      [EBADF] = "EBADF"};
+				      [EBADF] = "EBADF", [EPERM] = "EPERM"};
 
 /* The C condition for "the result is one the contract allows" (e is 0 or errno). */
 static void allowed_cond(FILE *out, const struct fz_expect *e, const char *ok_extra)
@@ -104,6 +104,14 @@ static void emit_call(FILE *out, const struct fz_op *op)
 			fz_advice_value(op->sub), fz_advice_name(op->sub));
 		break;
 	case T_BRK: fprintf(out, "\te = brk(brk0 + %u * ps) == 0 ? 0 : errno;\n", op->n); break;
+	case T_MLOCK: case T_MUNLOCK:
+		fprintf(out, "\te = %s(P(%u), %u * ps) == 0 ? 0 : errno;\n", op->type == T_MLOCK ? "mlock" : "munlock",
+			op->start, op->n);
+		break;
+	case T_MSEAL:
+		fprintf(out, "\te = syscall(%d /* mseal */, P(%u), %u * ps, 0UL) == 0 ? 0 : errno;\n", FZ_NR_MSEAL,
+			op->start, op->n);
+		break;
 	case T_BAD:
 		fprintf(out, "\t");
 		fprintf(out, bad_c[op->sub], op->start, op->n, op->n);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const types[T_N] = {"mmap", "munmap", "mprotect", "madvise", "write", "mremap", "fork", "brk",
-				       "bad"};
+				       "bad", "mlock", "munlock", "mseal"};
 static const char *const kinds[K_N] = {"anon-private", "anon-shared", "file-private"};
 static const char *const prot_names[P_N] = {"rw", "r", "none"};
 static const char *const modes[M_N] = {"fixed", "noreplace", "hint"};
@@ -37,7 +37,7 @@ int fz_op_format(const struct fz_op *op, char *buf, size_t size)
 	case T_MMAP:
 		return snprintf(buf, size, "%s %s %u %u %s %s", t, fz_kind_name(op->kind), op->start, op->n,
 				fz_prot_name(op->prot), name_of(modes, M_N, op->mode));
-	case T_MUNMAP:
+	case T_MUNMAP: case T_MLOCK: case T_MUNLOCK: case T_MSEAL:
 		return snprintf(buf, size, "%s %u %u", t, op->start, op->n);
 	case T_MPROTECT:
 		return snprintf(buf, size, "%s %u %u %s", t, op->start, op->n, fz_prot_name(op->prot));
@@ -95,7 +95,7 @@ int fz_op_parse(const char *line, struct fz_op *op)
 			return -1;
 		op->kind = (uint8_t)k, op->prot = (uint8_t)p, op->mode = (uint8_t)m;
 		break;
-	case T_MUNMAP:
+	case T_MUNMAP: case T_MLOCK: case T_MUNLOCK: case T_MSEAL:
 		if (sscanf(line, "%*s %u %u", &a, &b) != 2)
 			return -1;
 		break;
