@@ -36,13 +36,13 @@ struct finding {
 	uint64_t seed;
 };
 
-static struct options opt = {.seed = 1, .timeout = 10, .count = -1, .length = 24, .max_findings = 8,
+static struct options opt = {.seed = 1, .timeout = 10, .count = -1, .length = 24, .max_findings = MAX_FINDINGS,
 			     .shrink_budget = 2000, .shrink = true};
 static struct fz_features features;
 static struct fz_arena arena;
 static struct finding findings[MAX_FINDINGS];
 static int nfindings;
-static long sequences;
+static long sequences, not_reported; /* failures of a new signature after --max-findings */
 
 static double now(void)
 {
@@ -242,8 +242,9 @@ static void summary_json(FILE *out, double seconds)
 		"\"arena_pages\": %d, \"features\": ", mode_name(), (unsigned long long)opt.seed, opt.length,
 		opt.exhaustive, arena.ps, FZ_PAGES);
 	features_json(out);
-	fprintf(out, ", \"sequences\": %ld, \"seconds\": %.3f, \"sequences_per_second\": %.1f", sequences, seconds,
-		seconds > 0 ? (double)sequences / seconds : 0.0);
+	fprintf(out, ", \"sequences\": %ld, \"seconds\": %.3f, \"sequences_per_second\": %.1f, "
+		"\"failures_not_reported\": %ld", sequences, seconds, seconds > 0 ? (double)sequences / seconds : 0.0,
+		not_reported);
 }
 
 static void write_files(const struct finding *fd, int k)
@@ -310,8 +311,10 @@ static void found(const struct fz_op *ops, int n, const struct fz_failure *f, ui
 			findings[i].occurrences++;
 			return;
 		}
-	if (nfindings >= opt.max_findings || nfindings >= MAX_FINDINGS)
+	if (nfindings >= opt.max_findings) {
+		not_reported++;
 		return;
+	}
 	struct finding *fd = &findings[nfindings++];
 	memset(fd, 0, sizeof(*fd));
 	snprintf(fd->signature, sizeof(fd->signature), "%s", sig);
@@ -335,9 +338,11 @@ static void found(const struct fz_op *ops, int n, const struct fz_failure *f, ui
 
 /* ---- modes ---- */
 
+/* Until the duration is over; without one, until --max-findings distinct findings (then counting more
+ * occurrences of known ones only would be all that is left to do). */
 static bool time_left(double t0)
 {
-	return (opt.duration <= 0 || now() - t0 < opt.duration) && nfindings < opt.max_findings;
+	return opt.duration > 0 ? now() - t0 < opt.duration : nfindings < opt.max_findings;
 }
 
 static void random_mode(double t0)
@@ -456,7 +461,7 @@ static bool parse_args(int argc, char **argv)
 		i += takes;
 	}
 	return opt.length >= 1 && opt.length <= FZ_MAX_OPS && opt.exhaustive >= 0 && opt.exhaustive <= 6 &&
-	       opt.timeout > 0 && opt.max_findings >= 1;
+	       opt.timeout > 0 && opt.max_findings >= 1 && opt.max_findings <= MAX_FINDINGS;
 }
 
 int main(int argc, char **argv)

@@ -65,12 +65,13 @@ static bool shift(struct shrinker *s, int d, bool all)
 	memcpy(cand, s->ops, (size_t)s->n * sizeof(*cand));
 	for (int i = 0; i < s->n; i++) {
 		struct fz_op *op = &cand[i];
-		if (!uses_pages(op) || (!all && op->start < d))
+		if (!uses_pages(op))
 			continue;
-		if (op->start < d || (moves_to_dst(op) && op->dst < d))
+		if (all && (op->start < d || (moves_to_dst(op) && op->dst < d)))
 			return false;
-		op->start = (uint8_t)(op->start - d);
-		if (moves_to_dst(op))
+		if (op->start >= d)
+			op->start = (uint8_t)(op->start - d);
+		if (moves_to_dst(op) && op->dst >= d)
 			op->dst = (uint8_t)(op->dst - d);
 	}
 	return try_candidate(s, cand, s->n);
