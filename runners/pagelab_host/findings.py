@@ -18,7 +18,7 @@ BY_CLASS = {"not_honoured": "accepted the request and did not honour its contrac
             "refused": "refused a request the contract says it must accept",
             "crashed": "the probe's process died of a signal where the contract allows none",
             "fuzz": "found without a probe: the minimal sequence on which the system and the model disagree "
-                    "(its replay text and standalone C program are in fuzz.json)"}
+                    "(replay text and standalone C program: fuzz/finding-N.replay and .c, and in fuzz.json)"}
 FUZZ_CONTRACT = ("every step of an operation sequence agrees with the model of what the contracts allow "
                  "(pagelab-fuzz: errno, address, the fault each page raises, its contents)")
 _listing = {}
@@ -99,9 +99,9 @@ def _contract(result):
 def fuzz_results(run):
     """The fuzz part's findings as fails: id fuzz/<signature>, the minimal sequence as what was observed."""
     out = []
-    for f in (run.fuzz or {}).get("findings") or []:
+    for n, f in enumerate((run.fuzz or {}).get("findings") or [], 1):
         observed = {"minimal sequence": "; ".join(str(op) for op in f["minimal"]),
-                    "failing step": f.get("failing_step")}
+                    "failing step": f.get("failing_step"), "reproducer": "fuzz/finding-%d.c" % n}
         out.append({"id": "fuzz/%s" % f["signature"], "status": "fail", "class": "fuzz",
                     "description": FUZZ_CONTRACT, "reason": f.get("message") or "", "observed": observed})
     return out

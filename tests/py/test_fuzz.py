@@ -181,3 +181,8 @@ def test_a_run_with_fuzz_reports_minimal_sequences_as_findings(tmp_path, repo_ro
     mine = [f for f in fails if f["probe"] == "fuzz/" + signature]
     assert mine and "; ".join(minimal) in mine[0]["did"] and mine[0]["class"] == "fuzz"
     assert "fuzz/" + signature in (out / "report.md").read_text()
+    files = sorted(p.name for p in (out / "fuzz").iterdir())
+    assert files == sorted("finding-%d.%s" % (n, e) for n in range(1, len(doc["findings"]) + 1) for e in ("c", "replay"))
+    k = [f["signature"] for f in doc["findings"]].index(signature) + 1
+    assert (out / "fuzz" / ("finding-%d.c" % k)).read_text() == doc["findings"][k - 1]["reproducer"]
+    assert "fuzz/finding-%d.c" % k in mine[0]["did"]
