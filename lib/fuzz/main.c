@@ -104,7 +104,7 @@ static void ended(pid_t pid, bool in_time, size_t got, struct fz_failure *f)
 	if (!in_time) {
 		memset(f, 0, sizeof(*f));
 		f->check = C_HANG, f->op = -1, f->page = -1;
-		snprintf(f->msg, sizeof(f->msg), "the sequence did not end within %.0f s", opt.timeout);
+		snprintf(f->msg, sizeof(f->msg), "the sequence did not end within %g s", opt.timeout);
 	} else if (got < sizeof(*f) && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
 		memset(f, 0, sizeof(*f));
 		f->check = C_CRASH, f->op = -1, f->page = -1;
@@ -134,6 +134,9 @@ static bool run_one(const struct fz_op *ops, int n, struct fz_failure *f)
 		close(p[0]);
 		child_main(p[1], ops, n);
 	}
+	/* Its own process group from the start (it sets it too), so a kill at the deadline reaches its children. */
+	if (setpgid(pid, pid) != 0 && errno != EACCES && errno != ESRCH)
+		perror("pagelab-fuzz: setpgid");
 	close(p[1]);
 	bool in_time = collect(p[0], f, &got);
 	close(p[0]);

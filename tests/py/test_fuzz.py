@@ -186,3 +186,11 @@ def test_a_run_with_fuzz_reports_minimal_sequences_as_findings(tmp_path, repo_ro
     k = [f["signature"] for f in doc["findings"]].index(signature) + 1
     assert (out / "fuzz" / ("finding-%d.c" % k)).read_text() == doc["findings"][k - 1]["reproducer"]
     assert "fuzz/finding-%d.c" % k in mine[0]["did"]
+
+
+def test_a_sequence_past_its_deadline_is_killed_and_reported_as_a_hang(tmp_path):
+    # No sequence, fork included, ends within 20 microseconds: each is killed at its deadline.
+    p, doc = fuzz(tmp_path, "--count", "3", "--timeout", "0.00002", "--no-shrink", timeout=60)
+    [f] = doc["findings"]
+    assert p.returncode == 1 and f["signature"] == "hang" and f["check"] == "hang" and f["occurrences"] == 3
+    assert "did not end within" in f["message"]
