@@ -172,8 +172,8 @@ static const int prots[P_N] = {PROT_READ | PROT_WRITE, PROT_READ, PROT_NONE};
 
 static int kind_flags(int kind)
 {
-	return kind == K_ANON_SHARED ? MAP_SHARED | MAP_ANONYMOUS
-	       : kind == K_ANON_PRIVATE ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_PRIVATE;
+	static const int flags[K_N] = {MAP_PRIVATE | MAP_ANONYMOUS, MAP_SHARED | MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED};
+	return flags[kind];
 }
 
 static int mode_flags(int mode)
@@ -214,8 +214,8 @@ static int perform(const struct fz_arena *ar, const struct fz_op *op, void **res
 	*res = NULL;
 	switch (op->type) {
 	case T_MMAP: {
-		int fd = op->kind == K_FILE_PRIVATE ? ar->file : -1;
-		off_t off = op->kind == K_FILE_PRIVATE ? (off_t)op->start * (off_t)ps : 0;
+		int fd = op->kind == K_FILE_PRIVATE ? ar->file : op->kind == K_FILE_SHARED ? ar->shared_file : -1;
+		off_t off = fd >= 0 ? (off_t)op->start * (off_t)ps : 0; /* the file page behind a page is its index */
 		*res = mmap(a, len, prots[op->prot], kind_flags(op->kind) | mode_flags(op->mode), fd, off);
 		return *res == MAP_FAILED ? errno : 0;
 	}
@@ -426,6 +426,19 @@ static bool step(const struct fz_arena *ar, const struct fz_features *ft, struct
 	return true;
 }
 
+/* Write the file's pages from the start: fz_file_byte(first + page, offset). */
+static int fill_file(int fd, unsigned first, unsigned char *buf, size_t ps)
+{
+	for (unsigned p = 0; p < FZ_FILE_PAGES; p++) {
+		for (size_t o = 0; o < ps; o++)
+			buf[o] = fz_file_byte(first + p, (unsigned)o);
+		ssize_t w = pwrite(fd, buf, ps, (off_t)p * (off_t)ps);
+		if (w != (ssize_t)ps)
+			return w < 0 ? errno : EIO;
+	}
+	return 0;
+}
+
 /* Run ops from an empty arena. True when every step agreed with the model; otherwise *f says how it did not
  * (also written to result_fd unless a forked child already wrote it). */
 bool fz_run(const struct fz_arena *ar, const struct fz_features *ft, const struct fz_op *ops, int n, int fd,
@@ -436,8 +449,10 @@ bool fz_run(const struct fz_arena *ar, const struct fz_features *ft, const struc
 	f->page = -1;
 	result_fd = fd;
 	int e = catch_faults();
+	if (!e && ar->shared_file >= 0) /* what the last sequence wrote there is gone */
+		e = fill_file(ar->shared_file, FZ_FILE_PAGES, ar->buf, ar->ps);
 	if (e) {
-		fail(f, C_SETUP, -1, -1, "setting up the fault handler: %s", strerror(e));
+		fail(f, C_SETUP, -1, -1, "setting up the fault handler and the shared file: %s", strerror(e));
 		report(f);
 		return false;
 	}
@@ -454,8 +469,20 @@ bool fz_run(const struct fz_arena *ar, const struct fz_features *ft, const struc
 	return true;
 }
 
+/* A file of FZ_FILE_PAGES known pages, already unlinked. */
+static int make_file(unsigned first, unsigned char *buf, size_t ps, int *fd)
+{
+	char path[] = "/tmp/pagelab-fuzz-XXXXXX";
+	*fd = mkstemp(path);
+	if (*fd < 0)
+		return errno;
+	if (unlink(path) != 0)
+		return errno;
+	return fill_file(*fd, first, buf, ps);
+}
+
 /* The arena: FZ_PAGES free pages between two PROT_NONE pages that stay mapped (so nothing else lands
- * there unasked); the backing file; the break's start. */
+ * there unasked); the two files; the model's store. The break's start is set in each child. */
 int fz_arena_open(struct fz_arena *a, const struct fz_features *ft)
 {
 	size_t ps = a->ps;
@@ -465,33 +492,16 @@ int fz_arena_open(struct fz_arena *a, const struct fz_features *ft)
 	if (munmap(r + ps, FZ_PAGES * ps) != 0)
 		return errno;
 	a->base = r + ps;
-	a->file = -1;
-	a->store = malloc(fz_model_store_size(ps));
-	if (!a->store)
-		return ENOMEM;
-	if (ft->file) {
-		char path[] = "/tmp/pagelab-fuzz-XXXXXX";
-		int fd = mkstemp(path);
-		if (fd < 0)
-			return errno;
-		if (unlink(path) != 0)
-			return errno;
-		unsigned char *buf = malloc(ps);
-		if (!buf)
-			return ENOMEM;
-		for (unsigned p = 0; p < FZ_FILE_PAGES; p++) {
-			for (size_t o = 0; o < ps; o++)
-				buf[o] = fz_file_byte(p, (unsigned)o);
-			if (write(fd, buf, ps) != (ssize_t)ps) {
-				free(buf);
-				return errno ? errno : EIO;
-			}
-		}
-		free(buf);
-		a->file = fd;
-	}
+	a->file = a->shared_file = -1;
 	a->brk0 = NULL;
-	return 0;
+	a->store = malloc(fz_model_store_size(ps));
+	a->buf = malloc(ps);
+	if (!a->store || !a->buf)
+		return ENOMEM;
+	if (!ft->file)
+		return 0;
+	int e = make_file(0, a->buf, ps, &a->file);
+	return e ? e : make_file(FZ_FILE_PAGES, a->buf, ps, &a->shared_file);
 }
 
 /* In the sequence's child: the break's start, a page above where it is now. */

@@ -36,7 +36,7 @@ enum {
 enum fz_type { T_MMAP, T_MUNMAP, T_MPROTECT, T_MADVISE, T_WRITE, T_MREMAP, T_FORK, T_BRK, T_BAD, T_MLOCK, T_MUNLOCK,
 	T_MSEAL, T_N };
 /* Each enumeration lists its simplest member first: the shrinker moves toward 0. */
-enum fz_kind { K_ANON_PRIVATE, K_ANON_SHARED, K_FILE_PRIVATE, K_N };
+enum fz_kind { K_ANON_PRIVATE, K_ANON_SHARED, K_FILE_PRIVATE, K_FILE_SHARED, K_N };
 enum fz_prot { P_RW, P_R, P_NONE, P_N };
 enum fz_mode { M_FIXED, M_NOREPLACE, M_HINT, M_N };
 enum fz_advice {
@@ -74,6 +74,7 @@ struct fz_model {
 	size_t ps;
 	uint8_t nalt[FZ_PAGES];
 	unsigned char *alt[FZ_PAGES][FZ_MAX_ALT];
+	unsigned char *shared_file[FZ_FILE_PAGES]; /* the shared file's pages: what its mappings show */
 };
 
 /* What the contract allows an operation to return: success, or one of the listed errno values. */
@@ -116,14 +117,17 @@ void fz_apply(struct fz_model *m, const struct fz_op *op);
 void fz_fork_child(struct fz_model *m);
 enum fz_fault fz_page_fault(const struct fz_model *m, int page, bool write);
 unsigned char fz_file_byte(unsigned fpage, unsigned off);
+#define FZ_SHARED_FILE_BYTE(fpage, off) fz_file_byte((fpage) + FZ_FILE_PAGES, (off))
 bool fz_seq_valid(const struct fz_op *ops, int n, const struct fz_features *ft, size_t ps);
 
 /* exec.c: run a sequence here (in a child of the driver), checking every step. */
 struct fz_arena {
 	unsigned char *base; /* FZ_PAGES pages, with a mapped PROT_NONE page on each side */
 	unsigned char *brk0; /* the break's start, page aligned (NULL without brk) */
-	int file;            /* the backing file, -1 without */
+	int file;            /* the file of private file mappings, never written; -1 without */
+	int shared_file;     /* the file of shared file mappings, refilled before each sequence; -1 without */
 	unsigned char *store; /* the model's contents (allocated before any child runs: children never allocate) */
+	unsigned char *buf;   /* a page's worth, for refilling the shared file */
 	size_t ps;
 };
 int fz_arena_open(struct fz_arena *a, const struct fz_features *ft);

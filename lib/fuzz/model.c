@@ -11,7 +11,7 @@
 
 size_t fz_model_store_size(size_t ps)
 {
-	return (size_t)FZ_PAGES * FZ_MAX_ALT * ps;
+	return ((size_t)FZ_PAGES * FZ_MAX_ALT + FZ_FILE_PAGES) * ps;
 }
 
 /* store: fz_model_store_size(ps) bytes for the contents, or NULL without them. */
@@ -24,6 +24,16 @@ void fz_model_init(struct fz_model *m, size_t ps, bool contents, unsigned char *
 	for (int p = 0; p < FZ_PAGES && m->contents; p++)
 		for (int a = 0; a < FZ_MAX_ALT; a++)
 			m->alt[p][a] = store + ((size_t)p * FZ_MAX_ALT + (size_t)a) * ps;
+	for (unsigned f = 0; f < FZ_FILE_PAGES && m->contents; f++) {
+		m->shared_file[f] = store + ((size_t)FZ_PAGES * FZ_MAX_ALT + f) * ps;
+		for (size_t o = 0; o < ps; o++)
+			m->shared_file[f][o] = FZ_SHARED_FILE_BYTE(f, (unsigned)o);
+	}
+}
+
+static bool is_file(int kind)
+{
+	return kind == K_FILE_PRIVATE || kind == K_FILE_SHARED;
 }
 
 /* The backing file's byte at (file page, offset): every page differs from zero and from the others. */
@@ -151,7 +161,7 @@ static bool expect_advice(const struct fz_model *m, const struct fz_op *op, stru
 		return private_anon ? expect_ok(e) : expect_err(e, EINVAL);
 	case A_WILLNEED: /* madvise(2): EBADF "the area maps something that isn't a file" */
 		expect_ok(e);
-		if (p->kind != K_FILE_PRIVATE)
+		if (!is_file(p->kind))
 			e->err[e->nerr++] = EBADF;
 		return true;
 	case A_POPULATE_READ:
@@ -188,7 +198,7 @@ static bool expect_madvise(const struct fz_model *m, const struct fz_features *f
 
 static bool file_fits(const struct fz_page *p, int n)
 {
-	return p->kind != K_FILE_PRIVATE || p->fpage + n <= FZ_FILE_PAGES;
+	return !is_file(p->kind) || p->fpage + n <= FZ_FILE_PAGES;
 }
 
 static bool expect_mremap(const struct fz_model *m, const struct fz_features *ft, const struct fz_op *op,
@@ -261,7 +271,7 @@ bool fz_expect_op(const struct fz_model *m, const struct fz_features *ft, const 
 	case T_MMAP:
 		if (!in_arena(op->start, op->n) || op->kind >= K_N || op->prot >= P_N || op->mode >= M_N)
 			return false;
-		if (op->kind == K_FILE_PRIVATE && (!ft->file || op->start + op->n > FZ_FILE_PAGES))
+		if (is_file(op->kind) && (!ft->file || op->start + op->n > FZ_FILE_PAGES))
 			return false;
 		if (op->mode == M_NOREPLACE && count_mapped(m, op->start, op->n))
 			return sealed_range(m, op->start, op->n) == 0 && expect_err(e, EEXIST);
@@ -319,12 +329,18 @@ static void set_file(struct fz_model *m, int p)
 		m->alt[p][0][o] = fz_file_byte(m->pg[p].fpage, (unsigned)o);
 }
 
+/* What a page shows when first touched: its file's bytes (a shared file's as written so far), or zero. */
 static void set_fresh(struct fz_model *m, int p)
 {
-	if (m->pg[p].kind == K_FILE_PRIVATE)
+	if (m->pg[p].kind == K_FILE_PRIVATE) {
 		set_file(m, p);
-	else
+	} else if (m->pg[p].kind == K_FILE_SHARED) {
+		m->nalt[p] = 1;
+		if (m->contents)
+			memcpy(m->alt[p][0], m->shared_file[m->pg[p].fpage], m->ps);
+	} else {
 		set_zero(m, p);
+	}
 }
 
 /* After MADV_FREE: what it held, or zero. */
@@ -431,10 +447,20 @@ static void apply_mremap(struct fz_model *m, const struct fz_op *op)
 		map_pages(m, s, n, &like, like.fpage);
 }
 
+/* A write to a shared file page reaches the file, and every page of the arena that maps that file page. */
 static void write_byte(struct fz_model *m, int page, unsigned off, uint8_t val)
 {
-	for (int a = 0; a < m->nalt[page] && m->contents; a++)
+	const struct fz_page *p = &m->pg[page];
+	if (!m->contents)
+		return;
+	for (int a = 0; a < m->nalt[page]; a++)
 		m->alt[page][a][off] = val;
+	if (p->kind != K_FILE_SHARED)
+		return;
+	m->shared_file[p->fpage][off] = val;
+	for (int q = 0; q < FZ_PAGES; q++)
+		if (m->pg[q].mapped && m->pg[q].kind == K_FILE_SHARED && m->pg[q].fpage == p->fpage)
+			m->alt[q][0][off] = val;
 }
 
 /* Every feature: an effect depends on what the operation did, not on whether it would be generated. */
@@ -476,7 +502,7 @@ void fz_apply(struct fz_model *m, const struct fz_op *op)
 		break;
 	case T_FORK: /* the child's write reaches the parent through a shared page */
 		if (fz_page_fault(m, op->start, true) == F_NONE && !m->pg[op->start].dontfork &&
-		    m->pg[op->start].kind == K_ANON_SHARED)
+		    (m->pg[op->start].kind == K_ANON_SHARED || m->pg[op->start].kind == K_FILE_SHARED))
 			write_byte(m, op->start, op->off, op->val);
 		break;
 	case T_MREMAP: apply_mremap(m, op); break;

@@ -13,7 +13,7 @@ static const char preamble[] =
 	"#include <stdlib.h>\n#include <string.h>\n#include <sys/mman.h>\n#include <sys/syscall.h>\n#include <sys/wait.h>\n#include <unistd.h>\n\n"
 	"#define PAGES %d\n#define FILE_PAGES %d\n#define P(i) (base + (size_t)(i) * ps)\n\n"
 	"static sigjmp_buf jb;\nstatic volatile sig_atomic_t got_sig, got_code;\n"
-	"static unsigned char *base, *brk0;\nstatic size_t ps;\nstatic int file = -1;\n\n"
+	"static unsigned char *base, *brk0;\nstatic size_t ps;\nstatic int file = -1, shared_file = -1;\n\n"
 	"static void on_fault(int sig, siginfo_t *info, void *uc)\n{\n\t(void)uc;\n\tgot_sig = sig;\n"
 	"\tgot_code = info ? info->si_code : 0;\n\tsiglongjmp(jb, 1);\n}\n\n"
 	"/* Read or write one byte: the signal it raised (0: none); *code its si_code. */\n"
@@ -30,15 +30,19 @@ static const char preamble[] =
 	"static void setup_failed(const char *what)\n{\n\tperror(what);\n\texit(2);\n}\n\n"
 	"static unsigned char file_byte(unsigned fpage, unsigned off)\n{\n"
 	"\treturn (unsigned char)((fpage * 37u + off * 7u + 1u) | 1u);\n}\n\n"
-	"/* The arena between two PROT_NONE pages, a file of known bytes, the fault handler, the break's start. */\n"
+	"/* A file of FILE_PAGES known pages: file_byte(first + page, offset). */\n"
+	"static int make_file(unsigned first)\n{\n\tchar path[] = \"/tmp/fuzz-repro-XXXXXX\";\n"
+	"\tunsigned char *buf = malloc(ps);\n\tint fd = mkstemp(path);\n"
+	"\tif (fd < 0 || !buf || unlink(path) != 0)\n\t\tsetup_failed(\"file\");\n"
+	"\tfor (unsigned p = 0; p < FILE_PAGES; p++) {\n\t\tfor (size_t o = 0; o < ps; o++)\n"
+	"\t\t\tbuf[o] = file_byte(first + p, (unsigned)o);\n\t\tif (write(fd, buf, ps) != (ssize_t)ps)\n"
+	"\t\t\tsetup_failed(\"file write\");\n\t}\n\tfree(buf);\n\treturn fd;\n}\n\n"
+	"/* The arena between two PROT_NONE pages, the files of private and of shared file mappings, the fault\n"
+	" * handler, the break's start. */\n"
 	"static void setup(void)\n{\n\tstruct sigaction sa;\n\tps = (size_t)sysconf(_SC_PAGESIZE);\n"
 	"\tunsigned char *r = mmap(NULL, (PAGES + 2) * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n"
 	"\tif (r == MAP_FAILED || munmap(r + ps, PAGES * ps) != 0)\n\t\tsetup_failed(\"arena\");\n\tbase = r + ps;\n"
-	"\tchar path[] = \"/tmp/fuzz-repro-XXXXXX\";\n\tunsigned char *buf = malloc(ps);\n\tfile = mkstemp(path);\n"
-	"\tif (file < 0 || !buf || unlink(path) != 0)\n\t\tsetup_failed(\"file\");\n"
-	"\tfor (unsigned p = 0; p < FILE_PAGES; p++) {\n\t\tfor (size_t o = 0; o < ps; o++)\n"
-	"\t\t\tbuf[o] = file_byte(p, (unsigned)o);\n\t\tif (write(file, buf, ps) != (ssize_t)ps)\n"
-	"\t\t\tsetup_failed(\"file write\");\n\t}\n\tfree(buf);\n\tmemset(&sa, 0, sizeof(sa));\n"
+	"\tfile = make_file(0);\n\tshared_file = make_file(FILE_PAGES);\n\tmemset(&sa, 0, sizeof(sa));\n"
 	"\tsa.sa_sigaction = on_fault;\n\tsa.sa_flags = SA_SIGINFO;\n\tsigemptyset(&sa.sa_mask);\n"
 	"\tif (sigaction(SIGSEGV, &sa, NULL) != 0 || sigaction(SIGBUS, &sa, NULL) != 0)\n\t\tsetup_failed(\"sigaction\");\n"
 	"\tunsigned char *cur = sbrk(0);\n\tif (cur == (void *)-1)\n\t\tsetup_failed(\"sbrk\");\n"
@@ -52,7 +56,8 @@ static const char preamble[] =
 	"int main(void)\n{\n\tvoid *r;\n\tint e, sig, code;\n\t(void)r, (void)e, (void)sig, (void)code, (void)hint_fine, (void)fault_is, (void)touch;\n\tsetup();\n";
 
 static const char *const prot_c[P_N] = {"PROT_READ | PROT_WRITE", "PROT_READ", "PROT_NONE"};
-static const char *const kind_c[K_N] = {"MAP_PRIVATE | MAP_ANONYMOUS", "MAP_SHARED | MAP_ANONYMOUS", "MAP_PRIVATE"};
+static const char *const kind_c[K_N] = {"MAP_PRIVATE | MAP_ANONYMOUS", "MAP_SHARED | MAP_ANONYMOUS", "MAP_PRIVATE",
+				       "MAP_SHARED"};
 static const char *const errno_c[] = {[EINVAL] = "EINVAL", [ENOMEM] = "ENOMEM", [EEXIST] = "EEXIST",
 				      [EBADF] = "EBADF", [EPERM] = "EPERM"};
 
@@ -71,9 +76,10 @@ static void emit_mapping_call(FILE *out, const struct fz_op *op)
 {
 	if (op->type == T_MMAP) {
 		const char *mode = op->mode == M_FIXED ? " | MAP_FIXED" : op->mode == M_NOREPLACE ? " | 0x100000" : "";
-		bool file = op->kind == K_FILE_PRIVATE; /* the file page behind a page is its arena page */
+		/* the file page behind a page is its arena page */
+		const char *fd = op->kind == K_FILE_PRIVATE ? "file" : op->kind == K_FILE_SHARED ? "shared_file" : "-1";
 		fprintf(out, "\tr = mmap(P(%u), %u * ps, %s, %s%s, %s, (off_t)%u * (off_t)ps);\n", op->start, op->n,
-			prot_c[op->prot], kind_c[op->kind], mode, file ? "file" : "-1", file ? op->start : 0);
+			prot_c[op->prot], kind_c[op->kind], mode, fd, op->kind >= K_FILE_PRIVATE ? op->start : 0);
 	} else if (op->sub <= R_GROW) {
 		fprintf(out, "\tr = mremap(P(%u), %u * ps, %u * ps, 0);\n", op->start, op->n, op->dn);
 	} else {

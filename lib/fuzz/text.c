@@ -8,7 +8,7 @@
 
 static const char *const types[T_N] = {"mmap", "munmap", "mprotect", "madvise", "write", "mremap", "fork", "brk",
 				       "bad", "mlock", "munlock", "mseal"};
-static const char *const kinds[K_N] = {"anon-private", "anon-shared", "file-private"};
+static const char *const kinds[K_N] = {"anon-private", "anon-shared", "file-private", "file-shared"};
 static const char *const prot_names[P_N] = {"rw", "r", "none"};
 static const char *const modes[M_N] = {"fixed", "noreplace", "hint"};
 static const char *const remaps[R_N] = {"shrink", "grow", "move", "dontunmap"};
