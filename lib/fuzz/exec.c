@@ -294,8 +294,8 @@ static bool check_address(const struct fz_arena *ar, const struct fz_model *m, c
 		return true;
 	if (outside_arena(ar, res, (size_t)(op->type == T_MMAP ? op->n : op->dn) * ar->ps))
 		(void)munmap(res, (size_t)(op->type == T_MMAP ? op->n : op->dn) * ar->ps);
-	return fail(f, C_ADDRESS, i, -1, "returned %s the address asked for (arena offset %td instead of %td)",
-		    "not", (unsigned char *)res - ar->base, want - ar->base);
+	return fail(f, C_ADDRESS, i, -1, "returned another address than the one asked for (arena offset %td "
+		    "instead of %td)", (unsigned char *)res - ar->base, want - ar->base);
 }
 
 const char *fz_errno_name(int e)
