@@ -108,7 +108,7 @@ int fz_generate(uint64_t seed, int len, const struct fz_features *ft, size_t ps,
 	return n;
 }
 
-/* The bounded-exhaustive alphabet: on pages 0-3, each kind of mapping, each contract the model has. */
+/* The bounded-exhaustive alphabet: on pages 0-3, each kind of mapping, most contracts the model has. */
 static const char *const alphabet[] = {
 	"mmap anon-private 0 2 rw fixed", "mmap anon-shared 1 2 rw fixed", "mmap file-private 0 2 rw fixed",
 	"mmap anon-private 2 2 rw noreplace", "mmap anon-private 0 1 rw hint", "munmap 1 1", "mprotect 0 2 r",
@@ -116,7 +116,7 @@ static const char *const alphabet[] = {
 	"madvise 0 1 guard-install", "madvise 0 1 guard-remove", "madvise 0 2 dontfork", "madvise 0 2 wipeonfork",
 	"madvise 1 1 remove", "madvise 0 1 unknown", "madvise 0 2 populate-write", "mremap move 0 2 2 2",
 	"mremap shrink 0 2 0 1", "mremap grow 0 1 0 2", "mremap dontunmap 0 1 2 1", "fork 1 3 0x33", "brk 1",
-	"brk 0", "bad munmap-unaligned 0 1",
+	"brk 0", "bad munmap-unaligned 0 1", "mmap file-shared 2 2 rw fixed", "mlock 0 2", "munlock 0 2", "mseal 0 1",
 };
 
 int fz_alphabet(struct fz_op *ops, int max)
