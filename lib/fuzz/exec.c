@@ -293,7 +293,8 @@ static bool check_address(const struct fz_arena *ar, const struct fz_model *m, c
 	if (!want || res == want)
 		return true;
 	if (outside_arena(ar, res, (size_t)(op->type == T_MMAP ? op->n : op->dn) * ar->ps))
-		(void)munmap(res, (size_t)(op->type == T_MMAP ? op->n : op->dn) * ar->ps);
+		if (munmap(res, (size_t)(op->type == T_MMAP ? op->n : op->dn) * ar->ps) != 0)
+			return fail(f, C_SETUP, i, -1, "munmap of a mapping outside the arena: %s", strerror(errno));
 	return fail(f, C_ADDRESS, i, -1, "returned another address than the one asked for (arena offset %td "
 		    "instead of %td)", (unsigned char *)res - ar->base, want - ar->base);
 }

@@ -55,8 +55,8 @@ static void probe_advice(struct fz_features *ft, size_t ps)
 		ft->advice[a] = !(e == ENOSYS || (unknown && e == unknown));
 	}
 	/* Undo what the probes left (a guard, the fork flags) before the mappings go. */
-	if (ft->advice[A_GUARD_REMOVE])
-		(void)madvise(priv, ps, FZ_MADV_GUARD_REMOVE);
+	if (ft->advice[A_GUARD_REMOVE] && madvise(priv, ps, FZ_MADV_GUARD_REMOVE) != 0)
+		ft->advice[A_GUARD_INSTALL] = false;
 out:
 	if (priv != MAP_FAILED && munmap(priv, 2 * ps) != 0)
 		ft->advice[A_GUARD_INSTALL] = false;

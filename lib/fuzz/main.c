@@ -95,10 +95,9 @@ static bool collect(int fd, struct fz_failure *f, size_t *got)
 static void ended(pid_t pid, bool in_time, size_t got, struct fz_failure *f)
 {
 	int st = 0;
-	if (!in_time) {
-		(void)kill(-pid, SIGKILL);
-		(void)kill(pid, SIGKILL);
-	}
+	/* The group may be gone already (ESRCH): the child is then killed alone. */
+	if (!in_time && kill(-pid, SIGKILL) != 0 && kill(pid, SIGKILL) != 0 && errno != ESRCH)
+		perror("pagelab-fuzz: kill");
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (!in_time) {
@@ -124,22 +123,26 @@ static bool run_one(const struct fz_op *ops, int n, struct fz_failure *f)
 		perror("pagelab-fuzz: pipe");
 		exit(2);
 	}
-	fflush(NULL);
+	if (fflush(NULL) != 0)
+		perror("pagelab-fuzz: flushing output");
 	pid_t pid = fork();
 	if (pid < 0) {
 		perror("pagelab-fuzz: fork");
 		exit(2);
 	}
 	if (pid == 0) {
-		close(p[0]);
+		if (close(p[0]) != 0)
+			_exit(2);
 		child_main(p[1], ops, n);
 	}
 	/* Its own process group from the start (it sets it too), so a kill at the deadline reaches its children. */
 	if (setpgid(pid, pid) != 0 && errno != EACCES && errno != ESRCH)
 		perror("pagelab-fuzz: setpgid");
-	close(p[1]);
+	if (close(p[1]) != 0)
+		perror("pagelab-fuzz: close");
 	bool in_time = collect(p[0], f, &got);
-	close(p[0]);
+	if (close(p[0]) != 0)
+		perror("pagelab-fuzz: close");
 	ended(pid, in_time, got, f);
 	return f->check != C_NONE;
 }
@@ -394,12 +397,15 @@ static int read_replay(const char *path, struct fz_op *ops)
 			continue;
 		if (n >= FZ_MAX_OPS || fz_op_parse(p, &ops[n]) != 0) {
 			fprintf(stderr, "pagelab-fuzz: %s:%d: not an operation: %s", path, ln, p);
-			fclose(f);
+			(void)fclose(f); /* read only: nothing to lose */
 			return -1;
 		}
 		n++;
 	}
-	fclose(f);
+	if (ferror(f) || fclose(f) != 0) {
+		fprintf(stderr, "pagelab-fuzz: %s: read error\n", path);
+		return -1;
+	}
 	if (!fz_seq_valid(ops, n, &features, arena.ps)) {
 		fprintf(stderr, "pagelab-fuzz: %s: the model cannot judge this sequence on this system\n", path);
 		return -1;
