@@ -427,15 +427,17 @@ static bool step(const struct fz_arena *ar, const struct fz_features *ft, struct
 	return true;
 }
 
-/* Write the file's pages from the start: fz_file_byte(first + page, offset). */
-static int fill_file(int fd, unsigned first, unsigned char *buf, size_t ps)
+/* Write a file's pages from the start (bytes: FZ_FILE_PAGES pages). */
+static int fill_file(int fd, const unsigned char *bytes, size_t ps)
 {
-	for (unsigned p = 0; p < FZ_FILE_PAGES; p++) {
-		for (size_t o = 0; o < ps; o++)
-			buf[o] = fz_file_byte(first + p, (unsigned)o);
-		ssize_t w = pwrite(fd, buf, ps, (off_t)p * (off_t)ps);
-		if (w != (ssize_t)ps)
+	size_t len = (size_t)FZ_FILE_PAGES * ps, done = 0;
+	while (done < len) {
+		ssize_t w = pwrite(fd, bytes + done, len - done, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
 			return w < 0 ? errno : EIO;
+		done += (size_t)w;
 	}
 	return 0;
 }
@@ -451,7 +453,7 @@ bool fz_run(const struct fz_arena *ar, const struct fz_features *ft, const struc
 	result_fd = fd;
 	int e = catch_faults();
 	if (!e && ar->shared_file >= 0) /* what the last sequence wrote there is gone */
-		e = fill_file(ar->shared_file, FZ_FILE_PAGES, ar->buf, ar->ps);
+		e = fill_file(ar->shared_file, fz_store_file(ar->store, ar->ps, true), ar->ps);
 	if (e) {
 		fail(f, C_SETUP, -1, -1, "setting up the fault handler and the shared file: %s", strerror(e));
 		report(f);
@@ -471,7 +473,7 @@ bool fz_run(const struct fz_arena *ar, const struct fz_features *ft, const struc
 }
 
 /* A file of FZ_FILE_PAGES known pages, already unlinked. */
-static int make_file(unsigned first, unsigned char *buf, size_t ps, int *fd)
+static int make_file(const unsigned char *bytes, size_t ps, int *fd)
 {
 	char path[] = "/tmp/pagelab-fuzz-XXXXXX";
 	*fd = mkstemp(path);
@@ -479,7 +481,7 @@ static int make_file(unsigned first, unsigned char *buf, size_t ps, int *fd)
 		return errno;
 	if (unlink(path) != 0)
 		return errno;
-	return fill_file(*fd, first, buf, ps);
+	return fill_file(*fd, bytes, ps);
 }
 
 /* The arena: FZ_PAGES free pages between two PROT_NONE pages that stay mapped (so nothing else lands
@@ -496,13 +498,13 @@ int fz_arena_open(struct fz_arena *a, const struct fz_features *ft)
 	a->file = a->shared_file = -1;
 	a->brk0 = NULL;
 	a->store = malloc(fz_model_store_size(ps));
-	a->buf = malloc(ps);
-	if (!a->store || !a->buf)
+	if (!a->store)
 		return ENOMEM;
+	fz_store_prepare(a->store, ps);
 	if (!ft->file)
 		return 0;
-	int e = make_file(0, a->buf, ps, &a->file);
-	return e ? e : make_file(FZ_FILE_PAGES, a->buf, ps, &a->shared_file);
+	int e = make_file(fz_store_file(a->store, ps, false), ps, &a->file);
+	return e ? e : make_file(fz_store_file(a->store, ps, true), ps, &a->shared_file);
 }
 
 /* In the sequence's child: the break's start, a page above where it is now. */

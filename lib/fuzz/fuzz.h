@@ -75,6 +75,7 @@ struct fz_model {
 	uint8_t nalt[FZ_PAGES];
 	unsigned char *alt[FZ_PAGES][FZ_MAX_ALT];
 	unsigned char *shared_file[FZ_FILE_PAGES]; /* the shared file's pages: what its mappings show */
+	const unsigned char *private_file;        /* the private mappings' file, never written */
 };
 
 /* What the contract allows an operation to return: success, or one of the listed errno values. */
@@ -112,12 +113,13 @@ enum fz_fault { F_NONE, F_MAPERR, F_ACCERR, F_SEGV /* any SIGSEGV: guard regions
 /* model.c */
 void fz_model_init(struct fz_model *m, size_t ps, bool contents, unsigned char *store);
 size_t fz_model_store_size(size_t ps);
+void fz_store_prepare(unsigned char *store, size_t ps);
+const unsigned char *fz_store_file(const unsigned char *store, size_t ps, bool shared);
 bool fz_expect_op(const struct fz_model *m, const struct fz_features *ft, const struct fz_op *op, struct fz_expect *e);
 void fz_apply(struct fz_model *m, const struct fz_op *op);
 void fz_fork_child(struct fz_model *m);
 enum fz_fault fz_page_fault(const struct fz_model *m, int page, bool write);
 unsigned char fz_file_byte(unsigned fpage, unsigned off);
-#define FZ_SHARED_FILE_BYTE(fpage, off) fz_file_byte((fpage) + FZ_FILE_PAGES, (off))
 bool fz_seq_valid(const struct fz_op *ops, int n, const struct fz_features *ft, size_t ps);
 
 /* exec.c: run a sequence here (in a child of the driver), checking every step. */
@@ -127,7 +129,6 @@ struct fz_arena {
 	int file;            /* the file of private file mappings, never written; -1 without */
 	int shared_file;     /* the file of shared file mappings, refilled before each sequence; -1 without */
 	unsigned char *store; /* the model's contents (allocated before any child runs: children never allocate) */
-	unsigned char *buf;   /* a page's worth, for refilling the shared file */
 	size_t ps;
 };
 int fz_arena_open(struct fz_arena *a, const struct fz_features *ft);

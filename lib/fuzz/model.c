@@ -9,37 +9,54 @@
 #include <stddef.h>
 #include <string.h>
 
+/* The store: each page's allowed contents, the shared file as the sequence has written it, then both files
+ * as they start (computed once by fz_store_prepare, copied from then on). */
 size_t fz_model_store_size(size_t ps)
 {
-	return ((size_t)FZ_PAGES * FZ_MAX_ALT + FZ_FILE_PAGES) * ps;
+	return ((size_t)FZ_PAGES * FZ_MAX_ALT + 3 * FZ_FILE_PAGES) * ps;
 }
 
-/* store: fz_model_store_size(ps) bytes for the contents, or NULL without them. */
+const unsigned char *fz_store_file(const unsigned char *store, size_t ps, bool shared)
+{
+	return store + ((size_t)FZ_PAGES * FZ_MAX_ALT + (shared ? 2 : 1) * FZ_FILE_PAGES) * ps;
+}
+
+/* The backing files' bytes, before any sequence runs. */
+void fz_store_prepare(unsigned char *store, size_t ps)
+{
+	unsigned char *priv = (unsigned char *)fz_store_file(store, ps, false);
+	for (size_t i = 0; i < 2 * (size_t)FZ_FILE_PAGES * ps; i++)
+		priv[i] = fz_file_byte((unsigned)(i / ps), (unsigned)(i % ps));
+}
+
+/* store: fz_model_store_size(ps) bytes, prepared (fz_store_prepare); NULL without contents. */
 void fz_model_init(struct fz_model *m, size_t ps, bool contents, unsigned char *store)
 {
 	memset(m, 0, sizeof(*m));
 	m->ps = ps;
 	m->contents = contents && store;
 	m->next_seg = 1;
-	for (int p = 0; p < FZ_PAGES && m->contents; p++)
+	if (!m->contents)
+		return;
+	for (int p = 0; p < FZ_PAGES; p++)
 		for (int a = 0; a < FZ_MAX_ALT; a++)
 			m->alt[p][a] = store + ((size_t)p * FZ_MAX_ALT + (size_t)a) * ps;
-	for (unsigned f = 0; f < FZ_FILE_PAGES && m->contents; f++) {
+	for (unsigned f = 0; f < FZ_FILE_PAGES; f++)
 		m->shared_file[f] = store + ((size_t)FZ_PAGES * FZ_MAX_ALT + f) * ps;
-		for (size_t o = 0; o < ps; o++)
-			m->shared_file[f][o] = FZ_SHARED_FILE_BYTE(f, (unsigned)o);
-	}
+	memcpy(m->shared_file[0], fz_store_file(store, ps, true), (size_t)FZ_FILE_PAGES * ps);
+	m->private_file = fz_store_file(store, ps, false);
+}
+
+/* The backing files' byte at (file page, offset): every page differs from zero and from the others. The
+ * shared file's pages are numbered after the private file's. */
+unsigned char fz_file_byte(unsigned fpage, unsigned off)
+{
+	return (unsigned char)((fpage * 37u + off * 7u + 1u) | 1u);
 }
 
 static bool is_file(int kind)
 {
 	return kind == K_FILE_PRIVATE || kind == K_FILE_SHARED;
-}
-
-/* The backing file's byte at (file page, offset): every page differs from zero and from the others. */
-unsigned char fz_file_byte(unsigned fpage, unsigned off)
-{
-	return (unsigned char)((fpage * 37u + off * 7u + 1u) | 1u);
 }
 
 static bool in_arena(int start, int n)
@@ -325,8 +342,8 @@ static void set_zero(struct fz_model *m, int p)
 static void set_file(struct fz_model *m, int p)
 {
 	m->nalt[p] = 1;
-	for (size_t o = 0; m->contents && o < m->ps; o++)
-		m->alt[p][0][o] = fz_file_byte(m->pg[p].fpage, (unsigned)o);
+	if (m->contents)
+		memcpy(m->alt[p][0], m->private_file + (size_t)m->pg[p].fpage * m->ps, m->ps);
 }
 
 /* What a page shows when first touched: its file's bytes (a shared file's as written so far), or zero. */
