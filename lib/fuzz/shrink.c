@@ -93,13 +93,29 @@ static void low_pages(const struct shrinker *s, int *low, int *next)
 	}
 }
 
+/* The whole sequence down to page 0; else what lies above the lowest page, as far down as it goes. */
 static bool shift_down(struct shrinker *s)
 {
 	int low, next;
 	low_pages(s, &low, &next);
 	if (low > 0 && low < 255 && (shift(s, low, true) || shift(s, 1, true)))
 		return true;
-	return next < 255 && shift(s, next, false);
+	for (int d = next < 255 ? next : 0; d >= 1; d--)
+		if (shift(s, d, false))
+			return true;
+	return false;
+}
+
+/* An mremap's old and new lengths together (DONTUNMAP needs them equal). */
+static bool shorten_remap(struct shrinker *s, int i)
+{
+	struct fz_op cand[FZ_MAX_OPS];
+	if (s->ops[i].type != T_MREMAP || s->ops[i].n < 2 || s->ops[i].dn < 2)
+		return false;
+	memcpy(cand, s->ops, (size_t)s->n * sizeof(*cand));
+	cand[i].n--;
+	cand[i].dn--;
+	return try_candidate(s, cand, s->n);
 }
 
 /* Simpler values of one field: its simplest, half, one less. */
@@ -144,6 +160,7 @@ static bool simplify_fields(struct shrinker *s)
 		if (op->type == T_MREMAP) {
 			any |= simplify_field(s, i, offsetof(struct fz_op, dst), 1, 0);
 			any |= simplify_field(s, i, offsetof(struct fz_op, dn), 1, 1);
+			any |= shorten_remap(s, i);
 		}
 	}
 	return any;
