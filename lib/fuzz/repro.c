@@ -158,10 +158,11 @@ static void emit_fault_check(FILE *out, const char *where, bool write, unsigned 
 /* The check that failed at this step (an operation's own result is checked with the operation). */
 static void emit_failed_check(FILE *out, const struct fz_failure *f, const char *label)
 {
-	char where[64];
+	char where[64], msg[256];
 	snprintf(where, sizeof(where), "P(%d)", f->page);
 	if ((f->check == C_FAULT || f->check == C_CHILD_FAULT) && !f->write) {
-		emit_fault_check(out, where, false, 0, f->want_fault, label);
+		snprintf(msg, sizeof(msg), "%s: a read of page %d: not the fault the contract says", label, f->page);
+		emit_fault_check(out, where, false, 0, f->want_fault, msg);
 	} else if (f->check == C_CONTENTS || f->check == C_CHILD_CONTENTS) {
 		fprintf(out, "\texpect(!(");
 		for (int a = 0; a < f->nalt; a++)
@@ -178,13 +179,14 @@ static void emit_fork(FILE *out, const struct fz_model *m, const struct fz_op *o
 		      bool failing, const char *label)
 {
 	struct fz_model child = *m;
-	char where[64], msg[200];
+	char where[64], msg[200], in_child[200];
 	fz_fork_child(&child);
 	snprintf(where, sizeof(where), "P(%u) + %u", op->start, op->off);
 	snprintf(msg, sizeof(msg), "%s: the child's write", label);
+	snprintf(in_child, sizeof(in_child), "%s: in the forked child", label);
 	fprintf(out, "\t{\n\tpid_t pid = fork();\n\tif (pid == 0) {\n");
 	if (failing)
-		emit_failed_check(out, f, label);
+		emit_failed_check(out, f, in_child);
 	emit_fault_check(out, where, true, op->val, fz_page_fault(&child, op->start, true), msg);
 	fprintf(out, "\t\t_exit(0);\n\t}\n\tint st;\n\tif (pid < 0 || waitpid(pid, &st, 0) != pid)\n"
 		"\t\tsetup_failed(\"fork\");\n\tif (WIFEXITED(st) && WEXITSTATUS(st) == 1)\n\t\texit(1);\n"
