@@ -2,6 +2,7 @@
 #   make                  build every binary for this system
 #   make run              the main job: conformance + perf + report in results/<run-id>/
 #   make check            the project's tests and the conformance suite
+#   make check-quick      C tests, harness self-tests, quick host tests: no installs, no root
 #   make STATIC=1         static link (e.g. make CC=musl-gcc STATIC=1)
 #   make SANITIZE=address,undefined
 #   make PORTABLE=1       no optional libraries (portable benchmark back-end, no hwloc/libpfm4)
@@ -177,7 +178,7 @@ ifneq ($(BENCH_TEST_SRC),)
 CTESTS += $(BUILD)/tests/bench-selftest$(EXE)
 endif
 
-.PHONY: all deps deps-check run check check-c check-lava bench patterninit clean help
+.PHONY: all deps deps-check run check check-c check-quick check-lava bench reference patterninit clean help
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
@@ -272,12 +273,28 @@ check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE) $(TEST_TOOLS)
 check-c: all $(CTESTS)
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)" c
 
+# The edit-test loop: C tests, the harness self-tests and the host tests on fixtures; installs nothing.
+check-quick: all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE) $(TEST_TOOLS)
+	@sh tools/check.sh "$(BUILD)" "$(PYTHON)" quick
+
 # LAVA alone: job validation, a standalone lava-run, and a run through a LAVA instance brought up here.
 check-lava: deps-check all
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/py/test_lava.py
 
 bench: all
 	$(BUILD)/pagelab-bench --profile=quick
+
+# The reference runs: every kind of target that runs here (conformance only), kept out of the tree;
+# the tree keeps their summary and findings (results/reference/).
+REFERENCE_TARGETS := local musl qemu-user:aarch64 qemu-user:s390x qemu-user:i686 qemu-user:ppc64el \
+	qemu-user:riscv64 qemu-user:armhf uml kernel:6.1 kernel:6.12 kernel:6.1/arm64 kernel:6.12/arm64-16k \
+	kernel:6.1/ppc64el kernel:6.1/s390x kernel:6.12/riscv64 wine
+reference: deps-check all
+	rm -rf results/reference-runs
+	$(PYTHON) runners/pagelab --results results/reference-runs run --no-perf --build $(BUILD) \
+		$(foreach t,$(REFERENCE_TARGETS),--target $(t)) \
+		--target 'wrap:valgrind --tool=none --trace-children=yes -q'
+	$(PYTHON) tools/reference_summary.py results/reference $$(ls -d results/reference-runs/2*)
 
 # Pattern initialisation on pdftoppm: glibc vs refalloc none/memset/refpage vs jemalloc/mimalloc.
 patterninit: all

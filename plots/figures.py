@@ -431,7 +431,7 @@ def _fam_kind(probe_id):
 
 
 # When variants share a cell, it shows the most severe outcome among them.
-SEVERITY = ("fail", "error", "timeout", "xfail", "pass", "skip", "absent")
+SEVERITY = ("fail", "error", "timeout", "differs", "xfail", "pass", "observed", "skip", "absent")
 
 
 def _families(rows):

@@ -17,7 +17,8 @@ PNG_DPI = 200
 # Outcome colours for the behaviour heat map (colour-blind-safe, with text labels too).
 STATUS_COLOURS = {
     "pass": "#009E73", "xfail": "#56B4E9", "skip": "#BBBBBB", "fail": "#D55E00",
-    "error": "#CC79A7", "timeout": "#E69F00", "absent": "#FFFFFF",
+    "error": "#CC79A7", "timeout": "#E69F00", "absent": "#FFFFFF", "differs": "#F0E442",
+    "observed": "#DDDDDD",
 }
 
 

@@ -58,6 +58,11 @@ enum pc_kind {
 
 struct pc_ctx;
 typedef void (*pc_fn)(struct pc_ctx *ctx);
+/* One range of a vectored call (struct iovec's layout, on every system). */
+struct pc_iovec {
+	void *base;
+	size_t len;
+};
 
 /* Observation channels: what a probe reads to see what the system did. Each
  * has a channel probe ("channel.NAME...") that the runner runs first; a
@@ -77,38 +82,71 @@ enum pc_channel {
 };
 const char *pc_channel_name(enum pc_channel ch);
 
+/* Features: what the running system has, decided by behaviour once per run
+ * by the feature probes ("feature.NAME"), never by the build's headers. A
+ * feature probe passes when the system does what the feature is (a valid
+ * request is accepted), skips (unsupported) when it refuses the request the
+ * way it refuses an unknown one, or answers ENOSYS; a probe that needs a
+ * missing feature skips with that evidence without running. A feature that
+ * exists must then behave: the probes that need it judge that. Each mapping
+ * kind is a feature too ("feature.kind.thp"): a kind's variants need it. */
+enum pc_feature {
+	PC_F_NONE = 0,
+	PC_F_MADV_DONTNEED, PC_F_MADV_FREE, PC_F_MADV_COLD, PC_F_MADV_PAGEOUT, PC_F_MADV_WILLNEED,
+	PC_F_MADV_REMOVE, PC_F_MADV_POPULATE_READ, PC_F_MADV_POPULATE_WRITE, PC_F_MADV_DONTFORK,
+	PC_F_MADV_WIPEONFORK, PC_F_MADV_GUARD, PC_F_MADV_HUGEPAGE, PC_F_MADV_COLLAPSE, PC_F_MADV_MERGEABLE,
+	PC_F_MADV_DONTNEED_LOCKED, PC_F_MADV_DONTDUMP,
+	PC_F_MAP_FIXED_NOREPLACE, PC_F_MAP_POPULATE, PC_F_MAP_DROPPABLE, PC_F_MAP_GROWSDOWN, PC_F_MAP_LOCKED,
+	PC_F_MAP_SHARED_VALIDATE,
+	PC_F_MREMAP, PC_F_MREMAP_FIXED, PC_F_MREMAP_DONTUNMAP, PC_F_MREMAP_SEVERAL,
+	PC_F_MSEAL, PC_F_MLOCK, PC_F_MLOCK_ONFAULT, PC_F_MLOCKALL_ONFAULT,
+	PC_F_USERFAULTFD, PC_F_PIN_VMSPLICE, PC_F_PIN_IO_URING, PC_F_FORCED_WRITE, PC_F_MEMFD_SEALS,
+	PC_F_SOFT_DIRTY, PC_F_KSM_PRCTL, PC_F_PROCESS_MADVISE, PC_F_FORK, PC_F_BRK,
+	PC_F_KIND_FIRST, /* one per mapping kind, in kind-bit order */
+	PC_F_KIND_LAST = PC_F_KIND_FIRST + 8,
+	PC_F_COUNT
+};
+_Static_assert(PC_F_COUNT <= 64, "features are a 64-bit mask");
+#define PC_FB(f) (UINT64_C(1) << (f))
+const char *pc_feature_name(enum pc_feature f); /* "madv_free", "kind.thp" ... */
+/* The feature that is mapping kind `kind` (one kind bit). */
+enum pc_feature pc_kind_feature(enum pc_kind kind);
+
 struct pc_probe {
 	const char *id;      /* area.probe (variant appended by the runner) */
 	const char *summary; /* one line: what is checked */
 	pc_fn fn;
 	unsigned kinds; /* 0: one plain probe; else one variant per kind bit */
 	enum pc_channel proves; /* a channel probe: runs first, and its outcome decides the channel */
+	uint64_t needs;         /* PC_FB() of every feature the probe's subject needs */
+	enum pc_feature proves_feature; /* a feature probe: runs after the channels, before the rest */
 };
 
 void pc_register(const struct pc_probe *probe);
 
 #define PC_CAT2(a, b) a##b
 #define PC_CAT(a, b) PC_CAT2(a, b)
-/* PC_PROBE(fn, "area.probe", "what is checked") */
-#define PC_PROBE_KINDS(fn, idstr, kindmask, text)                            \
-	static void fn(struct pc_ctx *ctx);                                  \
-	static const struct pc_probe PC_CAT(pc_probe_, fn) = {idstr, text, fn, kindmask, PC_CH_NONE}; \
-	__attribute__((constructor)) static void PC_CAT(pc_reg_, fn)(void) \
-	{                                                                    \
-		pc_register(&PC_CAT(pc_probe_, fn));                         \
-	}                                                                    \
+#define PC_REGISTER(fn, idstr, text, kindmask, channel, needmask, feature)                              \
+	static void fn(struct pc_ctx *ctx);                                                             \
+	static const struct pc_probe PC_CAT(pc_probe_, fn) = {idstr, text, fn, kindmask, channel, needmask, feature}; \
+	__attribute__((constructor)) static void PC_CAT(pc_reg_, fn)(void)                            \
+	{                                                                                               \
+		pc_register(&PC_CAT(pc_probe_, fn));                                                    \
+	}                                                                                               \
 	static void fn(struct pc_ctx *ctx)
-#define PC_PROBE(fn, idstr, text) PC_PROBE_KINDS(fn, idstr, 0, text)
+/* PC_PROBE(fn, "area.probe", "what is checked"); the _NEEDS forms name the
+ * features the probe's subject needs: PC_FB(PC_F_MADV_FREE) | PC_FB(PC_F_FORK). */
+#define PC_PROBE_KINDS_NEEDS(fn, idstr, kindmask, needmask, text) \
+	PC_REGISTER(fn, idstr, text, kindmask, PC_CH_NONE, needmask, PC_F_NONE)
+#define PC_PROBE_NEEDS(fn, idstr, needmask, text) PC_PROBE_KINDS_NEEDS(fn, idstr, 0, needmask, text)
+#define PC_PROBE_KINDS(fn, idstr, kindmask, text) PC_PROBE_KINDS_NEEDS(fn, idstr, kindmask, 0, text)
+#define PC_PROBE(fn, idstr, text) PC_PROBE_KINDS_NEEDS(fn, idstr, 0, 0, text)
 /* PC_CHANNEL_PROBE(fn, "channel.residency.matches_touch", PC_CH_RESIDENCY, "...")
  * passes when the channel answers truly, skips when it is missing, fails when it lies. */
-#define PC_CHANNEL_PROBE(fn, idstr, channel, text)                            \
-	static void fn(struct pc_ctx *ctx);                                  \
-	static const struct pc_probe PC_CAT(pc_probe_, fn) = {idstr, text, fn, 0, channel}; \
-	__attribute__((constructor)) static void PC_CAT(pc_reg_, fn)(void) \
-	{                                                                    \
-		pc_register(&PC_CAT(pc_probe_, fn));                         \
-	}                                                                    \
-	static void fn(struct pc_ctx *ctx)
+#define PC_CHANNEL_PROBE(fn, idstr, channel, text) PC_REGISTER(fn, idstr, text, 0, channel, 0, PC_F_NONE)
+/* PC_FEATURE_PROBE(fn, "feature.madv_free", PC_F_MADV_FREE, "..."): passes when
+ * the system has the feature, skips (unsupported, or prerequisite) when not. */
+#define PC_FEATURE_PROBE(fn, idstr, feature, text) PC_REGISTER(fn, idstr, text, 0, PC_CH_NONE, 0, feature)
 
 /* ---- outcomes: each ends the probe process ---- */
 #if defined(__MINGW32__)
@@ -133,6 +171,14 @@ PC_NORETURN PC_FMT(2, 3) void pc_skip_unsupported(struct pc_ctx *ctx, const char
 PC_NORETURN PC_FMT(3, 4) void pc_skip_unobservable(struct pc_ctx *ctx, enum pc_channel ch, const char *fmt, ...);
 /* The environment lacks what the probe needs (swap, privileges, cores ...): no verdict. */
 PC_NORETURN PC_FMT(2, 3) void pc_skip_prerequisite(struct pc_ctx *ctx, const char *fmt, ...);
+/* The system met every contract the probe checks but not a behaviour it
+ * expected: what Linux usually does and allocators rely on, that no contract
+ * promises (the zero page, huge-page backing, fault-around, RSS details).
+ * Say what was expected and what was seen. Never makes a run fail. */
+PC_NORETURN PC_FMT(2, 3) void pc_differs(struct pc_ctx *ctx, const char *fmt, ...);
+/* A record, not a check: the probe observed what this system chooses where
+ * every answer is allowed (addresses, placement), and asserts nothing. */
+PC_NORETURN PC_FMT(2, 3) void pc_observed(struct pc_ctx *ctx, const char *fmt, ...);
 /* Known, documented deviation that is not this system's bug. */
 PC_NORETURN PC_FMT(2, 3) void pc_xfail(struct pc_ctx *ctx, const char *fmt, ...);
 /* The probe itself could not run (set-up failed): not a verdict on the system. */
@@ -166,14 +212,25 @@ PC_FMT(3, 4) void pc_measure(struct pc_ctx *ctx, const char *key, const char *fm
 			pc_fail((ctx), "%s:%d: %s: %s", __FILE__, __LINE__, #cond, \
 				pc_fmt(__VA_ARGS__));                            \
 	} while (0)
-/* Error (set-up failure) unless an OS call returned 0; e is an errno value. */
+/* A behaviour (not a contract): when cond is false, remember the first
+ * such difference and go on; the probe then ends as `differs` where it
+ * would have passed. A later contract failure still fails it. */
+#define PC_BEHAVIOUR(ctx, cond, ...)                                             \
+	do {                                                                     \
+		if (!(cond))                                                     \
+			pc_behaviour_differs((ctx), "%s", pc_fmt(__VA_ARGS__));  \
+	} while (0)
+PC_FMT(2, 3) void pc_behaviour_differs(struct pc_ctx *ctx, const char *fmt, ...);
+/* Error (set-up failure) unless an OS call returned 0; e is an errno value.
+ * ENOSYS (the call is not implemented here) is unsupported, never an error. */
 #define PC_SETUP(ctx, call)                                                      \
 	do {                                                                     \
 		int pc_e_ = (call);                                              \
 		if (pc_e_ != 0)                                                  \
-			pc_error((ctx), "%s:%d: %s: %s", __FILE__, __LINE__, #call, \
-				 pc_strerror(pc_e_));                            \
+			pc_setup_failed((ctx), pc_e_, "%s:%d: %s", __FILE__, __LINE__, #call); \
 	} while (0)
+/* A set-up call failed with e: skip (unsupported) for ENOSYS, else error. */
+PC_NORETURN PC_FMT(3, 4) void pc_setup_failed(struct pc_ctx *ctx, int e, const char *fmt, ...);
 PC_FMT(1, 2) const char *pc_fmt(const char *fmt, ...); /* static buffer per probe process */
 const char *pc_strerror(int e); /* "ENOSYS (Function not implemented)" */
 
@@ -314,6 +371,23 @@ bool pc_try_mapping_count(struct pc_ctx *ctx, const void *p, size_t len, size_t 
 /* Is the channel trusted in this run (present, and its channel probe passed)? why gets the reason when not. */
 bool pc_channel_trusted(enum pc_channel ch, const char **why);
 
+/* ---- features ---- */
+/* Has the running system the feature? True where the feature probe showed it,
+ * or did not run in this process's run (then the probe judges by itself). */
+bool pc_feature_present(enum pc_feature f);
+/* Skip unless the feature is there: with the feature probe's class and evidence. */
+void pc_need_feature(struct pc_ctx *ctx, enum pc_feature f);
+/* For feature probes: madvise(advice) on a valid range of `kind` must be
+ * accepted; a refusal like an unknown advice's, or ENOSYS, is a missing
+ * feature (skip), another refusal means the system knows the advice (pass). */
+PC_NORETURN void pc_feature_advice(struct pc_ctx *ctx, enum pc_kind kind, int advice, const char *name);
+/* For feature probes: end by an OS call's answer: 0 passes; ENOSYS, ENOTSUP or
+ * `absent_e` (the answer that means "unknown request" for this call) skip
+ * (unsupported); EPERM/EACCES skip (prerequisite), also where absent_e is the
+ * same answer (a process refused the call is refused any request); anything else passes with
+ * the answer observed (the system knows the call; the probes judge it). */
+PC_NORETURN void pc_feature_answer(struct pc_ctx *ctx, const char *what, int e, int absent_e);
+
 /* ---- the environment ---- */
 /* Is THP usable (enabled not "never")?  why gets the reason when not. */
 bool pc_thp_available(const char **why);
@@ -324,6 +398,32 @@ bool pc_swap_available(void);
 /* madvise with a raw advice value, returning 0 or errno: for values the
  * headers may lack (new kernels' advice is probed by number). */
 int pc_madvise(void *p, size_t len, int advice);
+
+/* ---- the system's own calls, on every build ----
+ * Each returns 0 or an errno value, and ENOSYS where this build's system has
+ * no such call, so that "not implemented" is what the running system (or its
+ * headers) answered and probes need no #ifdef. Constants the probes name
+ * (MADV_*, MAP_*, MREMAP_*, MLOCK_*, MCL_*) come from pl_abi.h, which defines
+ * each on every build: a value the system refuses where its headers lack it. */
+int pc_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr, void **out);
+int pc_mseal(void *p, size_t len, unsigned long flags);
+int pc_mlock2(const void *p, size_t len, unsigned flags);
+int pc_mlockall(int flags);
+int pc_munlockall(void);
+/* munlock(2), as the system call itself where this build can name it. */
+int pc_munlock(const void *p, size_t len);
+/* mprotect(2) as the system call itself, past the C library's wrapper. */
+int pc_mprotect_raw(void *p, size_t len, int prot);
+/* process_madvise(2) on this process (through a pidfd): *advised gets the bytes advised. */
+int pc_process_madvise_self(const struct pc_iovec *v, size_t n, int advice, size_t *advised);
+/* prctl(2): *ret gets the call's non-negative return value. */
+int pc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5, int *ret);
+/* sbrk(3) through the C library: *old gets the break before the change. */
+int pc_sbrk(intptr_t increment, void **old);
+/* brk(2) through the C library. */
+int pc_brk(void *addr);
+/* memfd_create(2): a file in memory. */
+int pc_memfd(const char *name, unsigned flags, int *fd);
 
 #ifdef __cplusplus
 }

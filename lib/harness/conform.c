@@ -37,13 +37,18 @@ void pc_register(const struct pc_probe *probe)
 	probes[nprobes++] = probe;
 }
 
-/* Channel probes first (the others depend on their outcome), then by id. */
+/* Channel probes, then feature probes (the others depend on their outcomes), then by id. */
+static int phase(const struct pc_probe *p)
+{
+	return p->proves != PC_CH_NONE ? 0 : p->proves_feature != PC_F_NONE ? 1 : 2;
+}
+
 static int cmp_instance(const void *a, const void *b)
 {
 	const struct pc_instance *x = a, *y = b;
-	bool cx = x->probe->proves != PC_CH_NONE, cy = y->probe->proves != PC_CH_NONE;
-	if (cx != cy)
-		return cx ? -1 : 1;
+	int px = phase(x->probe), py = phase(y->probe);
+	if (px != py)
+		return px - py;
 	return strcmp(x->id, y->id);
 }
 
@@ -105,7 +110,8 @@ static void print_help(void)
 	puts("usage: pagelab-conform [options]\n"
 	     "  -l, --list          list probe ids and what each checks\n"
 	     "  -f, --filter GLOB   run ids matching GLOB (repeatable; fnmatch syntax); the\n"
-	     "                      channel.* probes always run first: the others depend on them\n"
+	     "                      channel.* and feature.* probes always run first: the\n"
+	     "                      others depend on them\n"
 	     "  -x, --exclude GLOB  skip ids matching GLOB (repeatable)\n"
 	     "  -j, --jobs N        run N probes at once (default 1)\n"
 	     "      --timeout S     seconds before a probe is killed (default 30)\n"
@@ -115,8 +121,10 @@ static void print_help(void)
 	     "      --isolate=M     exec (re-execute per probe), fork, or auto (default)\n"
 	     "      --mem-limit MiB address-space limit for each probe (default none)\n"
 	     "      --untrusted C:WHY  treat observation channel C as untrusted (the runner passes this on)\n"
+	     "      --feature-missing F:CLASS:CHANNEL:WHY  treat feature F as missing (the runner passes this on)\n"
 	     "  -h, --help          this text\n"
-	     "exit status: 0 nothing failed, 1 a probe failed/errored/timed out, 2 bad usage");
+	     "exit status: 0 nothing failed (a behaviour that differs is not a failure), 1 a probe\n"
+	     "failed/errored/timed out, 2 bad usage");
 }
 
 static long parse_number(const char *opt, const char *s, long lo, long hi)
@@ -196,6 +204,10 @@ static void parse_args(int argc, char **argv, struct pc_options *o)
 			const char *u = opt_value(argc, argv, &i, "--untrusted");
 			if (pc_distrust_parse(u) != 0)
 				usage_error("--untrusted takes CHANNEL:REASON with a known channel, not '%s'", u);
+		} else if (is_opt(a, NULL, "--feature-missing")) {
+			const char *m = opt_value(argc, argv, &i, "--feature-missing");
+			if (pc_feature_parse(m) != 0)
+				usage_error("--feature-missing takes FEATURE:CLASS:CHANNEL:EVIDENCE with a known feature, not '%s'", m);
 		} else if (is_opt(a, NULL, "--tmpdir")) {
 			o->tmpdir = opt_value(argc, argv, &i, "--tmpdir");
 		} else {
@@ -290,12 +302,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pagelab-conform: cannot limit memory: %s\n", pl_errno_desc(e));
 		pc_run_instance(inst, result, o.tmpdir);
 	}
-	/* A run always includes the channel probes: the others' verdicts depend on them. */
+	/* A run always includes the channel and feature probes (a few milliseconds each):
+	 * the others' verdicts depend on them, in a filtered run too. */
 	size_t k = 0, chosen = 0;
 	for (size_t i = 0; i < n; i++) {
+		const struct pc_probe *p = all[i].probe;
 		bool want = selected(&o, all[i].id);
 		chosen += want;
-		if (want || (!o.list && all[i].probe->proves != PC_CH_NONE))
+		if (want || (!o.list && (p->proves != PC_CH_NONE || p->proves_feature != PC_F_NONE)))
 			all[k++] = all[i];
 	}
 	if (chosen == 0)

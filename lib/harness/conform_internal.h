@@ -35,6 +35,18 @@ int pc_distrust_parse(const char *arg);
 /* The channel of a name, or PC_CH_NONE. */
 enum pc_channel pc_channel_by_name(const char *name);
 
+/* What this run knows of each feature: "" (present, or not proved in this
+ * run) or "CLASS:evidence" for a missing one (CLASS: unsupported,
+ * prerequisite, unobservable), indexed by enum pc_feature. */
+extern char pc_feature_missing[PC_F_COUNT][512];
+/* "name:CLASS:evidence" for --feature-missing, and its parser (0 or EINVAL). */
+void pc_feature_arg(int f, char *buf, size_t size);
+/* A missing feature's class ("unsupported" ...), channel ("" unless unobservable) and evidence. */
+void pc_feature_verdict(int f, char *cls, size_t cls_size, char *channel, size_t ch_size, const char **evidence);
+int pc_feature_parse(const char *arg);
+/* The first behaviour that differed in this probe process ("" when none). */
+extern char pc_differs_reason[512];
+
 /* The first line a probe child sends: the world it runs in. */
 void pc_handshake(struct pc_ctx *ctx, const char *world);
 /* The harness itself failed (no outcome, a bad protocol line): error, class harness. */

@@ -44,13 +44,18 @@ static void yaml_observations(const struct pc_result *r, bool measured, const ch
 void pc_tap_result(size_t index, const char *id, const struct pc_result *r)
 {
 	const char *st = r->status;
-	bool ok = !strcmp(st, "pass") || !strcmp(st, "skip");
+	bool differs = !strcmp(st, "differs"), observed = !strcmp(st, "observed");
+	bool ok = !strcmp(st, "pass") || !strcmp(st, "skip") || differs || observed;
 	bool xfail = !strcmp(st, "xfail");
 	printf("%s %zu - %s", ok ? "ok" : "not ok", index + 1, id);
 	if (!strcmp(st, "skip"))
 		printf(" # SKIP %s: %s", r->cls[0] ? r->cls : "unclassified", r->reason);
 	else if (xfail)
 		printf(" # TODO xfail: %s", r->reason);
+	else if (differs) /* a behaviour, not a contract: TAP counts it as ok, and says so in the description */
+		printf(" (differs from the usual behaviour: %s)", r->reason);
+	else if (observed) /* a record with nothing to assert */
+		printf(" (observed only)");
 	putchar('\n');
 	if (r->nobs || (!ok && !xfail) || r->reason[0]) {
 		printf("  ---\n  status: %s\n", st);
@@ -117,6 +122,33 @@ static void write_channels(struct pl_json *j, const struct pc_instance *v, size_
 	pl_json_end_object(j);
 }
 
+/* Every feature the run proved: present, or missing with its class and evidence. */
+static void write_features(struct pl_json *j, const struct pc_instance *v, size_t n, const struct pc_result *r)
+{
+	pl_json_key(j, "features");
+	pl_json_begin_object(j);
+	for (size_t i = 0; i < n; i++) {
+		int f = v[i].probe->proves_feature;
+		if (f == PC_F_NONE)
+			continue;
+		pl_json_key(j, pc_feature_name((enum pc_feature)f));
+		pl_json_begin_object(j);
+		pl_json_kv_str(j, "probe", v[i].id);
+		pl_json_kv_bool(j, "present", pc_feature_missing[f][0] == 0);
+		if (pc_feature_missing[f][0]) {
+			char cls[32], channel[32];
+			const char *evidence;
+			pc_feature_verdict(f, cls, sizeof(cls), channel, sizeof(channel), &evidence);
+			pl_json_kv_str(j, "class", cls);
+			pl_json_kv_str(j, "why", evidence);
+		} else if (strcmp(r[i].status, "pass") != 0) {
+			pl_json_kv_str(j, "why", "its probe reached no verdict: the probes that need it judge by themselves");
+		}
+		pl_json_end_object(j);
+	}
+	pl_json_end_object(j);
+}
+
 static void json_observations(struct pl_json *j, const struct pc_result *r, bool measured, const char *key)
 {
 	pl_json_key(j, key);
@@ -138,6 +170,8 @@ static void write_result(struct pl_json *j, const char *id, const char *summary,
 		pl_json_kv_str(j, "class", r->cls);
 	if (r->channel[0])
 		pl_json_kv_str(j, "channel", r->channel);
+	if (r->feature[0])
+		pl_json_kv_str(j, "feature", r->feature);
 	json_observations(j, r, false, "observed");
 	json_observations(j, r, true, "measured");
 	pl_json_key(j, "channels");
@@ -174,17 +208,18 @@ int pc_write_json(const char *path, const char *isolation, const struct pc_insta
 	pl_json_kv_bool(&j, "interrupted", o->interrupted_by != 0);
 	write_caps(&j);
 	write_channels(&j, v, n);
+	write_features(&j, v, n, r);
 	pl_json_key(&j, "results");
 	pl_json_begin_array(&j);
 	for (size_t i = 0; i < n; i++)
 		write_result(&j, v[i].id, v[i].probe->summary, &r[i]);
 	pl_json_end_array(&j);
-	size_t counts[6], skips[4];
+	size_t counts[PC_NSTATUS], skips[4];
 	pc_count(r, n, counts);
 	pc_count_skips(r, n, skips);
 	pl_json_key(&j, "summary");
 	pl_json_begin_object(&j);
-	for (int s = 0; s < 6; s++)
+	for (int s = 0; s < PC_NSTATUS; s++)
 		pl_json_kv_uint(&j, pc_status_names[s], counts[s]);
 	pl_json_kv_uint(&j, "skip_unsupported", skips[0]);
 	pl_json_kv_uint(&j, "skip_unobservable", skips[1]);

@@ -10,8 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef HAVE_SYS_SYSCALL_H
+#include <sys/syscall.h>
+#endif
+#ifdef HAVE_SYS_PRCTL_H
+#include <sys/prctl.h>
+#endif
 
 #include "pagelab/env.h"
 #include "pl_abi.h"
@@ -34,8 +41,34 @@ int pc_unknown_map_type_errno(void)
 	return 0;
 }
 
+/* The feature an advice is, where a feature probe proves it. */
+static enum pc_feature advice_feature(int advice)
+{
+	static const struct { int advice; enum pc_feature f; } table[] = {
+		{MADV_DONTNEED, PC_F_MADV_DONTNEED}, {MADV_FREE, PC_F_MADV_FREE}, {MADV_COLD, PC_F_MADV_COLD},
+		{MADV_PAGEOUT, PC_F_MADV_PAGEOUT}, {MADV_WILLNEED, PC_F_MADV_WILLNEED}, {MADV_REMOVE, PC_F_MADV_REMOVE},
+		{MADV_POPULATE_READ, PC_F_MADV_POPULATE_READ}, {MADV_POPULATE_WRITE, PC_F_MADV_POPULATE_WRITE},
+		{MADV_DONTFORK, PC_F_MADV_DONTFORK}, {MADV_DOFORK, PC_F_MADV_DONTFORK},
+		{MADV_WIPEONFORK, PC_F_MADV_WIPEONFORK}, {MADV_KEEPONFORK, PC_F_MADV_WIPEONFORK},
+		{MADV_GUARD_INSTALL, PC_F_MADV_GUARD}, {MADV_GUARD_REMOVE, PC_F_MADV_GUARD},
+		{MADV_HUGEPAGE, PC_F_MADV_HUGEPAGE}, {MADV_NOHUGEPAGE, PC_F_MADV_HUGEPAGE},
+		{MADV_COLLAPSE, PC_F_MADV_COLLAPSE}, {MADV_MERGEABLE, PC_F_MADV_MERGEABLE},
+		{MADV_UNMERGEABLE, PC_F_MADV_MERGEABLE}, {MADV_DONTNEED_LOCKED, PC_F_MADV_DONTNEED_LOCKED},
+		{MADV_DONTDUMP, PC_F_MADV_DONTDUMP}, {MADV_DODUMP, PC_F_MADV_DONTDUMP},
+	};
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (table[i].advice == advice)
+			return table[i].f;
+	return PC_F_NONE;
+}
+
 void pc_need_advice(struct pc_ctx *ctx, int advice, const char *name)
 {
+	enum pc_feature f = advice_feature(advice);
+	if (f != PC_F_NONE) {
+		pc_need_feature(ctx, f); /* its feature probe ran in this run, on a real range */
+		return;
+	}
 	int e = pc_madvise(NULL, 0, advice);
 	if (e)
 		pc_refusal(ctx, pc_fmt("madvise(%s) of nothing", name), e, pc_unknown_advice_errno(NULL, 0));
@@ -121,6 +154,8 @@ void pc_fork_with_pipes(struct pc_ctx *ctx, int (*fn)(void *arg, int in, int out
 		pc_error(ctx, "pipe: %s", pc_strerror(errno));
 	fflush(NULL);
 	pid_t pid = fork();
+	if (pid < 0 && errno == ENOSYS) /* not implemented is unsupported, never an error (as pc_in_child) */
+		pc_skip_unsupported(ctx, "fork: ENOSYS: this system has no fork");
 	if (pid < 0)
 		pc_error(ctx, "fork: %s", pc_strerror(errno));
 	if (pid == 0) {
@@ -235,25 +270,27 @@ static int backing_file(struct pc_ctx *ctx, enum pc_kind kind, size_t len, int *
 	return 0;
 }
 
-/* Private anonymous memory in whole blocks of `huge` bytes, aligned to them, with MADV_HUGEPAGE. */
-static int map_huge_aligned(size_t huge, size_t len, struct pc_map *m)
+/* Private anonymous memory in whole blocks of `huge` bytes, aligned to them, with MADV_HUGEPAGE;
+ * ENOTSUP (with the reason) where the system refuses MADV_HUGEPAGE as it refuses an unknown advice. */
+static int map_huge_aligned(size_t huge, size_t len, struct pc_map *m, const char **why)
 {
-#ifdef HAVE_MADV_HUGEPAGE
 	m->len = (len + huge - 1) / huge * huge;
 	int e = pl_reserve(m->len, huge, &m->addr);
 	if (e == 0)
 		e = pl_commit(m->addr, m->len);
-	if (e == 0 && madvise(m->addr, m->len, MADV_HUGEPAGE) != 0)
-		e = errno;
+	if (e == 0 && (e = pc_madvise(m->addr, m->len, MADV_HUGEPAGE)) != 0) {
+		int unknown = pc_unknown_advice_errno(m->addr, m->len);
+		if (e == unknown || e == ENOSYS) {
+			*why = why_fmt("madvise(MADV_HUGEPAGE) refused with %s, as an unknown advice is: no transparent "
+				       "huge pages here", pl_errno_name(e));
+			e = ENOTSUP;
+		}
+	}
 	if (e && m->addr) {
 		munmap(m->addr, m->len);
 		m->addr = NULL;
 	}
 	return e;
-#else
-	(void)huge; (void)len; (void)m;
-	return ENOTSUP;
-#endif
 }
 
 /* How much of the first `huge` bytes a huge page backs: PMD-sized pages through the
@@ -300,7 +337,7 @@ static int map_thp(size_t len, struct pc_map *m, const char **why)
 	size_t huge = pl_caps()->huge_page_size;
 	if (!pc_thp_available(why))
 		return huge ? EPERM : ENOTSUP; /* a setting forbids them, or there are none */
-	int e = map_huge_aligned(huge, len, m);
+	int e = map_huge_aligned(huge, len, m, why);
 	return e ? e : prove_huge(m, huge, why);
 }
 
@@ -317,7 +354,7 @@ static int map_mthp(size_t len, struct pc_map *m, const char **why)
 		return EPERM;
 	}
 	if (e == 0)
-		e = map_huge_aligned(sizes[n - 1], len, m);
+		e = map_huge_aligned(sizes[n - 1], len, m, why);
 	return e ? e : prove_huge(m, sizes[n - 1], why);
 }
 
@@ -328,6 +365,12 @@ static int hugetlb_size(enum pc_kind kind, size_t *size, const char **why)
 	if (pl_hugetlb_sizes(sizes, 8, &n) != 0 || n == 0) {
 		*why = "no hugetlb page pools on this system";
 		return ENOTSUP;
+	}
+	/* Without transparent huge pages the PMD size is not reported: the smallest pool stands for it. */
+	if (pmd == 0) {
+		pmd = sizes[0];
+		for (size_t i = 1; i < n; i++)
+			pmd = sizes[i] < pmd ? sizes[i] : pmd;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (kind == PC_HUGETLB_PMD ? sizes[i] == pmd : sizes[i] > pmd) {
@@ -434,4 +477,159 @@ void pc_unmap(struct pc_map *m)
 		close(m->fd);
 	m->addr = NULL;
 	m->fd = -1;
+}
+
+/* ---- the system's own calls: ENOSYS where this build's system has none ---- */
+
+static int answer(long r)
+{
+	return r < 0 ? errno : 0;
+}
+
+int pc_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr, void **out)
+{
+#ifdef HAVE_MREMAP
+	void *p = mremap(old, old_len, new_len, flags, new_addr);
+	*out = p == MAP_FAILED ? NULL : p;
+	return p == MAP_FAILED ? errno : 0;
+#else
+	(void)old; (void)old_len; (void)new_len; (void)flags; (void)new_addr;
+	*out = NULL;
+	return ENOSYS;
+#endif
+}
+
+int pc_mseal(void *p, size_t len, unsigned long flags)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(PL_NR_mseal)
+	return answer(syscall(PL_NR_mseal, p, len, flags));
+#else
+	(void)p; (void)len; (void)flags;
+	return ENOSYS;
+#endif
+}
+
+int pc_mlock2(const void *p, size_t len, unsigned flags)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_mlock2)
+	return answer(syscall(SYS_mlock2, p, len, flags));
+#else
+	if (flags)
+		return ENOSYS;
+	return answer(mlock(p, len));
+#endif
+}
+
+/* Raw system calls where the headers number them: sanitizer runtimes make the C library's lock calls no-ops. */
+int pc_mlockall(int flags)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_mlockall)
+	return answer(syscall(SYS_mlockall, flags));
+#else
+	return answer(mlockall(flags));
+#endif
+}
+
+int pc_munlockall(void)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_munlockall)
+	return answer(syscall(SYS_munlockall));
+#else
+	return answer(munlockall());
+#endif
+}
+
+int pc_process_madvise_self(const struct pc_iovec *v, size_t n, int advice, size_t *advised)
+{
+	*advised = 0;
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+	struct iovec iov[64];
+	if (n > 64)
+		return EINVAL;
+	for (size_t i = 0; i < n; i++)
+		iov[i] = (struct iovec){v[i].base, v[i].len};
+	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (pidfd < 0)
+		return errno;
+	long r = syscall(SYS_process_madvise, pidfd, iov, n, advice, 0);
+	int e = r < 0 ? errno : 0;
+	if (close(pidfd) != 0 && !e)
+		e = errno;
+	if (r >= 0)
+		*advised = (size_t)r;
+	return e;
+#else
+	(void)v; (void)n; (void)advice;
+	return ENOSYS;
+#endif
+}
+
+int pc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5, int *ret)
+{
+#ifdef HAVE_SYS_PRCTL_H
+	int r = prctl(option, a2, a3, a4, a5);
+	*ret = r < 0 ? 0 : r;
+	return r < 0 ? errno : 0;
+#else
+	(void)option; (void)a2; (void)a3; (void)a4; (void)a5;
+	*ret = 0;
+	return ENOSYS;
+#endif
+}
+
+int pc_sbrk(intptr_t increment, void **old)
+{
+#ifdef HAVE_SBRK
+	void *p = sbrk(increment);
+	*old = p == (void *)-1 ? NULL : p;
+	return p == (void *)-1 ? errno : 0;
+#else
+	(void)increment;
+	*old = NULL;
+	return ENOSYS;
+#endif
+}
+
+int pc_memfd(const char *name, unsigned flags, int *fd)
+{
+#ifdef HAVE_MEMFD_CREATE
+	*fd = memfd_create(name, flags);
+	return *fd < 0 ? errno : 0;
+#else
+	(void)name; (void)flags;
+	*fd = -1;
+	return ENOSYS;
+#endif
+}
+
+/* munlock(2) as a raw system call where the headers number it (sanitizer runtimes make the C library's a no-op). */
+int pc_munlock(const void *p, size_t len)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_munlock)
+	return answer(syscall(SYS_munlock, p, len));
+#else
+	return answer(munlock(p, len));
+#endif
+}
+
+/* mprotect(2) as the system call itself, past the C library's wrapper (which may round or check). */
+int pc_mprotect_raw(void *p, size_t len, int prot)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_mprotect)
+	return answer(syscall(SYS_mprotect, p, len, prot));
+#else
+	(void)p; (void)len; (void)prot;
+	return ENOSYS;
+#endif
+}
+
+/* brk(2) through the C library (which may refuse what the kernel allows: musl's always fails). */
+int pc_brk(void *addr)
+{
+#ifdef HAVE_SBRK
+	return answer(brk(addr));
+#else
+	(void)addr;
+	return ENOSYS;
+#endif
 }

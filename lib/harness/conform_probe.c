@@ -62,11 +62,42 @@ static PC_NORETURN void finish(struct pc_ctx *ctx, const char *status, const cha
 		finish(ctx, status, fmt, ap);   \
 	} while (0)
 
+char pc_differs_reason[512];
+
 void pc_pass(struct pc_ctx *ctx)
 {
+	if (pc_differs_reason[0])
+		pc_differs(ctx, "%s", pc_differs_reason);
 	send_line(ctx, 'S', "pass", "");
 	fflush(NULL);
 	_Exit(0);
+}
+
+void pc_differs(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("differs:behaviour"); }
+void pc_observed(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("observed"); }
+
+void pc_behaviour_differs(struct pc_ctx *ctx, const char *fmt, ...)
+{
+	char what[sizeof(pc_differs_reason)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	pc_observe(ctx, "behaviour_differs", "%s", what);
+	if (!pc_differs_reason[0])
+		snprintf(pc_differs_reason, sizeof(pc_differs_reason), "%s", what);
+}
+
+void pc_setup_failed(struct pc_ctx *ctx, int e, const char *fmt, ...)
+{
+	char where[PC_LINE_MAX / 4];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(where, sizeof(where), fmt, ap);
+	va_end(ap);
+	if (e == ENOSYS)
+		pc_skip_unsupported(ctx, "%s: ENOSYS: not implemented here", where);
+	pc_error(ctx, "%s: %s", where, pc_strerror(e));
 }
 void pc_fail(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("fail:not_honoured"); }
 void pc_fail_refused(struct pc_ctx *ctx, const char *fmt, ...) { FINISH("fail:refused"); }
@@ -128,6 +159,63 @@ void pc_refusal(struct pc_ctx *ctx, const char *what, int e, int unknown_e)
 			unknown_e ? pl_errno_name(unknown_e) : "success");
 }
 
+/* ---- features ---- */
+
+bool pc_feature_present(enum pc_feature f)
+{
+	return (unsigned)f < PC_F_COUNT && pc_feature_missing[f][0] == 0;
+}
+
+void pc_need_feature(struct pc_ctx *ctx, enum pc_feature f)
+{
+	if (pc_feature_present(f))
+		return;
+	char cls[32], channel[32];
+	const char *evidence, *why = pc_fmt("needs %s, which this system lacks", pc_feature_name(f));
+	pc_feature_verdict(f, cls, sizeof(cls), channel, sizeof(channel), &evidence);
+	if (!strcmp(cls, "prerequisite"))
+		pc_skip_prerequisite(ctx, "%s: %s", why, evidence);
+	if (!strcmp(cls, "unobservable"))
+		pc_skip_unobservable(ctx, pc_channel_by_name(channel), "%s: %s", why, evidence);
+	pc_skip_unsupported(ctx, "%s: %s", why, evidence);
+}
+
+void pc_feature_answer(struct pc_ctx *ctx, const char *what, int e, int absent_e)
+{
+	pc_observe(ctx, "answer", "%s", e ? pl_errno_name(e) : "accepted");
+	if (e == 0)
+		pc_pass(ctx);
+	if (says_unsupported(e))
+		pc_skip_unsupported(ctx, "%s: %s", what, pl_errno_name(e));
+	/* Before the comparison with the unknown request: a process refused the call itself (a
+	 * sandbox, a capability, a limit) is refused the unknown request alike, which then
+	 * tells nothing about whether the system knows it. */
+	if (e == EPERM || e == EACCES)
+		pc_skip_prerequisite(ctx, "%s: %s (not allowed to this process)", what, pl_errno_name(e));
+	if (e == absent_e)
+		pc_skip_unsupported(ctx, "%s: %s", what, pl_errno_name(e));
+	pc_pass(ctx); /* known here, refused for another reason: the probes that need it judge that */
+}
+
+void pc_feature_advice(struct pc_ctx *ctx, enum pc_kind kind, int advice, const char *name)
+{
+	struct pc_map m;
+	pc_map_kind_or_skip(ctx, kind, 4 * pl_page_size(), &m);
+	int e = pc_madvise(m.addr, m.len, advice), unknown = pc_unknown_advice_errno(m.addr, m.len);
+	pc_observe(ctx, "answer_to_unknown_advice", "%s", unknown ? pl_errno_name(unknown) : "accepted");
+	/* Refused like an unknown advice on this range: a system that checks the advice before the
+	 * range still tells a known one apart on an empty range (Linux: 0 against EINVAL). */
+	if (e && e == unknown && pc_madvise(NULL, 0, advice) == 0 && pc_unknown_advice_errno(NULL, 0) != 0)
+		e = -1;
+	pc_unmap(&m);
+	if (e == -1)
+		pc_observe(ctx, "answer", "known (accepted on an empty range, refused on this one)");
+	if (e == -1)
+		pc_pass(ctx);
+	pc_feature_answer(ctx, pc_fmt("madvise(%s) on %zu bytes of %s memory", name, 4 * pl_page_size(),
+				      pc_kind_name(kind)), e, unknown);
+}
+
 const char *pc_strerror(int e)
 {
 	return pl_errno_desc(e);
@@ -157,6 +245,7 @@ void pc_map_or_skip(struct pc_ctx *ctx, size_t len, struct pc_map *m)
 void pc_map_kind_or_skip(struct pc_ctx *ctx, enum pc_kind kind, size_t len, struct pc_map *m)
 {
 	const char *why = NULL;
+	pc_need_feature(ctx, pc_kind_feature(kind));
 	int e = pc_map(ctx, kind, len, m, &why);
 	if (e == ENOTSUP && why)
 		pc_skip_unsupported(ctx, "%s", why);

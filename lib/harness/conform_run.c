@@ -25,7 +25,7 @@
 #include "pagelab/platform.h"
 
 #define GRACE_S 0.2 /* how long to drain the channels after the probe exits */
-#define MAX_ARGS (16 + 2 * PC_CH_COUNT)
+#define MAX_ARGS (16 + 2 * PC_CH_COUNT + 2 * PC_F_COUNT)
 
 struct slot {
 	bool used, ended, timed_out, handshake, by_fork;
@@ -196,6 +196,7 @@ static void run_forked(void *arg, intptr_t result)
 static int start_exec(struct run *run, struct slot *s)
 {
 	char limit[32], untrusted[PC_CH_COUNT][sizeof(pc_distrust[0]) + 32];
+	static char missing[PC_F_COUNT][sizeof(pc_feature_missing[0]) + 64];
 	char *args[MAX_ARGS];
 	int k = 0;
 	snprintf(limit, sizeof(limit), "%ld", run->o->mem_limit_mib);
@@ -215,6 +216,13 @@ static int start_exec(struct run *run, struct slot *s)
 			pc_distrust_arg(ch, untrusted[ch], sizeof(untrusted[ch]));
 			args[k++] = "--untrusted";
 			args[k++] = untrusted[ch];
+		}
+	}
+	for (int f = 1; f < PC_F_COUNT; f++) {
+		if (pc_feature_missing[f][0]) {
+			pc_feature_arg(f, missing[f], sizeof(missing[f]));
+			args[k++] = "--feature-missing";
+			args[k++] = missing[f];
 		}
 	}
 	args[k] = NULL;
@@ -413,18 +421,33 @@ static void interrupt(struct run *run, struct slot *slots, size_t lo, size_t hi)
 	fprintf(stderr, "pagelab-conform: interrupted by signal %d\n", stop_signal);
 }
 
-/* Start whatever fits: retried instances first, then the next in order. */
+/* The next instance to start: retried ones first, then the next in order; an
+ * instance that needs a feature this system lacks is a skip, never started. */
+static bool next_instance(struct run *run, size_t *next, size_t hi, size_t *done, size_t *index)
+{
+	if (run->nretry) {
+		*index = run->retry[--run->nretry];
+		return true;
+	}
+	while (*next < hi) {
+		*index = (*next)++;
+		int f = pc_missing_need(&run->v[*index]);
+		if (f == PC_F_NONE)
+			return true;
+		pc_skip_for_feature(f, &run->r[*index]);
+		(*done)++;
+	}
+	return false;
+}
+
+/* Start whatever fits. */
 static void fill_slots(struct run *run, struct slot *slots, size_t *next, size_t hi, size_t *done)
 {
 	for (int i = 0; i < run->o->jobs; i++) {
 		if (slots[i].used)
 			continue;
 		size_t index;
-		if (run->nretry)
-			index = run->retry[--run->nretry];
-		else if (*next < hi)
-			index = (*next)++;
-		else
+		if (!next_instance(run, next, hi, done, &index))
 			return;
 		int e = start(run, &slots[i], index);
 		if (e) {
@@ -462,11 +485,11 @@ static void run_range(struct run *run, struct slot *slots, size_t lo, size_t hi,
 
 static void print_summary(const struct pc_options *o, const struct pc_result *r, size_t n, const char *isolation)
 {
-	size_t c[6], skips[4];
+	size_t c[PC_NSTATUS], skips[4];
 	pc_count(r, n, c);
 	pc_count_skips(r, n, skips);
-	printf("# pagelab-conform: %zu pass, %zu fail, %zu skip, %zu xfail, %zu error, %zu timeout (%zu probes, "
-	       "isolation %s)\n", c[0], c[1], c[2], c[3], c[4], c[5], n, isolation);
+	printf("# pagelab-conform: %zu pass, %zu fail, %zu differs, %zu skip, %zu xfail, %zu error, %zu timeout, "
+	       "%zu observed (%zu probes, isolation %s)\n", c[0], c[1], c[6], c[2], c[3], c[4], c[5], c[7], n, isolation);
 	if (c[2])
 		printf("# skips: %zu unsupported, %zu unobservable, %zu prerequisite\n", skips[0], skips[1], skips[2]);
 	if (o->isolation_note[0])
@@ -526,11 +549,16 @@ int pc_run_all(struct pc_options *o, const char *argv0, const struct pc_instance
 		prepare(&run, argv0);
 		if (!o->quiet)
 			pc_tap_begin(n);
+		/* Three phases: the channels, then the features (proved with trusted channels), then the probes. */
 		size_t printed = 0, nchannel = pc_channel_instances(v, n);
+		size_t nfeature = nchannel + pc_feature_instances(v, n, nchannel);
 		run_range(&run, slots, 0, nchannel, &printed);
 		pc_channels_decide(v, run.r, nchannel);
 		if (!stop_signal)
-			run_range(&run, slots, nchannel, n, &printed);
+			run_range(&run, slots, nchannel, nfeature, &printed);
+		pc_features_decide(v, run.r, nchannel, nfeature);
+		if (!stop_signal)
+			run_range(&run, slots, nfeature, n, &printed);
 		o->interrupted_by = stop_signal;
 		const char *isolation = run.use_fork ? "fork" : "exec";
 		print_summary(o, run.r, n, isolation);

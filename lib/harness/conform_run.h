@@ -29,9 +29,10 @@ struct pc_options {
 };
 
 struct pc_result {
-	const char *status; /* pass fail skip xfail error timeout */
+	const char *status; /* pass fail skip xfail error timeout differs observed */
 	char cls[24];       /* the verdict class: unsupported, unobservable, refused, harness ... */
 	char channel[24];   /* unobservable: the channel */
+	char feature[40];   /* skipped for a missing feature: its name */
 	char reason[1024];
 	struct { char key[64]; char value[512]; bool measured; } obs[PC_MAX_OBS];
 	int nobs;
@@ -45,14 +46,24 @@ struct pc_result {
 int pc_run_all(struct pc_options *o, const char *argv0, const struct pc_instance *v, size_t n);
 
 /* Verdict bookkeeping (conform_verdict.c). */
+#define PC_NSTATUS 8
 const char *pc_status_known(const char *s); /* the status name, or NULL */
-/* Counts by status: pass fail skip xfail error timeout. */
-void pc_count(const struct pc_result *r, size_t n, size_t counts[6]);
+/* Counts by status: pass fail skip xfail error timeout differs observed. */
+void pc_count(const struct pc_result *r, size_t n, size_t counts[PC_NSTATUS]);
 /* Skips by class: unsupported, unobservable, prerequisite, other. */
 void pc_count_skips(const struct pc_result *r, size_t n, size_t counts[4]);
-extern const char *const pc_status_names[6];
+extern const char *const pc_status_names[PC_NSTATUS];
 /* The channel probes come first in v: how many there are. */
 size_t pc_channel_instances(const struct pc_instance *v, size_t n);
+/* The feature probes follow the channel probes in v: how many from index `from`. */
+size_t pc_feature_instances(const struct pc_instance *v, size_t n, size_t from);
+/* After the feature probes [lo, hi) ran: every feature whose probe skipped is missing. */
+void pc_features_decide(const struct pc_instance *v, const struct pc_result *r, size_t lo, size_t hi);
+/* The features an instance needs (its probe's, and its mapping kind), and the first one missing (or PC_F_NONE). */
+uint64_t pc_instance_needs(const struct pc_instance *inst);
+int pc_missing_need(const struct pc_instance *inst);
+/* The result of an instance not run because feature f is missing: skip with the feature probe's class and evidence. */
+void pc_skip_for_feature(int f, struct pc_result *r);
 /* After the channel probes ran: distrust every channel whose probe did not pass. */
 void pc_channels_decide(const struct pc_instance *v, const struct pc_result *r, size_t nchannel);
 /* The isolation changed from what was asked (first reason kept), or something about it was seen. */

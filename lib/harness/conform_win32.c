@@ -197,3 +197,81 @@ void pc_unmap(struct pc_map *m)
 		(void)UnmapViewOfFile(m->addr);
 	m->addr = NULL;
 }
+
+/* ---- the system's own calls: Windows has none of these POSIX/Linux calls ---- */
+
+int pc_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr, void **out)
+{
+	(void)old; (void)old_len; (void)new_len; (void)flags; (void)new_addr;
+	*out = NULL;
+	return ENOSYS;
+}
+
+int pc_mseal(void *p, size_t len, unsigned long flags)
+{
+	(void)p; (void)len; (void)flags;
+	return ENOSYS;
+}
+
+int pc_mlock2(const void *p, size_t len, unsigned flags)
+{
+	(void)p; (void)len; (void)flags;
+	return ENOSYS;
+}
+
+int pc_mlockall(int flags)
+{
+	(void)flags;
+	return ENOSYS;
+}
+
+int pc_munlockall(void)
+{
+	return ENOSYS;
+}
+
+int pc_process_madvise_self(const struct pc_iovec *v, size_t n, int advice, size_t *advised)
+{
+	(void)v; (void)n; (void)advice;
+	*advised = 0;
+	return ENOSYS;
+}
+
+int pc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5, int *ret)
+{
+	(void)option; (void)a2; (void)a3; (void)a4; (void)a5;
+	*ret = 0;
+	return ENOSYS;
+}
+
+int pc_sbrk(intptr_t increment, void **old)
+{
+	(void)increment;
+	*old = NULL;
+	return ENOSYS;
+}
+
+int pc_memfd(const char *name, unsigned flags, int *fd)
+{
+	(void)name; (void)flags;
+	*fd = -1;
+	return ENOSYS;
+}
+
+int pc_munlock(const void *p, size_t len)
+{
+	(void)p; (void)len;
+	return ENOSYS;
+}
+
+int pc_mprotect_raw(void *p, size_t len, int prot)
+{
+	(void)p; (void)len; (void)prot;
+	return ENOSYS;
+}
+
+int pc_brk(void *addr)
+{
+	(void)addr;
+	return ENOSYS;
+}

@@ -3,6 +3,7 @@
 #include "env_internal.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,39 @@ static void kv_file(struct pl_json *j, const char *key, const char *path)
 	char buf[256];
 	if (pl_read_file(path, buf, sizeof(buf)) == 0)
 		pl_json_kv_str(j, key, buf);
+}
+
+/* key: the whole file, however long: the kernel command line is up to COMMAND_LINE_SIZE (2048 on
+ * x86 and arm64, 4096 and more elsewhere), longer than kv_file's buffer. Trailing newline removed. */
+static void kv_file_whole(struct pl_json *j, const char *key, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	while (buf) {
+		len += fread(buf + len, 1, cap - 1 - len, f);
+		if (len < cap - 1 || feof(f) || ferror(f) || cap >= ((size_t)1 << 20))
+			break;
+		char *more = realloc(buf, cap * 2);
+		if (!more) {
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		buf = more;
+		cap *= 2;
+	}
+	bool ok = buf && !ferror(f);
+	fclose(f);
+	if (ok) {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+			len--;
+		buf[len] = 0;
+		pl_json_kv_str(j, key, buf);
+	}
+	free(buf);
 }
 
 /* key: the bracketed choice of a sysfs selector such as "always [madvise] never". */
@@ -82,7 +116,7 @@ static void memory_members(struct pl_json *j)
 	 * host (and faulted in there again), and DAMON threads scanning memory. */
 	kv_file(j, "page_reporting_order", "/sys/module/page_reporting/parameters/page_reporting_order");
 	kv_file(j, "damon_kdamonds", "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds");
-	kv_file(j, "kernel_cmdline", "/proc/cmdline");
+	kv_file_whole(j, "kernel_cmdline", "/proc/cmdline");
 }
 
 static void cpu_members(struct pl_json *j)

@@ -45,6 +45,26 @@ static void add_name(char *out, size_t size, const char *name)
 		snprintf(out + len, size - len, "%s%s", len ? " " : "", name);
 }
 
+static int cmp_word(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort the space-separated words of s in place: a set's text must not depend on where each
+ * object happened to be mapped (address order changes between two runs of one program). */
+static void sort_words(char *s, size_t size)
+{
+	char copy[2048], *words[128], *save = NULL;
+	size_t n = 0, len = 0;
+	snprintf(copy, sizeof(copy), "%s", s);
+	for (char *w = strtok_r(copy, " ", &save); w && n < 128; w = strtok_r(NULL, " ", &save))
+		words[n++] = w;
+	qsort(words, n, sizeof(words[0]), cmp_word);
+	s[0] = 0;
+	for (size_t i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(s + len, size - len, "%s%s", i ? " " : "", words[i]);
+}
+
 /* The base names of the files with executable mappings, and [vdso]: a tool that instruments
  * the process maps its own code here. */
 static void code_mappings(char *out, size_t size)
@@ -62,6 +82,7 @@ static void code_mappings(char *out, size_t size)
 		add_name(out, size, base ? base + 1 : path);
 	}
 	fclose(f);
+	sort_words(out, size);
 }
 
 int pl_world(char *out, size_t size)

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import runcmd
+from . import __version__, runcmd
 from .targets import lava
 from .errors import UserError, warn
 
@@ -24,6 +24,7 @@ def build_parser():
     p = Parser(prog="pagelab", description="Run the pagelab suite on this machine, compare runs, "
                                            "and write reports and figures.")
     p.add_argument("--results", default=os.path.join(REPO, "results"), help="results directory (default: %(default)s)")
+    p.add_argument("--version", action="version", version="pagelab %s" % __version__)
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     r = sub.add_parser("run", help="run the suite on one or more targets; one run directory each, compared",
@@ -37,8 +38,8 @@ def build_parser():
     r.add_argument("--targets", metavar="FILE",
                    help="more targets from FILE: one a line (a line without a kind is an ssh host), or the hosts "
                         "of an Ansible INI inventory")
-    r.add_argument("--build", default=os.path.join(REPO, "build"),
-                   help="build directory; other targets build under BUILD/targets/ (default: %(default)s)")
+    r.add_argument("--build", help="build directory; other targets build under BUILD/targets/ (default: %s; "
+                                   "with --resume, the run's own)" % os.path.join(REPO, "build"))
     runcmd.add_run_options(r)
     r.add_argument("--resume", metavar="RUN", help="finish an interrupted run: only the parts and benchmarks it "
                                                    "did not run, with the options it was started with")
@@ -54,6 +55,9 @@ def build_parser():
     c.add_argument("--out", help="output directory (default: RESULTS/compare-<time>)")
     c.add_argument("--format", choices=FORMATS, action="append", help="figure formats besides png (default: pdf)")
     c.add_argument("--no-figures", action="store_true", help="tables only (faster)")
+    c.add_argument("--fail-above", type=_percent, metavar="PCT",
+                   help="exit 1 when a benchmark's median is more than PCT%% slower than the baseline's in any "
+                        "run, and list those (for `git bisect run`)")
     rp = sub.add_parser("report", help="regenerate a run's report and figures",
                         description="Regenerate report.md, report.html and figures/ inside a run directory.")
     rp.add_argument("run", metavar="RUN")
@@ -73,10 +77,37 @@ def build_parser():
     k.add_argument("--build", default=os.path.join(REPO, "build"), help="build directory (default: %(default)s)")
     runcmd.add_run_options(k)
     lava.add_parser(sub, REPO)
+    ex = sub.add_parser("export", help="results as CSV: conformance outcomes and benchmark medians",
+                        description="Write the runs' conformance outcomes (one row per probe) and benchmark "
+                                    "medians (one row per benchmark instance) as one CSV table.")
+    ex.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or run ids under the results directory)")
+    ex.add_argument("--csv", action="store_true", help="CSV (the only format, and the default)")
+    ex.add_argument("--out", "-o", metavar="FILE", help="write FILE (atomically) instead of standard output")
     ls = sub.add_parser("list", help="list runs, or what one run holds",
                         description="Without RUN: the runs under the results directory. With RUN: its parts and files.")
     ls.add_argument("run", nargs="?", metavar="RUN")
+    _global_options_everywhere(sub)
     return p
+
+
+def _global_options_everywhere(sub):
+    """`pagelab run --results DIR` as well as `pagelab --results DIR run`: every subcommand (and theirs)
+    takes the global options too; given there, they win over the ones before the subcommand."""
+    for parser in set(sub.choices.values()):
+        parser.add_argument("--results", default=argparse.SUPPRESS, help="results directory (as before the command)")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _global_options_everywhere(action)
+
+
+def _percent(text):
+    try:
+        v = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a percentage (e.g. 5 or 5%%)" % text)
+    if not v >= 0:
+        raise argparse.ArgumentTypeError("%r: must be 0 or more" % text)
+    return v
 
 
 def _resolve(path, results):
@@ -87,15 +118,19 @@ def _resolve(path, results):
 
 
 def _load_many(paths, results):
+    """Every path must be a run: one that is not (a typo, a parent directory) is an error, never left out
+    quietly. A run with damaged files is kept, its problems said."""
     from .model import load_run
-    runs = []
+    runs, bad = [], []
     for p in paths:
         try:
             runs.append(load_run(_resolve(p, results)))
         except UserError as e:
-            warn("%s (left out)" % e)
+            bad.append(str(e))
     if not runs:
-        raise UserError("no valid run among: %s" % " ".join(paths))
+        raise UserError("no valid run among: %s (%s)" % (" ".join(paths), "; ".join(bad)))
+    if bad:
+        raise UserError("; ".join(bad))
     for r in runs:
         for prob in r.problems:
             warn(prob)
@@ -119,6 +154,28 @@ def cmd_compare(a):
     out = a.out or os.path.join(a.results, "compare-%s" % _stamp())
     title = "pagelab comparison of %d runs" % len(runs)
     print(write_report(runs, out, title, base, () if a.no_figures else (a.format or ("pdf", "png"))))
+    if a.fail_above is None:
+        return 0
+    from .export import regressions
+    found = regressions(runs, base, a.fail_above)
+    if found is None:
+        raise UserError("--fail-above: no benchmark of %s was measured in another run too: nothing to judge"
+                        % runs[base].id)
+    for line in found:
+        sys.stderr.write("pagelab: regression: %s\n" % line)
+    sys.stderr.write("pagelab: %d benchmark(s) more than %g%% slower than %s\n" % (
+        len(found), a.fail_above, runs[base].id))
+    return 1 if found else 0
+
+
+def cmd_export(a):
+    from .export import csv_text
+    from .fsutil import atomic_write_text
+    text = csv_text(_load_many(a.runs, a.results))
+    if a.out:
+        atomic_write_text(a.out, text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -128,8 +185,11 @@ def cmd_report(a):
     run = load_run(_resolve(a.run, a.results))
     for prob in run.problems:
         warn(prob)
-    print(write_report([run], run.path, "pagelab run %s" % run.id, 0,
-                       () if a.no_figures else (a.format or ("pdf", "png"))))
+    html = write_report([run], run.path, "pagelab run %s" % run.id, 0,
+                        () if a.no_figures else (a.format or ("pdf", "png")))
+    from .junit import write_junit
+    write_junit(run, os.path.join(run.path, "junit.xml"))
+    print(html)
     return 0
 
 
@@ -158,13 +218,21 @@ def cmd_list(a):
         print("no runs under %s" % a.results)
     for p in paths:
         run = load_run(p)
-        summ = (run.conformance or {}).get("summary") or {}
         state = "complete" if run.complete else ("incomplete" if run.manifest else "no manifest")
         target = ((run.manifest or {}).get("target") or {}).get("spec", "")
         print("%-48s %-18s %-10s conformance %-18s perf %s" % (
-            run.id, target, state, "%s/%s pass" % (summ.get("pass", "?"), summ.get("total", "?")) if run.conformance else "–",
+            run.id, target, state, _conformance_brief(run) if run.conformance else "–",
             "%d entries" % len(run.perf["benchmarks"]) if run.perf else "–"))
     return 0
+
+
+def _conformance_brief(run):
+    """'296/309 pass, 2 fail, 3 differs': passes of the total, then every other outcome but skips."""
+    from .summary import counts
+    results = run.conformance.get("results") or []
+    c = dict(counts(results))
+    others = ", ".join("%d %s" % (n, st) for st, n in counts(results) if st not in ("pass", "skip"))
+    return "%d/%d pass%s" % (c.get("pass", 0), len(results), ", " + others if others else "")
 
 
 def _show_run(run):
@@ -197,7 +265,8 @@ def main(argv):
             return runcmd.list_targets(args)
         if args.cmd == "lava":
             return lava.job_main(args, REPO, ["pagelab"] + list(argv))
-        return {"compare": cmd_compare, "report": cmd_report, "plot": cmd_plot, "list": cmd_list}[args.cmd](args)
+        return {"compare": cmd_compare, "report": cmd_report, "plot": cmd_plot, "list": cmd_list,
+                "export": cmd_export}[args.cmd](args)
     except UserError as e:
         sys.stderr.write("pagelab: error: %s\n" % e)
         return 2

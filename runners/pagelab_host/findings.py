@@ -21,6 +21,8 @@ BY_CLASS = {"not_honoured": "accepted the request and did not honour its contrac
                     "(replay text and standalone C program: fuzz/finding-N.replay and .c, and in fuzz.json)"}
 FUZZ_CONTRACT = ("every step of an operation sequence agrees with the model of what the contracts allow "
                  "(pagelab-fuzz: errno, address, the fault each page raises, its contents)")
+BEHAVIOUR_READING = ("a behaviour Linux usually has and allocators may rely on, which no contract promises: "
+                     "not a failure")
 _listing = {}
 
 
@@ -39,14 +41,16 @@ class Finding:
 
 
 class System:
-    def __init__(self, run, label, items, others):
+    def __init__(self, run, label, items, others, differs=()):
         m = run.manifest or {}
         self.target = (m.get("target") or {}).get("spec") or label
         self.label, self.run_id, self.items, self.others = label, run.id, items, others
+        self.differs = list(differs)
 
     def as_dict(self):
         return {"target": self.target, "label": self.label, "run": self.run_id,
-                "fails": [f.as_dict() for f in self.items], "not_judged": self.others}
+                "fails": [f.as_dict() for f in self.items], "not_judged": self.others,
+                "differs": [f.as_dict() for f in self.differs]}
 
 
 def probe_contracts():
@@ -115,14 +119,16 @@ def collect(runs, labels, rules=None):
         if not run.conformance and not run.fuzz:
             continue
         env = dict(run.env(), target=((run.manifest or {}).get("target") or {}).get("spec", ""))
-        items, others = [], {}
+        items, others, differs = [], {}, []
         for r in (run.conformance or {}).get("results", []) + fuzz_results(run):
             if r["status"] == "fail":
                 reading, verdict = _reading(r, env, rules)
                 items.append(Finding(r, _contract(r), reading, verdict))
+            elif r["status"] == "differs":
+                differs.append(Finding(r, _contract(r), BEHAVIOUR_READING, "behaviour"))
             elif r["status"] in ("error", "timeout"):
                 others[r["status"]] = others.get(r["status"], 0) + 1
-        out.append(System(run, label, items, others))
+        out.append(System(run, label, items, others, differs))
     return out
 
 
@@ -140,9 +146,15 @@ def markdown(systems):
                 "%d %s" % (n, k) for k, n in sorted(s.others.items())), ""]
         if not s.items:
             L.append("No fails.")
-            continue
-        L += ["| probe | contract | what the system did | reading |", "|---|---|---|---|"]
-        L += ["| %s | %s | %s | %s |" % tuple(x.replace("|", "\\|") for x in (
-            f.probe, f.contract or "—", f.did, f.reading + ("" if f.verdict == "untriaged" else " (%s)" % f.verdict)))
-              for f in s.items]
+        else:
+            L += ["| probe | contract | what the system did | reading |", "|---|---|---|---|"]
+            L += ["| %s | %s | %s | %s |" % tuple(x.replace("|", "\\|") for x in (
+                f.probe, f.contract or "—", f.did,
+                f.reading + ("" if f.verdict == "untriaged" else " (%s)" % f.verdict))) for f in s.items]
+        if s.differs:
+            L += ["", "Behaviours that differ (%d): what Linux usually does and this system does not; no contract "
+                  "promises them, so they are not failures." % len(s.differs), "",
+                  "| probe | expected behaviour | what the system did |", "|---|---|---|"]
+            L += ["| %s | %s | %s |" % tuple(x.replace("|", "\\|") for x in (f.probe, f.contract or "—", f.did))
+                  for f in s.differs]
     return L

@@ -5,6 +5,8 @@ import shutil
 import socket
 import subprocess
 
+from . import __version__
+
 
 def _read(path):
     try:
@@ -72,7 +74,7 @@ def driving_host(repo):
     u = platform.uname()
     host = {"hostname": socket.gethostname(), "os": u.system, "kernel": u.release, "arch": u.machine,
             "cpu_model": _cpu_model(), "ncpu": os.cpu_count(), "python": platform.python_version(),
-            "pagelab_commit": git_commit(repo)}
+            "pagelab_version": __version__, "pagelab_commit": git_commit(repo)}
     return {k: v for k, v in host.items() if v is not None}
 
 

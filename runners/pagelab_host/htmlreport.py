@@ -12,7 +12,7 @@ table{border-collapse:collapse;margin:.5em 0;font-size:12px}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f2f2f2}tr.differs td,tr.differs th{background:#fff4d6}
 td.pass{color:#006b4f}td.fail,td.error,td.timeout{color:#b03000;font-weight:bold}
-td.skip{color:#777}td.xfail{color:#2c6e9b}td.absent{color:#aaa}
+td.skip{color:#777}td.xfail{color:#2c6e9b}td.differs{color:#8a5a00}td.observed{color:#555}td.absent{color:#aaa}
 .sem{display:block;color:#444;font-size:11px}.meas{display:block;color:#999;font-size:10px}.sig{color:#b03000;font-weight:bold}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:12px;color:#444}
 .ratio{display:block}.ratio.slower{color:#b03000;font-weight:bold}.ratio.faster{color:#006b4f;font-weight:bold}
@@ -86,11 +86,17 @@ def _findings(data):
                 ", ".join("%d %s" % (n, k) for k, n in sorted(s.others.items()))))
         if not s.items:
             out.append("<p>No fails.</p>")
-            continue
-        rows = ["<tr><th>%s</th><td>%s</td><td>%s</td><td>%s%s</td></tr>" % (
-            esc(f.probe), esc(f.contract or "—"), esc(f.did), esc(f.reading),
-            "" if f.verdict == "untriaged" else " <b>(%s)</b>" % esc(f.verdict)) for f in s.items]
-        out.append(_table(["probe", "contract", "what the system did", "reading"], rows))
+        else:
+            rows = ["<tr><th>%s</th><td>%s</td><td>%s</td><td>%s%s</td></tr>" % (
+                esc(f.probe), esc(f.contract or "—"), esc(f.did), esc(f.reading),
+                "" if f.verdict == "untriaged" else " <b>(%s)</b>" % esc(f.verdict)) for f in s.items]
+            out.append(_table(["probe", "contract", "what the system did", "reading"], rows))
+        if s.differs:
+            out.append("<p class=note>Behaviours that differ (%d): what Linux usually does and this system does "
+                       "not; no contract promises them, so they are not failures.</p>" % len(s.differs))
+            rows = ["<tr><th>%s</th><td>%s</td><td>%s</td></tr>" % (esc(f.probe), esc(f.contract or "—"), esc(f.did))
+                    for f in s.differs]
+            out.append(_table(["probe", "expected behaviour", "what the system did"], rows))
     return out
 
 

@@ -11,7 +11,9 @@ from . import CONFORMANCE_SCHEMAS, MANIFEST_SCHEMAS
 from .errors import UserError
 
 FUZZ_SCHEMA = "pagelab.fuzz/1"  # pagelab-fuzz --json (lib/fuzz/main.c)
-STATUSES = ("pass", "fail", "skip", "xfail", "error", "timeout")
+# differs: a behaviour (not a contract) the system does not have; observed: a record that asserts
+# nothing. Neither is a failure.
+STATUSES = ("pass", "fail", "differs", "skip", "xfail", "error", "timeout", "observed")
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # Google Benchmark's own fields; every other numeric field of an entry is a counter.
 GB_FIELDS = {

@@ -5,12 +5,12 @@ import re
 import signal
 import sys
 
-from . import fleet, hostenv, targets
+from . import checks, fleet, hostenv, summary, targets
 from .errors import UserError, warn
 from .model import read_json
 from .plan import Options, make_plan, resume_plan
 from .rundir import RunDir, new_dir, stamp, utc
-from .targetrun import TargetFailed, TargetRun
+from .targetrun import BadRequest, TargetFailed, TargetRun
 
 
 def add_run_options(p, kernel_defaults=False):
@@ -30,11 +30,20 @@ def add_run_options(p, kernel_defaults=False):
                    help="extra argument for pagelab-conform (repeatable)")
     p.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for pagelab-bench, e.g. --bench-arg=--benchmark_repetitions=5")
-    p.add_argument("--timeout", type=int, metavar="S", help="seconds per target (default: by kind, 1 to 2 hours)")
+    p.add_argument("--timeout", type=checks.positive_int, metavar="S",
+                   help="seconds per target (default: by kind, 1 to 2 hours)")
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="kernel targets of this machine's architecture: KVM if a guest boots with it (auto), or not")
-    p.add_argument("--memory", default="2G", help="guest memory for kernel and uml targets (default: %(default)s)")
-    p.add_argument("--cpus", type=int, default=2, help="guest CPUs for kernel targets (default: %(default)s)")
+    p.add_argument("--memory", default="2G", type=checks.qemu_size,
+                   help="guest memory for kernel and uml targets: 2G, 1536M ... (default: %(default)s)")
+    p.add_argument("--cpus", type=checks.positive_int, default=2,
+                   help="guest CPUs for kernel targets (default: %(default)s)")
+    p.add_argument("--append", type=checks.kernel_args, metavar="ARGS",
+                   help="kernel targets: more kernel boot parameters (e.g. --append 'mitigations=off "
+                        "transparent_hugepage=always'); recorded in env.json (kernel_cmdline, kernel_append)")
+    p.add_argument("--label", action="append", type=checks.run_label, metavar="NAME",
+                   help="kernel targets: a label for the run, in its run id and report (two bzImage runs "
+                        "apart); once for all kernel targets, or once per kernel target in order")
     p.add_argument("--out", help="one target: its run directory; several: the directory for their run directories "
                                  "and the comparison (default: the results directory)")
     p.add_argument("--parallel", type=int, default=8, metavar="N",
@@ -57,15 +66,18 @@ def duration(text):
 
 
 def resolve_all(specs, args):
-    """Targets for specs, every missing tool reported before anything runs."""
+    """Targets for specs, every missing tool of every target reported at once, before anything runs,
+    with one apt-get line for all the packages."""
     found = [targets.resolve(s, args) for s in specs]
-    problems = []
+    problems, packages = [], []
     for t in found:
-        try:
-            t.check()
-        except UserError as e:
-            problems.append(str(e))
+        for n in t.missing():
+            problems.append("target %s: %s not found (Debian: apt-get install %s)" % (t.spec, n.what, n.package))
+            if n.installable:
+                packages += [p for p in n.package.split() if p not in packages]
     if problems:
+        if len(problems) > 1 and packages:
+            problems.append("all at once: apt-get install %s" % " ".join(packages))
         raise UserError("; ".join(problems))
     return found
 
@@ -80,15 +92,18 @@ def main(args, repo, argv, parse=None):
     if getattr(args, "resume", None):
         if args.target:
             raise UserError("--resume runs on the target the run was started on; leave out --target")
-        args.build = os.path.abspath(args.build)
+        args.build_given = args.build
+        args.build = os.path.abspath(args.build or os.path.join(repo, "build"))
         return resume(args, repo, argv, parse)
-    args.build = os.path.abspath(args.build)
+    args.build = os.path.abspath(args.build or os.path.join(repo, "build"))
     specs = list(args.target or [])
     if getattr(args, "targets", None):
         specs += fleet.read_targets_file(args.targets, targets.kinds())
     if args.parallel < 1:
         raise UserError("--parallel must be at least 1")
     chosen = resolve_all(specs or ["local"], args)
+    targets.apply_labels(chosen, getattr(args, "label", None) or [])
+    checks.before_running(args, chosen, repo)
     several = len(chosen) > 1
     parent = args.out if several and args.out else args.results
     host = hostenv.driving_host(repo)
@@ -98,9 +113,30 @@ def main(args, repo, argv, parse=None):
         return run_target(t, out, args, repo, argv, host, stream, cancel)
     done = fleet.run_all(chosen, run_one, args.parallel)
     paths, codes = [p for p, _ in done], [c for _, c in done]
+    html = None
     if several and len(paths) > 1:
-        compare(paths, os.path.join(parent, "compare-%s" % stamp()), "pagelab: %d targets" % len(paths))
+        html = compare(paths, os.path.join(parent, "compare-%s" % stamp()), "pagelab: %d targets" % len(paths))
+    if several:
+        _overview(chosen, done, repo, html)
     return 130 if 130 in codes else max(codes)
+
+
+def _overview(chosen, done, repo, html):
+    """After several targets: one line each, the runs to resume, and the comparison."""
+    sys.stderr.write("pagelab: %d targets:\n" % len(done))
+    for t, (path, code) in zip(chosen, done):
+        m, _ = read_json(os.path.join(path, "manifest.json"))
+        m = m if isinstance(m, dict) else {}
+        conf, _ = read_json(os.path.join(path, "conformance.json")) \
+            if os.path.exists(os.path.join(path, "conformance.json")) else (None, None)
+        res = conf.get("results") if isinstance(conf, dict) and isinstance(conf.get("results"), list) else None
+        sys.stderr.write("pagelab:   %-28s %s%s\n" % (t.spec, m.get("state", "?"), "; conformance " +
+                                                     summary.counts_text(res) if res is not None else ""))
+        if code == 130 or not m.get("complete"):
+            sys.stderr.write("pagelab:     resume: %s\n" % summary.resume_command(repo, path))
+    if html:
+        sys.stderr.write("pagelab: comparison: %s\npagelab:   open it: %s\n" % (
+            summary.shown_path(html), summary.opener(summary.shown_path(html))))
 
 
 def _run_id(target):
@@ -109,7 +145,10 @@ def _run_id(target):
 
 def run_target(target, out, args, repo, argv, host, stream=sys.stderr, cancel=None):
     """Prepare and run one target; the run directory is finished whatever happens. (path, exit code)."""
-    rd = RunDir(out, argv, args.profile, {"spec": target.spec, "kind": target.kind, "label": target.label()}, host)
+    tdesc = {"spec": target.spec, "kind": target.kind, "label": target.label()}
+    if target.run_label:
+        tdesc["run_label"] = target.run_label
+    rd = RunDir(out, argv, args.profile, tdesc, host)
     ctx = TargetRun(rd, repo, options(args), args.build, args.no_build, args.timeout or target.default_timeout,
                     stream, cancel)
     ctx.say("target %s -> %s" % (target.spec, rd.path))
@@ -128,8 +167,14 @@ def resume(args, repo, argv, parse):
     if problem or not isinstance(command, list) or len(command) < 2 or not all(isinstance(a, str) for a in command):
         raise UserError("%s: the manifest does not say how the run was started (%s)" % (path, problem or "no command"))
     orig = parse(command[1:])
+    # The build the run was started with, unless this command names one.
+    args.build = os.path.abspath(args.build_given or orig.build or args.build)
+    args.no_build = args.no_build or bool(getattr(orig, "no_build", False))
     spec = spec if isinstance(spec, str) else "local"
     target = resolve_all([spec], orig)[0]
+    label = ((manifest.get("target") or {}).get("run_label"))
+    if isinstance(label, str) and target.takes_label:
+        target.run_label = label
     rd = RunDir.reopen(path, argv)
     ctx = TargetRun(rd, repo, options(orig), args.build, args.no_build, args.timeout or target.default_timeout)
     plan = resume_plan(ctx.options, target.jobs(), rd.manifest, rd.path)
@@ -141,13 +186,13 @@ def resume(args, repo, argv, parse):
 
 def _execute(target, rd, ctx, plan):
     """Run the plan on the target and finish the run directory whatever happens. (path, exit code)."""
-    reason, interrupted = None, False
+    reason, interrupted, bad_request = None, False, False
     try:
         if plan:
             target.prepare(ctx)
             target.run(plan, ctx)
     except TargetFailed as e:
-        reason = str(e)
+        reason, bad_request = str(e), isinstance(e, BadRequest)
     except KeyboardInterrupt:
         interrupted = True
     try:
@@ -156,11 +201,13 @@ def _execute(target, rd, ctx, plan):
         warn("%s: environment not recorded: %s" % (target.spec, e))
     m = rd.finish(reason, interrupted)
     html = rd.write_report("pagelab run %s (%s)" % (m["run_id"], target.spec))
-    for name, part in m["parts"].items():
-        ctx.say("%-12s %s" % (name, part.get("status")))
-    ctx.say("%s: %s" % (target.spec, m["state"]))
+    for line in summary.lines(target.spec, rd.path, m, html, ctx.repo, interrupted):
+        ctx.say(line)
     if html:
-        print(html)
+        print(html, flush=True)
+    if bad_request:
+        ctx.stream.write("pagelab: error: %s\n" % reason)
+        return rd.path, 2
     return rd.path, 130 if interrupted else (0 if m["complete"] else 1)
 
 
@@ -168,9 +215,12 @@ def compare(paths, out, title):
     from .model import load_run
     from .report import write_report
     try:
-        print(write_report([load_run(p) for p in paths], new_dir(out), title))
+        html = write_report([load_run(p) for p in paths], new_dir(out), title)
     except (OSError, ValueError, UserError) as e:
         warn("comparison failed: %s" % e)
+        return None
+    print(html, flush=True)
+    return html
 
 
 def list_targets(args):

@@ -131,9 +131,12 @@ class RunDir:
         return self.manifest
 
     def write_report(self, title):
+        from .junit import write_junit
         from .report import write_report
         try:
-            html = write_report([load_run(self.path)], self.path, title)
+            run = load_run(self.path)
+            html = write_report([run], self.path, title)
+            write_junit(run, self.file("junit.xml"))
         except (OSError, ValueError) as e:
             warn("%s: report failed: %s" % (self.path, e))
             html = None

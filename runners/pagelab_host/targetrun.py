@@ -19,6 +19,11 @@ class TargetFailed(Exception):
     """The target itself failed (build, boot, hang, crash): one line saying why."""
 
 
+class BadRequest(TargetFailed):
+    """What the user asked selects nothing on this target (a --probes or --filter typo), found once its
+    binaries were built: the run stops before any part, and pagelab exits 2."""
+
+
 # Targets running side by side share build directories: one make at a time.
 _MAKE_LOCK = threading.Lock()
 
@@ -105,6 +110,9 @@ class TargetRun:
         if part.resume_from is not None:
             self._merge_resumed(part)
         status, problem = judge(part, self.rundir.path, exit_status, signal, interrupted, timed_out)
+        said = last_line(self.path(part.stderr)) if problem else None
+        if said:
+            problem = "%s; it said: %s" % (problem, said)  # "no probe matches the filters", a loader error
         info = {"status": status, "exit_status": exit_status, "finished": utc().isoformat(timespec="seconds"),
                 "seconds": round(time.monotonic() - self._begun, 1)}
         for k, v in (("signal", signal), ("problem", problem), ("note", note)):
@@ -143,6 +151,18 @@ class TargetRun:
         if res.timed_out:
             raise TargetFailed("%s did not finish within the target's %d s" % (part.name, self.timeout))
         return status
+
+
+def last_line(path, limit=300):
+    """The last non-empty line of a log (at most limit characters), or None."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return None
+    return lines[-1][:limit] if lines else None
 
 
 def which_or_error(command, package):

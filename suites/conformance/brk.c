@@ -21,22 +21,16 @@ struct brk_way {
 	int (*set)(char *want);
 };
 
-#ifdef HAVE_SBRK
 static int libc_get(char **cur)
 {
-	void *p = sbrk(0);
-	if (p == (void *)-1)
-		return errno;
-	*cur = p;
-	return 0;
+	return pc_sbrk(0, (void **)cur);
 }
 
 static int libc_set(char *want)
 {
-	return brk(want) == 0 ? 0 : errno;
+	return pc_brk(want);
 }
 static const struct brk_way libc_way = {"libc", true, libc_get, libc_set};
-#endif
 
 static int raw_get(char **cur)
 {
@@ -71,13 +65,7 @@ static bool libc_brk_disabled(int e)
 			return false;
 		return raw_set(cur) == 0;
 	}
-#ifdef HAVE_SBRK
-	int absurd = brk(absurd_break()) == 0 ? 0 : errno;
-	return absurd == e;
-#else
-	(void)e;
-	return false;
-#endif
+	return pc_brk(absurd_break()) == e;
 }
 
 static char *page_up(char *p)
@@ -108,16 +96,11 @@ static void move_to(struct pc_ctx *ctx, const struct brk_way *w, const struct br
 static const struct brk_way *way_or_skip(struct pc_ctx *ctx, bool libc)
 {
 	char *cur;
-	if (libc) {
-#ifdef HAVE_SBRK
-		return &libc_way;
-#else
-		pc_skip_unsupported(ctx, "no sbrk/brk in this libc");
-#endif
-	}
-	if (raw_get(&cur) == ENOTSUP)
-		pc_skip_unsupported(ctx, "no raw break system call on this system");
-	return &raw_way;
+	int e = libc ? libc_get(&cur) : raw_get(&cur);
+	if (e == ENOSYS || e == ENOTSUP)
+		pc_skip_unsupported(ctx, "%s: %s", libc ? "no sbrk/brk in this libc" : "no raw break system call here",
+				    pl_errno_name(e));
+	return libc ? &libc_way : &raw_way;
 }
 
 /* Record the break and move it up to the next page boundary. */
@@ -258,17 +241,18 @@ static void probe_below_start(struct pc_ctx *ctx, bool libc)
 PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
 	 "sbrk(+n) returns the old break and moves it by n; sbrk(-n) moves it back")
 {
-#ifdef HAVE_SBRK
 	intptr_t n = (intptr_t)(4 * pl_page_size());
-	char *orig = sbrk(0);
-	char *up = sbrk(n);
-	if (up == (void *)-1 && errno == ENOMEM && libc_brk_disabled(ENOMEM))
+	char *orig, *up, *mid, *down, *end;
+	PC_SETUP(ctx, pc_sbrk(0, (void **)&orig));
+	int e = pc_sbrk(n, (void **)&up);
+	if (e == ENOMEM && libc_brk_disabled(ENOMEM))
 		pc_skip_unsupported(ctx, "libc's sbrk() refuses to grow (ENOMEM) where the system would: "
 			"this libc disables brk (musl does)");
-	PC_CHECK(ctx, up != (void *)-1, "sbrk(+%ld) failed: %s", (long)n, pc_strerror(errno));
-	char *mid = sbrk(0);
-	char *down = sbrk(-n);
-	char *end = sbrk(0);
+	PC_CHECK(ctx, e == 0, "sbrk(+%ld) failed: %s", (long)n, pc_strerror(e));
+	PC_SETUP(ctx, pc_sbrk(0, (void **)&mid));
+	e = pc_sbrk(-n, (void **)&down);
+	PC_CHECK(ctx, e == 0, "sbrk(-%ld) failed: %s", (long)n, pc_strerror(e));
+	PC_SETUP(ctx, pc_sbrk(0, (void **)&end));
 	pc_observe(ctx, "sbrk_plus_returns", "%s", up == orig ? "old_break" : "other");
 	pc_observe(ctx, "sbrk_minus_returns", "%s", down == mid ? "old_break" : "other");
 	PC_CHECK(ctx, up == orig && mid == orig + n, "sbrk(+n) returned %p and moved the break %p -> %p",
@@ -276,9 +260,6 @@ PC_PROBE(libc_sbrk_increment, "brk.libc.sbrk_increment",
 	PC_CHECK(ctx, down == mid && end == orig, "sbrk(-n) returned %p and moved the break %p -> %p",
 		 (void *)down, (void *)mid, (void *)end);
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no sbrk in this libc");
-#endif
 }
 
 #ifdef HAVE_END_SYMBOL
@@ -296,8 +277,8 @@ static bool bss_end(uintptr_t *at) /* PE linkers define no such symbol */
 }
 #endif
 
-PC_PROBE(start_layout, "brk.start.after_exec",
-	 "the break set up at exec starts after the end of .bss; alignment and gap are observed")
+PC_PROBE_NEEDS(start_layout, "brk.start.after_exec", PC_FB(PC_F_BRK),
+	       "the break set up at exec starts after the end of .bss; alignment and gap are observed")
 {
 	uintptr_t start_brk = pc_obs_break_start(ctx);
 	char *cur;
@@ -318,7 +299,7 @@ PC_PROBE(start_layout, "brk.start.after_exec",
 /* Each behaviour twice: through libc's brk/sbrk and through the raw system call. */
 #define BRK_PROBES(fn, name, text)                                               \
 	PC_PROBE(libc_##fn, "brk.libc." name, text " (libc brk/sbrk)") { fn(ctx, true); } \
-	PC_PROBE(raw_##fn, "brk.syscall." name, text " (raw system call)") { fn(ctx, false); }
+	PC_PROBE_NEEDS(raw_##fn, "brk.syscall." name, PC_FB(PC_F_BRK), text " (raw system call)") { fn(ctx, false); }
 
 BRK_PROBES(probe_grow, "grow", "raising the break gives zeroed, writable memory")
 BRK_PROBES(probe_shrink, "shrink", "lowering the break keeps what stays below and unmaps the rest")
@@ -327,14 +308,15 @@ BRK_PROBES(probe_absurd, "failure_unchanged", "a break beyond the address space 
 BRK_PROBES(probe_unaligned, "unaligned_break", "the break can be set inside a page and reads back exactly")
 BRK_PROBES(probe_below_start, "below_start", "the break never moves below where it started")
 
-PC_PROBE(brk_shrink_over_readonly, "brk.syscall.shrink_over_readonly_part",
-	 "the break grown by two pages, the new part made read-only, then shrunk back: it moves and the part is gone")
+PC_PROBE_NEEDS(brk_shrink_over_readonly, "brk.syscall.shrink_over_readonly_part", PC_FB(PC_F_BRK),
+	       "the break grown by two pages, the new part made read-only, then shrunk back: it moves and the part is gone")
 {
 	void *start, *now;
 	size_t ps = pl_page_size();
 	int e = pl_raw_break(NULL, &start);
-	if (e == ENOTSUP)
-		pc_skip_unsupported(ctx, "no program break system call on this system");
+	if (e == ENOTSUP || e == ENOSYS)
+		pc_skip_unsupported(ctx, "no program break system call on this system: %s", pl_errno_name(e));
+	PC_SETUP(ctx, e);
 	char *base = (char *)(((uintptr_t)start + ps - 1) & ~(uintptr_t)(ps - 1));
 	PC_SETUP(ctx, pl_raw_break(base + 3 * ps, &now));
 	if (now != base + 3 * ps)

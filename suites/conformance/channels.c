@@ -23,9 +23,7 @@ static char *fresh_pages(struct pc_ctx *ctx, size_t pages)
 {
 	void *p;
 	PC_SETUP(ctx, pl_map_anon(pages * pl_page_size(), &p));
-#ifdef MADV_NOHUGEPAGE
 	(void)pc_madvise(p, pages * pl_page_size(), MADV_NOHUGEPAGE); /* refused only where there is no THP */
-#endif
 	return p;
 }
 
@@ -216,15 +214,10 @@ static int current_break(uintptr_t *cur)
 		*cur = (uintptr_t)now;
 		return 0;
 	}
-#ifdef HAVE_SBRK
-	now = sbrk(0);
-	if (now == (void *)-1)
-		return errno;
-	*cur = (uintptr_t)now;
-	return 0;
-#else
-	return ENOTSUP;
-#endif
+	int e = pc_sbrk(0, &now);
+	if (e == 0)
+		*cur = (uintptr_t)now;
+	return e;
 }
 
 PC_CHANNEL_PROBE(break_start, "channel.break_start.below_the_break", PC_CH_BREAK_START,

@@ -134,7 +134,7 @@ static void run_case(struct pc_ctx *ctx, const struct cow_case *c)
 }
 
 #define COW_CASE(fn, id, prep, writer, text)                                         \
-	PC_PROBE_KINDS(fn, id, PC_ALL_KINDS, text)                                     \
+	PC_PROBE_KINDS_NEEDS(fn, id, PC_ALL_KINDS, PC_FB(PC_F_FORK), text)           \
 	{                                                                              \
 		static const struct cow_case c = {prep, writer};                       \
 		run_case(ctx, &c);                                                     \

@@ -57,13 +57,10 @@ PC_PROBE(release_zero_locked, "pagelayer.release_zero.fallback_mlocked",
 	char *p = map_filled(ctx, len);
 	observe_cap(ctx, PL_OP_RELEASE_ZERO);
 	pc_lock_or_skip(ctx, p, len);
-	int e;
-#ifdef MADV_DONTNEED
-	e = pc_madvise(p, len, MADV_DONTNEED);
+	int e = pc_madvise(p, len, MADV_DONTNEED);
 	pc_observe(ctx, "madvise_dontneed_on_locked", "%s", e ? pl_errno_name(e) : "accepted");
 	pc_observe(ctx, "fallback_exercised", "%s", e ? "yes" : "no (madvise accepted locked memory)");
 	pc_fill(p, len, SEED);
-#endif
 	e = pl_release_zero(p, len);
 	PC_CHECK(ctx, e == 0, "pl_release_zero on locked memory returned %s", pc_strerror(e));
 	const char *got = pc_contents(p, len, SEED);
@@ -184,11 +181,7 @@ PC_PROBE(guard_locked, "pagelayer.guard.fallback_mlocked",
  * huge page resident. */
 static void no_thp(void *p, size_t len)
 {
-#ifdef MADV_NOHUGEPAGE
 	(void)pc_madvise(p, len, MADV_NOHUGEPAGE); /* refused only where THP does not exist */
-#else
-	(void)p; (void)len;
-#endif
 }
 
 static void populate_check(struct pc_ctx *ctx, bool write)

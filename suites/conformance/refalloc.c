@@ -111,7 +111,9 @@ static void probe_rss(struct pc_ctx *ctx, enum ra_release r)
 	ra_free(p); /* larger than the retain threshold: the policy applies at once */
 	size_t after = resident(ctx, p, BIG);
 	pc_measure(ctx, "resident_pages", "%zu of %zu before free, %zu after", before, pages, after);
-	PC_CHECK(ctx, before >= pages * 9 / 10, "the touched object was not resident (%zu of %zu pages)", before, pages);
+	/* Residency and RSS are the system's bookkeeping, not a contract: every expectation below is a behaviour. */
+	PC_BEHAVIOUR(ctx, before >= pages * 9 / 10, "expected the touched object to be resident, saw %zu of %zu pages",
+		     before, pages);
 	const char *when = "never";
 	char pressure[64];
 	snprintf(pressure, sizeof(pressure), "under pressure (%s)", pc_reclaim_name());
@@ -121,10 +123,11 @@ static void probe_rss(struct pc_ctx *ctx, enum ra_release r)
 		when = pressure;
 	pc_observe(ctx, "rss_after_free", "dropped %s", when);
 	if (r == RA_RELEASE_ZERO || r == RA_RELEASE_DECOMMIT)
-		PC_CHECK(ctx, strcmp(when, "at once") == 0, "%s must return memory at once; RSS dropped %s",
-			 ra_release_name(r), when);
+		PC_BEHAVIOUR(ctx, strcmp(when, "at once") == 0, "expected %s to return memory at once (Linux frees "
+			     "released pages at once), saw RSS dropped %s", ra_release_name(r), when);
 	if (r == RA_RELEASE_NONE)
-		PC_CHECK(ctx, after >= pages * 9 / 10, "policy none must keep memory, %zu of %zu pages left", after, pages);
+		PC_BEHAVIOUR(ctx, after >= pages * 9 / 10, "expected policy none to keep the memory resident, saw %zu of "
+			     "%zu pages left", after, pages);
 	pc_pass(ctx);
 }
 

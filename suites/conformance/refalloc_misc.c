@@ -41,8 +41,8 @@ static int child_allocates(void *arg)
 	return 0;
 }
 
-PC_PROBE(fork_child, "refalloc.fork_child_allocates",
-	 "a forked child allocates and frees, and its writes to inherited blocks stay private")
+PC_PROBE_NEEDS(fork_child, "refalloc.fork_child_allocates", PC_FB(PC_F_FORK),
+	       "a forked child allocates and frees, and its writes to inherited blocks stay private")
 {
 	setup(ctx, RA_INIT_NONE, RA_PATTERN_AUTO);
 	char *p = ra_malloc(4096);

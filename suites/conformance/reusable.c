@@ -1,7 +1,7 @@
 /* Darwin's MADV_FREE_REUSABLE / MADV_FREE_REUSE pair: pages handed back as
  * reusable stay mapped; after reuse each page reads its old bytes or zero,
- * and writes after reuse are kept. Native where the headers define the
- * pair; elsewhere the page layer's emulation (pl_reusable / pl_reuse) is
+ * and writes after reuse are kept. Native where the running system knows
+ * the pair; elsewhere the page layer's emulation (pl_reusable / pl_reuse) is
  * held to the same contract and the result says it was emulated. */
 #include "config.h"
 #include "pagelab/check.h"
@@ -17,27 +17,42 @@
 #define SEED 17
 #define SEED_NEW 18
 
-#if defined(MADV_FREE_REUSABLE) && defined(MADV_FREE_REUSE)
-/* Darwin's pair keeps reusable pages accessible; the page layer's contract does not promise it. */
-static const bool access_must_stay_legal = true;
-static int make_reusable(void *p, size_t len) { return pc_madvise(p, len, MADV_FREE_REUSABLE); }
-static int reuse(void *p, size_t len) { return pc_madvise(p, len, MADV_FREE_REUSE); }
-static void observe_impl(struct pc_ctx *ctx)
+/* Darwin's native pair where the running system knows it: asked on an empty range, where a known advice is
+ * accepted and an unknown one refused (as pc_need_advice asks); elsewhere the page layer's emulation. */
+static bool native_pair(void)
 {
-	pc_measure(ctx, "implementation", "native: madvise(MADV_FREE_REUSABLE/MADV_FREE_REUSE)");
+	return pc_unknown_advice_errno(NULL, 0) != 0 && pc_madvise(NULL, 0, MADV_FREE_REUSABLE) == 0 &&
+	       pc_madvise(NULL, 0, MADV_FREE_REUSE) == 0;
 }
-#else
-static const bool access_must_stay_legal = false; /* Windows' offered pages fault until reclaimed */
-static int make_reusable(void *p, size_t len) { return pl_reusable(p, len); }
-static int reuse(void *p, size_t len) { return pl_reuse(p, len); }
+
+/* Darwin's pair keeps reusable pages accessible; the page layer's contract does not promise it
+ * (Windows' offered pages fault until reclaimed). */
+static bool access_must_stay_legal(void)
+{
+	return native_pair();
+}
+
+static int make_reusable(void *p, size_t len)
+{
+	return native_pair() ? pc_madvise(p, len, MADV_FREE_REUSABLE) : pl_reusable(p, len);
+}
+
+static int reuse(void *p, size_t len)
+{
+	return native_pair() ? pc_madvise(p, len, MADV_FREE_REUSE) : pl_reuse(p, len);
+}
+
 static void observe_impl(struct pc_ctx *ctx)
 {
 	const struct pl_cap *c = &pl_caps()->op[PL_OP_REUSABLE];
+	if (native_pair()) {
+		pc_measure(ctx, "implementation", "native: madvise(MADV_FREE_REUSABLE/MADV_FREE_REUSE)");
+		return;
+	}
 	if (c->impl == PL_UNAVAILABLE)
 		pc_skip_unsupported(ctx, "no reusable/reuse on this system: %s", c->how ? c->how : "page layer lacks it");
 	pc_measure(ctx, "implementation", "%s: %s", pl_impl_name(c->impl), c->via ? c->via : "?");
 }
-#endif
 
 /* Hand the range back as reusable, then reuse it; refusals per kind are skips. */
 static void reusable_then_reuse(struct pc_ctx *ctx, void *p, size_t len)
@@ -107,7 +122,7 @@ PC_PROBE(reusable_rss, "reusable.rss_after_reusable",
 	pc_observe(ctx, "rss_after_pageout", "%s", forced ? pc_rss_change(filled, after_reclaim, m.len) : "not forced");
 	struct pl_fault f = pc_access(m.addr, false, 0);
 	pc_observe(ctx, "access_while_reusable", "%s", f.name);
-	PC_CHECK(ctx, f.kind == PL_FAULT_NONE || !access_must_stay_legal, "reading a reusable page faulted (%s)", f.name);
+	PC_CHECK(ctx, f.kind == PL_FAULT_NONE || !access_must_stay_legal(), "reading a reusable page faulted (%s)", f.name);
 	PC_SETUP(ctx, reuse(m.addr, m.len));
 	pc_unmap(&m);
 	pc_pass(ctx);

@@ -31,3 +31,22 @@ def fixtures_dir():
 def python_exe():
     """Debian's interpreter, which sees Debian's packages."""
     return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+# Test tiers. `system`: needs emulators, guests, remote hosts, a LAVA server, Wine, many builds or long
+# benchmark runs (make check runs them; the tools they need are installed by tools/install-deps.sh check).
+# Everything else is the quick tier (make check-quick): no installs, no root, no network, minutes at most.
+SYSTEM_MODULES = {"test_lava", "test_ssh", "test_windows", "test_targets_e2e", "test_privileged_probes",
+                  "test_perf_fork_tlb", "test_perf_resume", "test_perf_sanity", "test_refalloc_programs",
+                  "test_builds", "test_fault_catalogue", "test_fuzz"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "system: needs emulators, guests, hosts, services or long runs "
+                                       "(make check); the rest is make check-quick")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rpartition(".")[2] in SYSTEM_MODULES:
+            item.add_marker(pytest.mark.system)

@@ -28,6 +28,15 @@ EXPECTED = {
     "selftest.xfail": ("xfail", "known deviation"),
     "selftest.fail": ("fail", "1 + 1 == 3: arithmetic is off by 1"),
     "selftest.no_outcome": ("error", "without an outcome"),
+    "feature.brk": ("skip", "absent on purpose"),
+    "feature.fork": ("pass", ""),
+    "selftest.needs_absent": ("skip", "needs brk, which this system lacks: absent on purpose"),
+    "selftest.needs_present": ("pass", ""),
+    "selftest.need_feature_inside": ("skip", "needs brk"),
+    "selftest.differs": ("differs", "expected 3, saw 2"),
+    "selftest.differs_then_fail": ("fail", "then a contract breaks"),
+    "selftest.observed": ("observed", "every answer is allowed"),
+    "selftest.setup_enosys": ("skip", "ENOSYS: not implemented here"),
 }
 
 
@@ -69,8 +78,9 @@ def test_exit_status_and_summary(exec_run):
     assert p.returncode == 1
     s = data["summary"]
     nkinds = sum(1 for r in data["results"] if r["id"].startswith("selftest.kinds/"))
-    assert s == {"pass": 2 + nkinds, "fail": 4, "skip": 1, "xfail": 1, "error": 2, "timeout": 1, "total": 11 + nkinds,
-                 "skip_unsupported": 1, "skip_unobservable": 0, "skip_prerequisite": 0}
+    assert s == {"pass": 4 + nkinds, "fail": 5, "differs": 1, "skip": 5, "xfail": 1, "error": 2, "timeout": 1,
+                 "observed": 1, "total": 20 + nkinds,
+                 "skip_unsupported": 5, "skip_unobservable": 0, "skip_prerequisite": 0}
     assert data["schema"] == "pagelab.conformance/2"
     assert data["isolation"] == "exec"
     assert data["env"]["page_size"] > 0 and data["env"]["kernel"]
@@ -84,7 +94,32 @@ def test_verdict_classes_are_recorded(exec_run):
     assert r["selftest.segfault"]["class"] == "crashed"
     assert r["selftest.no_outcome"]["class"] == "harness"
     assert "class" not in r["selftest.pass"]
-    assert data["summary"]["skip_unsupported"] == 1
+    assert data["summary"]["skip_unsupported"] == 5
+    assert r["selftest.differs"]["class"] == "behaviour"
+    assert r["selftest.differs"]["observed"]["behaviour_differs"] == "expected 3, saw 2"
+    assert r["selftest.needs_absent"]["class"] == "unsupported"
+    assert r["selftest.needs_absent"]["feature"] == "brk"
+    assert "duration_ms" not in r["selftest.needs_absent"] or r["selftest.needs_absent"]["duration_ms"] == 0
+
+
+def test_features_run_first_and_are_recorded(exec_run):
+    p, data, _ = exec_run
+    ids = [r["id"] for r in data["results"]]
+    last_feature = max(i for i, x in enumerate(ids) if x.startswith("feature."))
+    assert all(not x.startswith("feature.") for x in ids[last_feature + 1:])
+    assert all(x.startswith("feature.") for x in ids[:last_feature + 1])
+    assert data["features"]["brk"] == {"probe": "feature.brk", "present": False, "class": "unsupported",
+                                       "why": "absent on purpose: ENOSYS (feature.brk)"}
+    assert data["features"]["fork"] == {"probe": "feature.fork", "present": True}
+
+
+def test_a_filtered_run_still_proves_features(tmp_path):
+    p, data = run_selftest(tmp_path, "-f", "selftest.needs_*")
+    results = by_id(data)
+    assert set(results) == {"feature.brk", "feature.fork", "selftest.needs_absent", "selftest.needs_present"}
+    assert results["selftest.needs_absent"]["status"] == "skip"
+    assert results["selftest.needs_present"]["status"] == "pass"
+    assert p.returncode == 0
 
 
 def test_observations_survive_a_crash_and_are_escaped(exec_run):
@@ -115,10 +150,12 @@ def test_tap_is_well_formed(exec_run):
     assert any(l.endswith("selftest.skip # SKIP unsupported: feature absent: ENOSYS") and l.startswith("ok ") for l in tests)
     assert any("selftest.xfail # TODO" in l and l.startswith("not ok") for l in tests)
     assert any(l.startswith("not ok") and l.endswith("selftest.segfault") for l in tests)
+    assert any(l.startswith("ok ") and "selftest.differs (differs from the usual behaviour: expected 3, saw 2)" in l
+               for l in tests)
     summary = [l for l in lines if l.startswith("# pagelab-conform: ")]
-    assert summary and summary[0].startswith("# pagelab-conform: %d pass, 4 fail, 1 skip, 1 xfail, 2 error, 1 timeout"
-                                             % (total - 9))
-    assert "# skips: 1 unsupported, 0 unobservable, 0 prerequisite" in lines
+    assert summary and summary[0].startswith(
+        "# pagelab-conform: %d pass, 5 fail, 1 differs, 5 skip, 1 xfail, 2 error, 1 timeout, 1 observed" % (total - 16))
+    assert "# skips: 5 unsupported, 0 unobservable, 0 prerequisite" in lines
 
 
 def test_fork_isolation_gives_the_same_outcomes(tmp_path):
@@ -265,7 +302,8 @@ def test_a_launcher_that_does_not_follow_children_is_not_escaped(tmp_path):
     assert data["isolation"] == "fork", data.get("isolation_note")
     note = data["isolation_note"]
     assert "runs in another world" in note and "traced yes" in note and "traced no" in note
-    assert p.returncode == 0 and all(r["status"] == "pass" for r in data["results"])
+    assert p.returncode == 0 and all(r["status"] == "pass" for r in data["results"] if r["id"].startswith("mmap."))
+    assert all(r["status"] in ("pass", "skip") for r in data["results"])
 
 
 @needs_tools
@@ -278,7 +316,12 @@ def test_a_refusal_like_an_unknown_advice_is_unsupported(tmp_path):
     assert len(refused) >= 5 and all(r["status"] == "skip" for r in cold)
     for r in refused:
         assert r["class"] == "unsupported", r
-        assert r["observed"]["answer"] == "EINVAL" and r["observed"]["answer_to_unknown_request"] == "EINVAL"
+    # The feature probe holds the evidence; every probe of the advice skips with it, never started.
+    feature = by_id(data)["feature.madv_cold"]
+    assert feature["status"] == "skip" and feature["class"] == "unsupported"
+    assert feature["observed"]["answer"] == "EINVAL" and feature["observed"]["answer_to_unknown_advice"] == "EINVAL"
+    assert data["features"]["madv_cold"]["present"] is False
+    assert sum(r.get("feature") == "madv_cold" for r in refused) >= 5
 
 
 @needs_tools

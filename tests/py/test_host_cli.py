@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-SUBCOMMANDS = ("run", "targets", "compare", "report", "plot", "list", "kernels")
+SUBCOMMANDS = ("run", "targets", "compare", "report", "plot", "list", "kernels", "export")
 
 
 def pagelab(repo_root, *args, results=None):

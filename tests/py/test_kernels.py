@@ -80,6 +80,7 @@ def test_meta_package_picks_the_newest_kernel_of_the_series():
 FOREIGN = "kernel:6.1/ppc64el"
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not shutil.which("qemu-system-ppc64") or not shutil.which("powerpc64le-linux-gnu-gcc"),
                     reason="needs qemu-system-ppc and gcc-powerpc64le-linux-gnu")
 def test_boot_a_foreign_kernel_and_run_probes(repo_root, python_exe, build_dir, tmp_path):
@@ -101,3 +102,29 @@ def test_boot_a_foreign_kernel_and_run_probes(repo_root, python_exe, build_dir, 
     # Channel probes always run: the others need to know which observations to trust.
     assert all(r["id"].startswith(("mmap.anon", "brk.syscall.", "channel.")) for r in conf["results"])
     assert (out / "logs" / "console.log").stat().st_size > 0 and (out / "report.html").exists()
+
+
+PINNED = "kernel:6.1"
+
+
+@pytest.mark.system
+@pytest.mark.skipif(not shutil.which("qemu-system-x86_64") or os.uname().machine != "x86_64",
+                    reason="needs qemu-system-x86 on an x86-64 host")
+def test_a_pinned_kernel_gives_known_answers(repo_root, python_exe, build_dir, tmp_path):
+    """The whole suite in Debian's 6.1 guest, a system with known answers: every probe passes, is an expected
+    failure, records an observation, or skips with a reason. A fail there is a defect of ours (or a real
+    kernel finding to triage in results/triage.json), never the host's business."""
+    out = tmp_path / "run"
+    p = subprocess.run([python_exe, os.path.join(repo_root, "runners", "pagelab"), "run", "--target", PINNED,
+                        "--no-perf", "--build", build_dir, "--out", str(out)],
+                       capture_output=True, text=True, timeout=2400)
+    assert "Traceback" not in p.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True, (manifest["state"], p.stderr[-2000:])
+    conf = json.loads((out / "conformance.json").read_text())
+    assert conf["env"]["kernel"].startswith("6.1.")
+    wrong = ["%s: %s: %s" % (r["id"], r["status"], r.get("reason", "")) for r in conf["results"]
+             if r["status"] not in ("pass", "xfail", "skip", "observed")]
+    assert not wrong, "\n".join(wrong)
+    assert all(r.get("reason") for r in conf["results"] if r["status"] == "skip")
+    assert conf["summary"]["pass"] > conf["summary"]["total"] / 2

@@ -5,6 +5,7 @@
  * and, under Wine, tests/py/test_windows.py. */
 #include "pagelab/check.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,5 +76,58 @@ PC_PROBE_KINDS(st_kinds, "selftest.kinds", PC_ANON_KINDS | PC_FILE_KINDS, "maps 
 	memset(m.addr, 0x11, m.len);
 	pc_observe(ctx, "kind", "%s", pc_kind_name(pc_kind(ctx)));
 	pc_unmap(&m);
+	pc_pass(ctx);
+}
+
+/* Features: the runner proves them before the probes, and never starts a probe whose feature is missing. */
+PC_FEATURE_PROBE(st_feature_absent, "feature.brk", PC_F_BRK, "a feature this self-test makes absent")
+{
+	pc_skip_unsupported(ctx, "absent on purpose: ENOSYS");
+}
+
+PC_FEATURE_PROBE(st_feature_present, "feature.fork", PC_F_FORK, "a feature this self-test makes present")
+{
+	pc_pass(ctx);
+}
+
+PC_PROBE_NEEDS(st_needs_absent, "selftest.needs_absent", PC_FB(PC_F_BRK), "needs the absent feature")
+{
+	pc_fail(ctx, "ran although its feature is absent");
+}
+
+PC_PROBE_NEEDS(st_needs_present, "selftest.needs_present", PC_FB(PC_F_FORK), "needs the present feature")
+{
+	pc_need_feature(ctx, PC_F_FORK);
+	pc_pass(ctx);
+}
+
+PC_PROBE(st_need_inside, "selftest.need_feature_inside", "asks for the absent feature inside the probe")
+{
+	pc_need_feature(ctx, PC_F_BRK);
+	pc_fail(ctx, "pc_need_feature returned for an absent feature");
+}
+
+PC_PROBE(st_differs, "selftest.differs", "meets its contract, not a behaviour")
+{
+	PC_BEHAVIOUR(ctx, 1 + 1 == 3, "expected %d, saw %d", 3, 2);
+	pc_pass(ctx);
+}
+
+PC_PROBE(st_differs_then_fail, "selftest.differs_then_fail", "a behaviour differs, then a contract fails")
+{
+	PC_BEHAVIOUR(ctx, 0, "a behaviour differs first");
+	PC_CHECK(ctx, 0, "then a contract breaks");
+	pc_pass(ctx);
+}
+
+PC_PROBE(st_observed, "selftest.observed", "records a choice and asserts nothing")
+{
+	pc_observe(ctx, "choice", "%s", "any");
+	pc_observed(ctx, "every answer is allowed");
+}
+
+PC_PROBE(st_setup_enosys, "selftest.setup_enosys", "a set-up call answers ENOSYS")
+{
+	PC_SETUP(ctx, ENOSYS);
 	pc_pass(ctx);
 }

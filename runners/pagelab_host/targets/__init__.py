@@ -62,8 +62,9 @@ from ..errors import UserError
 class Need:
     """Something a target kind needs installed: a command on PATH or a file, and the Debian package with it."""
 
-    def __init__(self, what, package, why=""):
+    def __init__(self, what, package, why="", installable=True):
         self.what, self.package, self.why = what, package, why
+        self.installable = installable   # package names apt-get takes (False: only a hint, e.g. a launcher's)
 
     def present(self):
         return os.path.exists(self.what) if os.path.isabs(self.what) else shutil.which(self.what) is not None
@@ -75,6 +76,10 @@ class Target:
     summary = ""
     default_timeout = 3600      # seconds for the whole target, unless --timeout says otherwise
     examples = (None,)          # arguments `pagelab targets` checks the needs of
+    family = "posix"            # the suite's build for it: posix or windows (which probes exist)
+    host_page_size = False      # its benchmarks see this machine's page size (its instance names match ours)
+    takes_label = False         # --label NAME goes into its label (kernel targets: two bzImage runs apart)
+    run_label = None
 
     def __init__(self, arg, opts):
         self.arg = arg
@@ -110,6 +115,20 @@ class Target:
 
     def describe(self):
         return {}
+
+
+def apply_labels(chosen, labels):
+    """--label NAME (repeatable): one label for every target that takes one, or one each, in order."""
+    if not labels:
+        return
+    takers = [t for t in chosen if t.takes_label]
+    if not takers:
+        raise UserError("--label names the runs of kernel targets, and no kernel target is given")
+    if len(labels) not in (1, len(takers)):
+        raise UserError("--label given %d times for %d kernel targets: give it once, or once per kernel target"
+                        % (len(labels), len(takers)))
+    for i, t in enumerate(takers):
+        t.run_label = labels[0] if len(labels) == 1 else labels[i]
 
 
 def kinds():

@@ -2,8 +2,10 @@
 import os
 import subprocess
 
+from .. import checks
 from ..fsutil import atomic_path
 from ..plan import listed_names
+from ..targetrun import BadRequest
 from . import Target
 
 
@@ -25,6 +27,7 @@ class CommandTarget(Target):
         self.binaries = ctx.make(self.build_dir(ctx), self.make_variables())
 
     def run(self, plan, ctx):
+        self.check_selection(plan, ctx)
         for part in plan:
             binary = self.binaries.get(part.binary)
             if not binary or not os.access(binary, os.X_OK):
@@ -37,6 +40,26 @@ class CommandTarget(Target):
                 return outputs[name]
             argv = self.prefix() + part.argv(self.binaries.get, out)
             ctx.exec_part(part, argv, outputs, total=self._count(part, binary))
+
+    def check_selection(self, plan, ctx):
+        """BadRequest when --probes or --filter selects nothing in this target's own binaries (what the
+        check before the run could not tell: no build here yet, or one older than the sources)."""
+        for part in plan:
+            binary = self.binaries.get(part.binary)
+            if not binary or not os.access(binary, os.X_OK):
+                continue
+            if part.name == "conformance" and ctx.options.probe_filters:
+                bad = checks.unmatched_probes(binary, ctx.options.probe_filters, self.prefix())
+                if bad:
+                    raise BadRequest(checks.probes_message(bad, binary))
+            elif part.name == "perf" and ctx.options.bench_filter and part.resume_from is None:
+                try:
+                    res = subprocess.run(self.prefix() + [binary] + part.listing, capture_output=True, text=True,
+                                         timeout=120)
+                except (OSError, subprocess.TimeoutExpired):
+                    continue
+                if res.returncode == 0 and not listed_names(res.stdout):
+                    raise BadRequest(checks.filter_message(ctx.options.bench_filter, ctx.options.profile, binary))
 
     def _count(self, part, binary):
         """How many steps the part will take (for the time left), when it can list them quickly."""

@@ -44,6 +44,8 @@ KERNEL_ARCHES = {k.name: k for k in (
     KernelArch("s390x", "s390x", "s390x", ("s390x",), ["-M", "s390-ccw-virtio"], "max", "ttysclp0"),
     KernelArch("riscv64", "riscv64", "riscv64", ("riscv64",), ["-M", "virt"], "rv64", "ttyS0"),
 )}
+# The kernel's COMMAND_LINE_SIZE (with its terminating NUL) per architecture, in Debian's configurations.
+CMDLINE_SIZE = {"amd64": 2048, "arm64": 2048, "arm64-16k": 2048, "ppc64el": 2048, "s390x": 4096, "riscv64": 1024}
 HOST_KERNEL_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64el", "s390x": "s390x",
                     "riscv64": "riscv64"}
 _accel_seen = {}
@@ -70,6 +72,7 @@ class KernelTarget(GuestTarget):
     summary = "a Debian (or given) kernel under qemu-system; ARCH: " + ", ".join(KERNEL_ARCHES)
     examples = ("6.1/amd64", "6.1/arm64", "6.12/arm64-16k", "6.1/ppc64el", "6.1/s390x", "6.12/riscv64")
     default_timeout = 5400
+    takes_label = True
 
     def __init__(self, arg, opts):
         super().__init__(arg, opts)
@@ -79,10 +82,14 @@ class KernelTarget(GuestTarget):
                             % (self.spec, self.kernel))
         self.image = self.package = None
         self.accel, self.accel_reason = "tcg", "not decided yet"
+        line, most = self.append("run"), CMDLINE_SIZE.get(self.karch.name, 2048) - 1
+        if getattr(opts, "append", None) and len(line) > most:
+            raise UserError("target %s: --append makes the kernel command line %d characters; a %s kernel keeps "
+                            "%d and drops the rest" % (self.spec, len(line), self.karch.name, most))
 
     def label(self):
         kernel = os.path.basename(self.kernel) if os.path.exists(self.kernel) else self.kernel
-        return "kernel-%s-%s" % (kernel, self.karch.name)
+        return "kernel-%s-%s%s" % (kernel, self.karch.name, "-" + self.run_label if self.run_label else "")
 
     def qemu(self):
         return self.karch.build.system
@@ -137,7 +144,8 @@ class KernelTarget(GuestTarget):
             # At boot: later, memory is too scattered. Three asked, as the kernel's own placement
             # (KASLR, the initramfs) was seen to leave room for only one or two.
             line += " hugepagesz=1G hugepages=3"
-        return line
+        extra = getattr(self.opts, "append", None)
+        return line + " " + extra if extra else line
 
     def boot_command(self, ctx, root, mode="run"):
         return self.qemu_command(self.accel, root, self.append(mode), self.opts.memory, self.opts.cpus)
@@ -205,7 +213,9 @@ class KernelTarget(GuestTarget):
                 "qemu_cpu": "host" if self.accel == "kvm" else self.karch.cpu, "accel": self.accel,
                 "accel_reason": self.accel_reason, "memory": self.opts.memory, "cpus": self.opts.cpus,
                 "kernel_image": self.image and os.path.basename(self.image), "kernel_package": self.package,
-                "byte_order": self.karch.build.byte_order, "pointer_bits": self.karch.build.bits}
+                "byte_order": self.karch.build.byte_order, "pointer_bits": self.karch.build.bits,
+                **({"kernel_append": self.opts.append} if getattr(self.opts, "append", None) else {}),
+                **({"run_label": self.run_label} if self.run_label else {})}
 
 
 def _mib(size):

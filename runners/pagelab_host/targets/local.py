@@ -10,6 +10,7 @@ from ._command import CommandTarget
 
 class LocalTarget(CommandTarget):
     kind = "local"
+    host_page_size = True
     usage = "local"
     summary = "this machine, native build (the default)"
 

@@ -6,6 +6,7 @@ from ._command import CommandTarget
 
 class MuslTarget(CommandTarget):
     kind = "musl"
+    host_page_size = True
     usage = "musl"
     summary = "static build with musl libc, run here"
 

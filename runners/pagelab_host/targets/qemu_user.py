@@ -12,6 +12,7 @@ from ._command import CommandTarget
 
 class QemuUserTarget(CommandTarget):
     kind = "qemu-user"
+    host_page_size = True
     usage = "qemu-user:ARCH"
     summary = "static cross build under qemu-user; ARCH: " + ", ".join(a for a in ARCHES if a != "amd64")
     examples = tuple(a for a in ARCHES if a != "amd64")

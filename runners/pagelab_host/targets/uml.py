@@ -13,6 +13,7 @@ DEFAULT_UML = "linux.uml"
 
 class UmlTarget(GuestTarget):
     kind = "uml"
+    host_page_size = True
     usage = "uml[:KERNEL]"
     summary = "user-mode Linux with root on hostfs (KERNEL: a linux.uml binary; default Debian's)"
     root_kind = "dir"

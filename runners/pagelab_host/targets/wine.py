@@ -25,6 +25,7 @@ PREFIX_READY = "pagelab-prefix-ready"  # written last: a prefix without it is re
 
 class WineTarget(CommandTarget):
     kind = "wine"
+    family = "windows"
     usage = "wine"
     summary = "the Windows build (mingw-w64) under Wine, headless"
 

@@ -11,6 +11,7 @@ from ._command import CommandTarget
 
 class WrapTarget(CommandTarget):
     kind = "wrap"
+    host_page_size = True
     usage = "wrap:COMMAND"
     summary = "the native build under a launcher given as a command prefix"
     examples = ()
@@ -29,7 +30,8 @@ class WrapTarget(CommandTarget):
                                  os.path.basename(self.launcher[0]))[:40]
 
     def needs(self):
-        return [Need(self.launcher[0], "the package that provides %s" % self.launcher[0], "launcher")]
+        return [Need(self.launcher[0], "the package that provides %s" % self.launcher[0], "launcher",
+                     installable=False)]
 
     def prefix(self):
         return list(self.launcher)

@@ -94,8 +94,8 @@ struct region {
 	bool hugetlb;
 };
 
-/* Child exit statuses. */
-enum { ST_KEPT, ST_LEAKED, ST_PIN_UNSUPPORTED, ST_SETUP_FAILED };
+/* Child exit statuses; a child whose pin was refused says how: not implemented, a limit, or refused. */
+enum { ST_KEPT, ST_LEAKED, ST_SETUP_FAILED, ST_PIN_ABSENT, ST_PIN_LIMIT, ST_PIN_REFUSED };
 
 static void need_huge_now(struct pc_ctx *ctx, const struct region *r, enum source src)
 {
@@ -119,10 +119,8 @@ static void map_source(struct pc_ctx *ctx, enum source src, struct region *r)
 	r->mem = m.addr;
 	r->size = m.len;
 	r->hugetlb = src == SRC_HUGETLB_PMD || src == SRC_HUGETLB_PUD;
-#ifdef MADV_NOHUGEPAGE
 	if (src == SRC_BASE)
 		(void)pc_madvise(r->mem, r->size, MADV_NOHUGEPAGE); /* refused only where there is no THP */
-#endif
 	pc_fill(r->mem, r->size, SEED);
 	if (src == SRC_THP || src == SRC_MTHP)
 		need_huge_now(ctx, r, src);
@@ -138,23 +136,18 @@ static void map_by_ptes(struct pc_ctx *ctx, struct region *r)
 
 static void move_half_away(struct pc_ctx *ctx, struct region *r)
 {
-#if defined(HAVE_MREMAP) && defined(MREMAP_FIXED)
 	size_t half = r->size / 2;
-	void *dst;
+	void *dst, *moved;
 	PC_SETUP(ctx, pl_reserve(half, 0, &dst));
-	if (mremap(r->mem + half, half, half, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != dst)
-		pc_error(ctx, "mremap of half the huge page: %s", pc_strerror(errno));
+	PC_SETUP(ctx, pc_mremap(r->mem + half, half, half, MREMAP_MAYMOVE | MREMAP_FIXED, dst, &moved));
+	if (moved != dst)
+		pc_error(ctx, "mremap(MREMAP_FIXED) of half the huge page moved it to %p, not %p", moved, dst);
 	r->size = half;
-#else
-	(void)r;
-	pc_skip_unsupported(ctx, "no Linux-style mremap(2) on this system");
-#endif
 }
 
 /* A child that shares only the first page of the huge page, then exits. */
 static void share_first_page_once(struct pc_ctx *ctx, struct region *r)
 {
-#if defined(MADV_DONTFORK) && defined(MADV_DOFORK)
 	size_t ps = pl_page_size();
 	pc_advise(ctx, r->mem + ps, r->size - ps, MADV_DONTFORK, "MADV_DONTFORK");
 	struct duet d;
@@ -164,15 +157,10 @@ static void share_first_page_once(struct pc_ctx *ctx, struct region *r)
 	if (duet_end(&d) != 0)
 		pc_error(ctx, "the child sharing one page did not end cleanly");
 	pc_advise(ctx, r->mem + ps, r->size - ps, MADV_DOFORK, "MADV_DOFORK");
-#else
-	(void)r;
-	pc_skip_unsupported(ctx, "no MADV_DONTFORK in this system's headers");
-#endif
 }
 
 static void swap_out(struct pc_ctx *ctx, struct region *r)
 {
-#ifdef MADV_PAGEOUT
 	if (!pc_swap_available())
 		pc_skip_prerequisite(ctx, "needs swap to page anonymous memory out: none configured (a kernel target's "
 				     "guest has it)");
@@ -181,10 +169,6 @@ static void swap_out(struct pc_ctx *ctx, struct region *r)
 		if (!(pc_obs_page_flags(ctx, r->mem + off, PL_PF_SWAPPED) & PL_PF_SWAPPED))
 			pc_skip_prerequisite(ctx, "MADV_PAGEOUT left page %zu in memory: nothing to test swapped",
 					     off / pl_page_size());
-#else
-	(void)r;
-	pc_skip_unsupported(ctx, "no MADV_PAGEOUT in this system's headers");
-#endif
 }
 
 static void prepare(struct pc_ctx *ctx, const struct layout *l, struct region *r)
@@ -231,7 +215,8 @@ static PC_NORETURN void child_compares(const struct duet *d, struct region *r, b
 	if (pin) {
 		int e = pl_pin_start(r->mem, r->size, PL_PIN_PIPE, &p);
 		if (e)
-			_exit(e == ENOTSUP ? ST_PIN_UNSUPPORTED : ST_SETUP_FAILED);
+			_exit(e == ENOTSUP || e == ENOSYS ? ST_PIN_ABSENT : e == ENOMEM || e == EPERM ? ST_PIN_LIMIT
+											: ST_PIN_REFUSED);
 		if (pl_unmap(r->mem, r->size) != 0)
 			_exit(ST_SETUP_FAILED); /* the pipe now holds the only reference */
 	}
@@ -258,18 +243,26 @@ static int parent_writes(struct pc_ctx *ctx, const struct cow_case *c, struct re
 	return duet_end(&d);
 }
 
+/* A pin the case's subject needs was refused with e: not implemented is unsupported, a limit is the
+ * environment's; any other refusal, where the feature probe pinned a page, is the system's. */
+static PC_NORETURN void pin_refused(struct pc_ctx *ctx, const struct region *r, enum pl_pin_kind kind, int e)
+{
+	const char *how = kind == PL_PIN_PIPE ? "vmsplice" : "io_uring fixed buffers";
+	if (e == ENOTSUP || e == ENOSYS)
+		pc_skip_unsupported(ctx, "this system cannot pin memory that way (%s): %s", how, pl_errno_name(e));
+	if (e == ENOMEM || e == EPERM)
+		pc_skip_prerequisite(ctx, "pinning %zu bytes refused (%s): RLIMIT_MEMLOCK too small?", r->size,
+				     pl_errno_name(e));
+	pc_fail_refused(ctx, "pinning %zu bytes (%s) refused: %s, while one page could be pinned", r->size, how,
+			e > 0 ? pc_strerror(e) : "refused in the child");
+}
+
 static struct pl_pin *pin_or_skip(struct pc_ctx *ctx, struct region *r, enum pl_pin_kind kind)
 {
 	struct pl_pin *p;
 	int e = pl_pin_start(r->mem, r->size, kind, &p);
-	if (e == ENOTSUP)
-		pc_skip_unsupported(ctx, "this system cannot pin memory that way (%s)",
-				    kind == PL_PIN_PIPE ? "vmsplice" : "io_uring fixed buffers");
-	if (e == ENOMEM || e == EPERM)
-		pc_skip_prerequisite(ctx, "pinning %zu bytes refused (%s): RLIMIT_MEMLOCK too small?", r->size,
-				     pl_errno_name(e));
 	if (e)
-		pc_error(ctx, "pinning: %s", pc_strerror(e));
+		pin_refused(ctx, r, kind, e);
 	return p;
 }
 
@@ -331,8 +324,9 @@ static bool pin_sees_write(struct pc_ctx *ctx, const struct cow_case *c, struct 
 
 static void judge_leak(struct pc_ctx *ctx, const struct cow_case *c, const struct region *r, int st)
 {
-	if (st == ST_PIN_UNSUPPORTED)
-		pc_skip_unsupported(ctx, "this system cannot hand pages to a pipe by reference (vmsplice)");
+	/* The child's pin was refused: judged as pin_or_skip judges the parent's (the errno stays in the child). */
+	if (st == ST_PIN_ABSENT || st == ST_PIN_LIMIT || st == ST_PIN_REFUSED)
+		pin_refused(ctx, r, PL_PIN_PIPE, st == ST_PIN_ABSENT ? ENOTSUP : st == ST_PIN_LIMIT ? ENOMEM : -1);
 	if (st != ST_KEPT && st != ST_LEAKED)
 		pc_error(ctx, "the child could not run its part (status %d)", st);
 	pc_observe(ctx, "leak", "%s", st == ST_LEAKED ? "yes" : "no");
@@ -347,13 +341,35 @@ static void run_cow(struct pc_ctx *ctx);
 static struct pc_probe probes[NCASES * NLAYOUTS];
 static char ids[NCASES * NLAYOUTS][96];
 
+/* What a case on a layout needs: fork, its kind of pin, its kind of memory, and the calls that shape it
+ * (mremap, MADV_DONTFORK, MADV_DONTNEED) or swap it out (MADV_PAGEOUT). */
+static uint64_t case_needs(const struct cow_case *c, const struct layout *l)
+{
+	static const enum pc_kind kinds[] = {PC_PRIVATE_ANON, PC_THP, PC_MTHP, PC_HUGETLB_PMD, PC_HUGETLB_PUD};
+	uint64_t needs = PC_FB(PC_F_FORK) | PC_FB(pc_kind_feature(kinds[l->src]));
+	if (c->kind == C_VMSPLICE_CHILD || c->kind == C_VMSPLICE_BEFORE_FORK || c->kind == C_VMSPLICE_AFTER_FORK)
+		needs |= PC_FB(PC_F_PIN_VMSPLICE);
+	if (c->kind == C_PIN_RO || c->kind == C_PIN_FORK)
+		needs |= PC_FB(PC_F_PIN_IO_URING);
+	if (l->shape == SH_PARTIAL_MREMAP)
+		needs |= PC_FB(PC_F_MREMAP) | PC_FB(PC_F_MREMAP_FIXED);
+	if (l->shape == SH_PARTIAL_SHARED)
+		needs |= PC_FB(PC_F_MADV_DONTFORK);
+	if (l->shape == SH_SINGLE_PTE)
+		needs |= PC_FB(PC_F_MADV_DONTNEED);
+	if (l->swapped)
+		needs |= PC_FB(PC_F_MADV_PAGEOUT);
+	return needs;
+}
+
 __attribute__((constructor)) static void register_cow(void)
 {
 	for (size_t i = 0; i < NCASES; i++)
 		for (size_t j = 0; j < NLAYOUTS; j++) {
 			size_t k = i * NLAYOUTS + j;
 			snprintf(ids[k], sizeof(ids[k]), "%s/%s", cases[i].id, layouts[j].name);
-			probes[k] = (struct pc_probe){ids[k], cases[i].summary, run_cow, 0, PC_CH_NONE};
+			probes[k] = (struct pc_probe){.id = ids[k], .summary = cases[i].summary, .fn = run_cow,
+						      .needs = case_needs(&cases[i], &layouts[j])};
 			pc_register(&probes[k]);
 		}
 }

@@ -1,6 +1,6 @@
 /* MAP_DROPPABLE (Linux 6.11): anonymous memory the kernel may drop under
  * pressure instead of swapping; dropped pages read zero. Probed by number, so
- * old headers and kernels skip with a reason. Contents are allowed to be old
+ * old headers and kernels skip with the feature probe's evidence. Contents are allowed to be old
  * or zero per page: the probes record which and check nothing else appears. */
 #include "config.h"
 #include "pagelab/check.h"
@@ -13,16 +13,10 @@
 
 #include "pl_abi.h"
 
-#ifdef MAP_DROPPABLE
-#define PL_DROPPABLE 1
-#endif
-#ifndef PL_ENOTSUPP
-#define PL_ENOTSUPP ENOTSUP
-#endif
 #define RW (PROT_READ | PROT_WRITE)
 #define DROP_PAGES 64
+#define DROP PC_FB(PC_F_MAP_DROPPABLE)
 
-#ifdef PL_DROPPABLE
 /* len bytes of MAP_DROPPABLE memory, or skip where the kernel lacks it. */
 static char *map_droppable(struct pc_ctx *ctx, size_t len)
 {
@@ -41,14 +35,10 @@ static const char *old_or_zero(struct pc_ctx *ctx, const char *p, size_t len, un
 	PC_CHECK(ctx, strcmp(c, "other") != 0, "droppable memory holds bytes that were never written");
 	return c;
 }
-#define NO_DROPPABLE
-#else
-#define NO_DROPPABLE pc_skip_unsupported(ctx, "no MAP_DROPPABLE in this system's headers (Linux 6.11 and later only)");
-#endif
 
-PC_PROBE(zero_fill, "droppable.map.zero_fill", "MAP_DROPPABLE memory maps, reads zero, and takes writes")
+PC_PROBE_NEEDS(zero_fill, "droppable.map.zero_fill", DROP,
+	       "MAP_DROPPABLE memory maps, reads zero, and takes writes")
 {
-#ifdef PL_DROPPABLE
 	size_t len = DROP_PAGES * pl_page_size();
 	char *p = map_droppable(ctx, len);
 	bool zero = pc_all_bytes(p, len, 0);
@@ -57,25 +47,19 @@ PC_PROBE(zero_fill, "droppable.map.zero_fill", "MAP_DROPPABLE memory maps, reads
 	PC_CHECK(ctx, pc_access_faults(p + len - 1, true, 1) == 0, "droppable memory is not writable");
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
-#endif
-	NO_DROPPABLE
 }
 
-PC_PROBE(contents, "droppable.contents.old_or_zero",
-	 "written droppable pages read back old or zero (dropped), per page; which is observed")
+PC_PROBE_NEEDS(contents, "droppable.contents.old_or_zero", DROP,
+	       "written droppable pages read back old or zero (dropped), per page; which is observed")
 {
-#ifdef PL_DROPPABLE
 	size_t len = DROP_PAGES * pl_page_size();
 	char *p = map_droppable(ctx, len);
 	pc_fill(p, len, 2);
 	pc_observe(ctx, "contents_after", "%s", old_or_zero(ctx, p, len, 2));
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
-#endif
-	NO_DROPPABLE
 }
 
-#ifdef PL_DROPPABLE
 /* How many pages are resident; any page that is not must read zero (nothing to swap back in). */
 static size_t check_dropped_read_zero(struct pc_ctx *ctx, char *p, size_t pages)
 {
@@ -89,12 +73,10 @@ static size_t check_dropped_read_zero(struct pc_ctx *ctx, char *p, size_t pages)
 	}
 	return resident;
 }
-#endif
 
-PC_PROBE(pageout, "droppable.pageout.dropped",
-	 "MADV_PAGEOUT may drop droppable pages even without swap; dropped pages read zero")
+PC_PROBE_NEEDS(pageout, "droppable.pageout.dropped", DROP | PC_FB(PC_F_MADV_PAGEOUT),
+	       "MADV_PAGEOUT may drop droppable pages even without swap; dropped pages read zero")
 {
-#ifdef PL_DROPPABLE
 	size_t len = DROP_PAGES * pl_page_size();
 	char *p = map_droppable(ctx, len);
 	pc_fill(p, len, 3);
@@ -104,11 +86,8 @@ PC_PROBE(pageout, "droppable.pageout.dropped",
 	pc_observe(ctx, "contents_after", "%s", old_or_zero(ctx, p, len, 3));
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
-#endif
-	NO_DROPPABLE
 }
 
-#ifdef PL_DROPPABLE
 static char *child_view;
 
 /* Exit 0 zero, 1 old, 2 mixed, 3 other: what the child sees of pattern 4. */
@@ -117,12 +96,10 @@ static int child_reads(void *arg)
 	const char *c = pc_contents(child_view, (size_t)arg, 4);
 	return strcmp(c, "zero") == 0 ? 0 : strcmp(c, "old") == 0 ? 1 : strcmp(c, "mixed") == 0 ? 2 : 3;
 }
-#endif
 
-PC_PROBE(fork_child, "droppable.fork.child_contents",
-	 "a forked child can read droppable memory: zero (wiped on fork) or the parent's data; observed")
+PC_PROBE_NEEDS(fork_child, "droppable.fork.child_contents", DROP | PC_FB(PC_F_FORK),
+	       "a forked child can read droppable memory: zero (wiped on fork) or the parent's data; observed")
 {
-#ifdef PL_DROPPABLE
 	static const char *names[] = {"zero", "old", "mixed", "other"};
 	size_t len = DROP_PAGES * pl_page_size();
 	child_view = map_droppable(ctx, len);
@@ -135,14 +112,11 @@ PC_PROBE(fork_child, "droppable.fork.child_contents",
 	PC_CHECK(ctx, st != 3, "the child saw bytes that were never written");
 	pc_observe(ctx, "parent_after", "%s", old_or_zero(ctx, child_view, len, 4));
 	pc_pass(ctx);
-#endif
-	NO_DROPPABLE
 }
 
-PC_PROBE(file_einval, "droppable.file.einval",
-	 "MAP_DROPPABLE is anonymous only: with a file it fails with EINVAL")
+PC_PROBE_NEEDS(file_einval, "droppable.file.einval", DROP,
+	       "MAP_DROPPABLE is anonymous only: with a file it fails with EINVAL")
 {
-#ifdef PL_DROPPABLE
 	size_t len = pl_page_size();
 	PC_SETUP(ctx, pl_unmap(map_droppable(ctx, len), len));
 	struct pc_map m;
@@ -155,6 +129,4 @@ PC_PROBE(file_einval, "droppable.file.einval",
 	pc_observe(ctx, "errno", "%s", e ? pl_errno_name(e) : "none (mapped)");
 	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
 	pc_pass(ctx);
-#endif
-	NO_DROPPABLE
 }

@@ -20,10 +20,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#ifdef HAVE_SYS_SYSCALL_H
-#include <sys/syscall.h>
-#endif
-#include <sys/uio.h>
 
 #include "duet.h"
 #include "pl_abi.h"
@@ -31,8 +27,9 @@
 #define PAGES 10
 #define GUARD_KINDS (PC_PRIVATE_ANON | PC_SHARED_FILE | PC_SHARED_DISK)
 #define SEED 29
+#define GUARD PC_FB(PC_F_MADV_GUARD)
+#define UNKNOWN_ADVICE 0x7a31 /* an advice no system defines */
 
-#ifdef MADV_GUARD_INSTALL
 static size_t ps;
 
 /* The first guard fault's name, recorded once. */
@@ -131,16 +128,10 @@ static int expect_errno(struct pc_ctx *ctx, const char *what, int got, int want)
 		 got ? pc_strerror(got) : "success");
 	return got;
 }
-#define GUARD_SKIP
-#else
-#define GUARD_SKIP pc_skip_unsupported(ctx, "no MADV_GUARD_INSTALL in this system's headers (Linux 6.13)");
-#endif
 
-PC_PROBE_KINDS(multi_vma, "guard.multi_vma.gaps_enomem", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(multi_vma, "guard.multi_vma.gaps_enomem", GUARD_KINDS, GUARD,
 	       "guarding a range with gaps guards every mapping in it and reports ENOMEM; without gaps, 0")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, 100, &m);
 	PC_SETUP(ctx, pl_unmap(b + 10 * ps, 40 * ps));
@@ -158,45 +149,41 @@ PC_PROBE_KINDS(multi_vma, "guard.multi_vma.gaps_enomem", GUARD_KINDS,
 	expect_errno(ctx, "remove_over_five_mappings", unguard(b, 100 * ps), 0);
 	expect_pages(ctx, b, 0, 100, false, "after removing over five mappings");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(process_madvise_batch, "guard.process_madvise.batched", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(process_madvise_batch, "guard.process_madvise.batched", GUARD_KINDS,
+	       GUARD | PC_FB(PC_F_PROCESS_MADVISE),
 	       "process_madvise guards the first and last page of three mappings in one call, and removes them")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(SYS_process_madvise) && defined(SYS_pidfd_open)
 	struct pc_map m;
 	char *b = guard_setup(ctx, 30, &m);
-	struct iovec v[6] = {{b, ps}, {b + 9 * ps, ps}, {b + 10 * ps, ps}, {b + 14 * ps, ps}, {b + 20 * ps, ps},
-			     {b + 29 * ps, ps}};
+	struct pc_iovec v[6] = {{b, ps}, {b + 9 * ps, ps}, {b + 10 * ps, ps}, {b + 14 * ps, ps}, {b + 20 * ps, ps},
+				{b + 29 * ps, ps}};
+	size_t n;
 	PC_SETUP(ctx, pl_protect(b + 10 * ps, 5 * ps, PL_PROT_READ)); /* three mappings */
 	PC_SETUP(ctx, pl_protect(b + 10 * ps, 5 * ps, PL_PROT_RW));
-	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-	if (pidfd < 0)
-		pc_skip_unsupported(ctx, "pidfd_open: %s", pl_errno_name(errno));
-	long n = syscall(SYS_process_madvise, pidfd, v, 6, MADV_GUARD_INSTALL, 0);
-	if (n < 0)
-		pc_refusal(ctx, "process_madvise(MADV_GUARD_INSTALL)", errno, EINVAL);
-	pc_observe(ctx, "bytes_advised", "%s", (size_t)n == 6 * ps ? "all" : "part");
-	PC_CHECK(ctx, (size_t)n == 6 * ps, "process_madvise advised %ld bytes of %zu", n, 6 * ps);
+	int e = pc_process_madvise_self(v, 6, MADV_GUARD_INSTALL, &n);
+	if (e) {
+		struct pc_iovec unknown = {b + ps, ps};
+		size_t ignored;
+		pc_refusal(ctx, "process_madvise(MADV_GUARD_INSTALL)", e,
+			   pc_process_madvise_self(&unknown, 1, UNKNOWN_ADVICE, &ignored));
+	}
+	pc_observe(ctx, "bytes_advised", "%s", n == 6 * ps ? "all" : "part");
+	PC_CHECK(ctx, n == 6 * ps, "process_madvise advised %zu bytes of %zu", n, 6 * ps);
 	for (int i = 0; i < 6; i++)
-		expect_pages(ctx, v[i].iov_base, 0, 1, true, "after process_madvise");
+		expect_pages(ctx, v[i].base, 0, 1, true, "after process_madvise");
 	expect_pages(ctx, b, 1, 9, false, "after process_madvise");
-	n = syscall(SYS_process_madvise, pidfd, v, 6, MADV_GUARD_REMOVE, 0);
-	PC_CHECK(ctx, (size_t)n == 6 * ps, "removing through process_madvise advised %ld bytes", n);
+	e = pc_process_madvise_self(v, 6, MADV_GUARD_REMOVE, &n);
+	PC_CHECK(ctx, e == 0 && n == 6 * ps, "removing through process_madvise: %s, advised %zu bytes",
+		 e ? pl_errno_name(e) : "accepted", n);
 	expect_pages(ctx, b, 0, 30, false, "after removing through process_madvise");
 	pc_pass(ctx);
-#elif defined(MADV_GUARD_INSTALL)
-	pc_skip_unsupported(ctx, "no process_madvise or pidfd_open system call numbers here");
-#endif
 }
 
-PC_PROBE_KINDS(munmap_clears, "guard.munmap.leaves_no_marker", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(munmap_clears, "guard.munmap.leaves_no_marker", GUARD_KINDS, GUARD,
 	       "unmapping guard pages and mapping over them again gives ordinary pages")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, guard(b, ps));
@@ -208,14 +195,11 @@ PC_PROBE_KINDS(munmap_clears, "guard.munmap.leaves_no_marker", GUARD_KINDS,
 	expect_pages(ctx, b, 0, 1, false, "after munmap and a new mapping");
 	expect_pages(ctx, b, 9, 10, false, "after munmap and a new mapping");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(mprotect_keeps, "guard.mprotect.markers_kept", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(mprotect_keeps, "guard.mprotect.markers_kept", GUARD_KINDS, GUARD,
 	       "making guarded pages read-only keeps the guard; guarding again is fine; removal makes them readable")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, guard(b + 5 * ps, 2 * ps));
@@ -227,14 +211,11 @@ PC_PROBE_KINDS(mprotect_keeps, "guard.mprotect.markers_kept", GUARD_KINDS,
 	for (int i = 0; i < PAGES; i++)
 		PC_CHECK(ctx, pc_access_faults(b + i * ps, false, 0) == 0, "page %d unreadable after removal", i);
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(split_merge, "guard.split_merge.markers_follow", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(split_merge, "guard.split_merge.markers_follow", GUARD_KINDS, GUARD,
 	       "guards survive splitting a mapping by munmap and by mprotect, and merging it back")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, guard(b, PAGES * ps));
@@ -257,14 +238,12 @@ PC_PROBE_KINDS(split_merge, "guard.split_merge.markers_follow", GUARD_KINDS,
 	PC_SETUP(ctx, pl_protect(b, PAGES * ps, PL_PROT_RW));
 	expect_pages(ctx, b, 0, PAGES, false, "after removal across split mappings");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(dontneed_keeps, "guard.dontneed.markers_and_data", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(dontneed_keeps, "guard.dontneed.markers_and_data", GUARD_KINDS,
+	       GUARD | PC_FB(PC_F_MADV_DONTNEED),
 	       "MADV_DONTNEED keeps guards; unguarded pages read zero (private) or the object's data (shared)")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	guard_every_even(ctx, b, PAGES);
@@ -277,14 +256,11 @@ PC_PROBE_KINDS(dontneed_keeps, "guard.dontneed.markers_and_data", GUARD_KINDS,
 	}
 	pc_observe(ctx, "unguarded_after", "%s", shared ? "object data" : "zero");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(mlock_refuses, "guard.mlock.install_einval", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(mlock_refuses, "guard.mlock.install_einval", GUARD_KINDS, GUARD | PC_FB(PC_F_MLOCK),
 	       "guarding mlocked pages fails with EINVAL; removing guards from mlocked pages is allowed")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	pc_lock_or_skip(ctx, b, PAGES * ps);
@@ -296,27 +272,23 @@ PC_PROBE_KINDS(mlock_refuses, "guard.mlock.install_einval", GUARD_KINDS,
 	expect_errno(ctx, "remove_over_mlocked", unguard(b, PAGES * ps), 0);
 	expect_pages(ctx, b, 0, PAGES, false, "after removing guards next to locked pages");
 	pc_pass(ctx);
-#endif
 }
 
-#if defined(MADV_GUARD_INSTALL) && defined(HAVE_MREMAP)
+/* A move or resize the probe needs (its form is a declared feature): a refusal is the contract's. */
 static char *remap(struct pc_ctx *ctx, char *old, size_t old_len, size_t new_len, int flags, char *to)
 {
-	void *p = mremap(old, old_len, new_len, flags, to);
-	if (p == MAP_FAILED)
-		pc_error(ctx, "mremap: %s", pc_strerror(errno));
+	void *p;
+	int e = pc_mremap(old, old_len, new_len, flags, to, &p);
+	if (e)
+		pc_fail_refused(ctx, "mremap of %zu bytes to %zu (flags %#x) with guard pages: %s", old_len, new_len,
+				(unsigned)flags, pc_strerror(e));
 	return p;
 }
-#define MREMAP_SKIP
-#else
-#define MREMAP_SKIP pc_skip_unsupported(ctx, "no Linux-style mremap(2) here");
-#endif
 
-PC_PROBE_KINDS(mremap_move, "guard.mremap.move_keeps_markers", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(mremap_move, "guard.mremap.move_keeps_markers", GUARD_KINDS,
+	       GUARD | PC_FB(PC_F_MREMAP) | PC_FB(PC_F_MREMAP_FIXED),
 	       "moving a mapping with mremap carries its guard pages with it")
 {
-	GUARD_SKIP MREMAP_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(HAVE_MREMAP)
 	struct pc_map m;
 	char *b = guard_setup(ctx, 5, &m), *to;
 	PC_SETUP(ctx, guard(b, ps));
@@ -327,14 +299,12 @@ PC_PROBE_KINDS(mremap_move, "guard.mremap.move_keeps_markers", GUARD_KINDS,
 	expect_pages(ctx, b, 1, 4, false, "after the move");
 	expect_pages(ctx, b, 4, 5, true, "after the move");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(mremap_expand, "guard.mremap.expand_keeps_markers", PC_PRIVATE_ANON,
+PC_PROBE_KINDS_NEEDS(mremap_expand, "guard.mremap.expand_keeps_markers", PC_PRIVATE_ANON,
+	       GUARD | PC_FB(PC_F_MREMAP) | PC_FB(PC_F_MREMAP_FIXED),
 	       "growing a mapping in place and by moving keeps its guards where they were")
 {
-	GUARD_SKIP MREMAP_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(HAVE_MREMAP)
 	struct pc_map m;
 	char *b = guard_setup(ctx, 10, &m), *to;
 	PC_SETUP(ctx, pl_unmap(b + 5 * ps, 5 * ps));
@@ -349,14 +319,12 @@ PC_PROBE_KINDS(mremap_expand, "guard.mremap.expand_keeps_markers", PC_PRIVATE_AN
 	expect_pages(ctx, b, 4, 5, true, "after growing by moving");
 	expect_pages(ctx, b, 5, 20, false, "after growing by moving");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(mremap_shrink, "guard.mremap.shrink_drops_cut_markers", PC_PRIVATE_ANON,
+PC_PROBE_KINDS_NEEDS(mremap_shrink, "guard.mremap.shrink_drops_cut_markers", PC_PRIVATE_ANON,
+	       GUARD | PC_FB(PC_F_MREMAP),
 	       "shrinking a mapping drops the guards cut off; growing it back does not bring them back")
 {
-	GUARD_SKIP MREMAP_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(HAVE_MREMAP)
 	struct pc_map m;
 	char *b = guard_setup(ctx, 5, &m);
 	PC_SETUP(ctx, guard(b, ps));
@@ -364,16 +332,14 @@ PC_PROBE_KINDS(mremap_shrink, "guard.mremap.shrink_drops_cut_markers", PC_PRIVAT
 	b = remap(ctx, b, 5 * ps, 3 * ps, MREMAP_MAYMOVE, NULL);
 	expect_pages(ctx, b, 0, 1, true, "after shrinking");
 	expect_pages(ctx, b, 1, 3, false, "after shrinking");
-	void *grown = mremap(b, 3 * ps, 5 * ps, 0);
-	if (grown == MAP_FAILED)
+	void *grown;
+	if (pc_mremap(b, 3 * ps, 5 * ps, 0, NULL, &grown) != 0)
 		pc_skip_prerequisite(ctx, "the pages after the shrunk mapping were taken meanwhile");
 	expect_pages(ctx, b, 0, 1, true, "after growing back");
 	expect_pages(ctx, b, 1, 5, false, "after growing back");
 	pc_pass(ctx);
-#endif
 }
 
-#ifdef MADV_GUARD_INSTALL
 /* In a child: check what it sees, then run `then` on the range; returns the child's status. */
 static int in_child(struct pc_ctx *ctx, char *b, void (*look)(struct pc_ctx *, char *))
 {
@@ -394,13 +360,11 @@ static void child_sees_inherited(struct pc_ctx *ctx, char *b)
 			_exit(1);
 	_exit(unguard(b, PAGES * ps) == 0 ? 0 : 2);
 }
-#endif
 
-PC_PROBE_KINDS(fork_private, "guard.fork.child_removal_stays_in_child", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(fork_private, "guard.fork.child_removal_stays_in_child", GUARD_KINDS,
+	       GUARD | PC_FB(PC_F_FORK),
 	       "a child inherits guards; removing them in the child leaves the parent's in place")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, guard(b, 5 * ps));
@@ -410,10 +374,8 @@ PC_PROBE_KINDS(fork_private, "guard.fork.child_removal_stays_in_child", GUARD_KI
 	expect_pages(ctx, b, 0, 5, true, "in the parent after the child removed its guards");
 	expect_pages(ctx, b, 5, PAGES, false, "in the parent");
 	pc_pass(ctx);
-#endif
 }
 
-#ifdef MADV_GUARD_INSTALL
 /* Child: sees the data, guards and unguards everything, then must read zero (its copies dropped). */
 static void child_guard_cycle(struct pc_ctx *ctx, char *b)
 {
@@ -431,13 +393,10 @@ static void child_no_guards(struct pc_ctx *ctx, char *b)
 			_exit(1);
 	_exit(0);
 }
-#endif
 
-PC_PROBE(fork_cow_cycle, "guard.fork.child_guard_cycle_reads_zero",
+PC_PROBE_NEEDS(fork_cow_cycle, "guard.fork.child_guard_cycle_reads_zero", GUARD | PC_FB(PC_F_FORK),
 	 "a child that guards and unguards inherited private memory reads zero there; the parent keeps its data")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	int st = in_child(ctx, b, child_guard_cycle);
@@ -445,14 +404,12 @@ PC_PROBE(fork_cow_cycle, "guard.fork.child_guard_cycle_reads_zero",
 	PC_CHECK(ctx, st == 0, "the child's guard install and removal did not leave it zero pages (status %d)", st);
 	PC_CHECK(ctx, pc_check_fill(b, PAGES * ps, SEED), "the parent's data changed");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE(wipeonfork, "guard.wipeonfork.child_gets_no_guards",
+PC_PROBE_NEEDS(wipeonfork, "guard.wipeonfork.child_gets_no_guards",
+	 GUARD | PC_FB(PC_F_FORK) | PC_FB(PC_F_MADV_WIPEONFORK),
 	 "with MADV_WIPEONFORK a child gets the range without the parent's guards; the parent keeps them")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_WIPEONFORK)
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	pc_advise(ctx, b, PAGES * ps, MADV_WIPEONFORK, "MADV_WIPEONFORK");
@@ -462,28 +419,23 @@ PC_PROBE(wipeonfork, "guard.wipeonfork.child_gets_no_guards",
 	PC_CHECK(ctx, st == 0, "the child of a MADV_WIPEONFORK range still has guards");
 	expect_pages(ctx, b, 0, 5, true, "in the parent after fork");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE(lazyfree, "guard.free.markers_kept",
+PC_PROBE_NEEDS(lazyfree, "guard.free.markers_kept", GUARD | PC_FB(PC_F_MADV_FREE),
 	 "MADV_FREE over guarded private memory keeps every guard")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_FREE)
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, guard(b, PAGES * ps));
 	pc_advise(ctx, b, PAGES * ps, MADV_FREE, "MADV_FREE");
 	expect_pages(ctx, b, 0, PAGES, true, "after MADV_FREE");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(populate_efault, "guard.populate.efault", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(populate_efault, "guard.populate.efault", GUARD_KINDS,
+	       GUARD | PC_FB(PC_F_MADV_POPULATE_READ) | PC_FB(PC_F_MADV_POPULATE_WRITE),
 	       "MADV_POPULATE_READ and _WRITE over guard pages fail with EFAULT")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_POPULATE_READ)
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	pc_need_advice(ctx, MADV_POPULATE_READ, "MADV_POPULATE_READ");
@@ -491,14 +443,12 @@ PC_PROBE_KINDS(populate_efault, "guard.populate.efault", GUARD_KINDS,
 	expect_errno(ctx, "populate_read", pc_madvise(b, PAGES * ps, MADV_POPULATE_READ), EFAULT);
 	expect_errno(ctx, "populate_write", pc_madvise(b, PAGES * ps, MADV_POPULATE_WRITE), EFAULT);
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(cold_pageout, "guard.cold_pageout.markers_kept", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(cold_pageout, "guard.cold_pageout.markers_kept", GUARD_KINDS,
+	       GUARD | PC_FB(PC_F_MADV_COLD) | PC_FB(PC_F_MADV_PAGEOUT),
 	       "MADV_COLD and MADV_PAGEOUT over guard pages keep them")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_PAGEOUT)
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, guard(b, PAGES * ps));
@@ -507,14 +457,12 @@ PC_PROBE_KINDS(cold_pageout, "guard.cold_pageout.markers_kept", GUARD_KINDS,
 	pc_advise(ctx, b, PAGES * ps, MADV_PAGEOUT, "MADV_PAGEOUT");
 	expect_pages(ctx, b, 0, PAGES, true, "after MADV_PAGEOUT");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(supplier_untouched, "guard.supplied_range.no_supply", PC_PRIVATE_ANON | PC_SHARED_FILE,
+PC_PROBE_KINDS_NEEDS(supplier_untouched, "guard.supplied_range.no_supply", PC_PRIVATE_ANON | PC_SHARED_FILE,
+	       GUARD | PC_FB(PC_F_USERFAULTFD) | PC_FB(PC_F_MADV_DONTNEED),
 	       "guard pages in a range the process supplies itself (userfaultfd) fault without asking the supplier")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, pc_madvise(b, PAGES * ps, MADV_DONTNEED)); /* pages missing again: the supplier's job */
@@ -533,14 +481,12 @@ PC_PROBE_KINDS(supplier_untouched, "guard.supplied_range.no_supply", PC_PRIVATE_
 		 (unsigned long long)st.faults);
 	PC_SETUP(ctx, pl_supply_stop(s));
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(sequential_pageout, "guard.file.sequential_pageout", PC_SHARED_FILE | PC_SHARED_DISK,
+PC_PROBE_KINDS_NEEDS(sequential_pageout, "guard.file.sequential_pageout", PC_SHARED_FILE | PC_SHARED_DISK,
+	       GUARD | PC_FB(PC_F_MADV_PAGEOUT),
 	       "read-ahead (MADV_SEQUENTIAL) and page-out do not fill guards; unguarded data survives and removal restores all")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_PAGEOUT)
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	pc_advise(ctx, b, PAGES * ps, MADV_SEQUENTIAL, "MADV_SEQUENTIAL");
@@ -550,19 +496,25 @@ PC_PROBE_KINDS(sequential_pageout, "guard.file.sequential_pageout", PC_SHARED_FI
 	PC_SETUP(ctx, unguard(b, PAGES * ps));
 	PC_CHECK(ctx, pc_check_fill(b, PAGES * ps, SEED), "data lost around guards after page-out");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(private_of_shared, "guard.file.private_and_shared_views", PC_SHARED_FILE | PC_SHARED_DISK,
+PC_PROBE_KINDS_NEEDS(private_of_shared, "guard.file.private_and_shared_views", PC_SHARED_FILE | PC_SHARED_DISK,
+	       GUARD,
 	       "guards in a shared and a private mapping of one file are independent; removal restores each view")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *sh = guard_setup(ctx, PAGES, &m);
 	char *pv = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, m.fd, 0);
 	if (pv == MAP_FAILED)
 		pc_error(ctx, "private mapping of the file: %s", pc_strerror(errno));
+	/* The private view gets bytes of its own (page i: seed SEED + 1 + i), unlike the file's, so a
+	 * view that reads the wrong pages shows. */
+	for (int i = 0; i < PAGES; i++) {
+		pc_fill(pv + i * ps, ps, SEED + 1 + (unsigned)i);
+		if (memcmp(pv + i * ps, sh + i * ps, ps) == 0)
+			pc_error(ctx, "the private bytes of page %d equal the file's: the probe cannot tell them apart", i);
+	}
+	PC_CHECK(ctx, pc_check_fill(sh, PAGES * ps, SEED), "a write to the private view reached the file");
 	guard_every_even(ctx, sh, PAGES);
 	expect_pages(ctx, pv, 0, PAGES, false, "the private view while the shared view is guarded");
 	for (int i = 1; i < PAGES; i += 2)
@@ -572,16 +524,24 @@ PC_PROBE_KINDS(private_of_shared, "guard.file.private_and_shared_views", PC_SHAR
 	for (int i = 0; i < PAGES; i++)
 		expect_pages(ctx, pv, i, i + 1, i % 2 == 1, "the private view keeps its own guards");
 	PC_SETUP(ctx, unguard(pv, PAGES * ps));
-	PC_CHECK(ctx, memcmp(pv, sh, PAGES * ps) == 0, "the private view no longer reads the file after removal");
+	PC_CHECK(ctx, pc_check_fill(sh, PAGES * ps, SEED), "the shared view lost the file's data");
+	/* Installing a guard zaps the pages there as MADV_DONTNEED does, and madvise(2) says a private file page
+	 * dropped that way is filled again from the file. */
+	for (int i = 0; i < PAGES; i++) {
+		if (i % 2 == 1)
+			PC_CHECK(ctx, memcmp(pv + i * ps, sh + i * ps, ps) == 0,
+				 "private page %d, guarded and unguarded, does not read the file", i);
+		else
+			PC_CHECK(ctx, pc_check_fill(pv + i * ps, ps, SEED + 1 + (unsigned)i),
+				 "private page %d, never guarded there, lost its own bytes", i);
+	}
+	pc_observe(ctx, "private_view_after_removal", "own bytes where unguarded, file where guarded");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE(readonly_file, "guard.file.readonly_descriptor",
+PC_PROBE_NEEDS(readonly_file, "guard.file.readonly_descriptor", GUARD,
 	 "guards work in a read-only shared mapping of a file opened read-only, and removal shows the file again")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char path[4200];
 	pc_map_kind_or_skip(ctx, PC_SHARED_DISK, PAGES * pl_page_size(), &m);
@@ -601,14 +561,12 @@ PC_PROBE(readonly_file, "guard.file.readonly_descriptor",
 	PC_SETUP(ctx, unguard(b, PAGES * ps));
 	PC_CHECK(ctx, pc_check_fill(b, PAGES * ps, SEED), "the file reads differently after guard removal");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(fault_around, "guard.file.fault_around", PC_SHARED_FILE | PC_SHARED_DISK,
+PC_PROBE_KINDS_NEEDS(fault_around, "guard.file.fault_around", PC_SHARED_FILE | PC_SHARED_DISK,
+	       GUARD | PC_FB(PC_F_MADV_PAGEOUT),
 	       "faulting in neighbours of guard pages (fault-around maps several pages at once) leaves the guards")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_PAGEOUT)
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, pc_madvise(b, PAGES * ps, MADV_PAGEOUT));
@@ -622,14 +580,12 @@ PC_PROBE_KINDS(fault_around, "guard.file.fault_around", PC_SHARED_FILE | PC_SHAR
 	for (int i = 0; i < PAGES; i++)
 		PC_CHECK(ctx, (pc_access_faults(b + i * ps, false, 0) != 0) == (i % 2 == 0), "page %d wrongly guarded", i);
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(truncation, "guard.file.truncation_keeps_markers", PC_SHARED_FILE | PC_SHARED_DISK,
+PC_PROBE_KINDS_NEEDS(truncation, "guard.file.truncation_keeps_markers", PC_SHARED_FILE | PC_SHARED_DISK,
+	       GUARD,
 	       "truncating the file (to the mapping's size, to half and back) keeps every guard")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	guard_every_even(ctx, b, PAGES);
@@ -637,14 +593,12 @@ PC_PROBE_KINDS(truncation, "guard.file.truncation_keeps_markers", PC_SHARED_FILE
 	PC_SETUP(ctx, ftruncate(m.fd, (off_t)(PAGES * ps)) == 0 ? 0 : errno);
 	expect_even_guarded(ctx, b, PAGES, "after truncating to half and back");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(hole_punch, "guard.file.hole_punch", PC_SHARED_FILE | PC_SHARED_DISK,
+PC_PROBE_KINDS_NEEDS(hole_punch, "guard.file.hole_punch", PC_SHARED_FILE | PC_SHARED_DISK,
+	       GUARD | PC_FB(PC_F_MADV_REMOVE),
 	       "MADV_REMOVE over guard pages keeps them; after removal the punched pages read zero, the rest kept")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_REMOVE)
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	PC_SETUP(ctx, guard(b + 3 * ps, 4 * ps));
@@ -659,27 +613,28 @@ PC_PROBE_KINDS(hole_punch, "guard.file.hole_punch", PC_SHARED_FILE | PC_SHARED_D
 		PC_CHECK(ctx, page_as_filled(b, i), "page %d after the hole lost its data", i);
 	pc_observe(ctx, "hole_after_removal", "zero");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE(memfd_write_seal, "guard.file.write_sealed_memfd",
+PC_PROBE_NEEDS(memfd_write_seal, "guard.file.write_sealed_memfd", GUARD | PC_FB(PC_F_MEMFD_SEALS),
 	 "guards work in a read-only mapping of a write-sealed memfd, and the seal still refuses writes after removal")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(F_ADD_SEALS) && defined(HAVE_MEMFD_CREATE) && defined(MFD_ALLOW_SEALING)
+	int fd;
 	ps = pl_page_size();
-	int fd = memfd_create("pagelab-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0 || ftruncate(fd, (off_t)(PAGES * ps)) != 0)
-		pc_error(ctx, "memfd: %s", pc_strerror(errno));
+	pc_need_advice(ctx, MADV_GUARD_INSTALL, "MADV_GUARD_INSTALL");
+	PC_SETUP(ctx, pc_memfd("pagelab-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING, &fd));
+	PC_SETUP(ctx, ftruncate(fd, (off_t)(PAGES * ps)) == 0 ? 0 : errno);
 	char *w = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (w == MAP_FAILED)
 		pc_error(ctx, "mapping the memfd: %s", pc_strerror(errno));
 	pc_fill(w, PAGES * ps, SEED);
 	PC_SETUP(ctx, pl_unmap(w, PAGES * ps));
-	PC_SETUP(ctx, fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) == 0 ? 0 : errno);
+	/* fcntl(2): F_SEAL_WRITE is refused (EBUSY) only while a shared writable mapping exists. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) != 0)
+		pc_fail_refused(ctx, "F_SEAL_WRITE on a memfd with no writable mapping: %s", pc_strerror(errno));
+	/* fcntl(2): the seal refuses new shared *writable* mappings; a read-only one is allowed. */
 	char *b = mmap(NULL, PAGES * ps, PROT_READ, MAP_SHARED, fd, 0);
 	if (b == MAP_FAILED)
-		pc_error(ctx, "read-only mapping of the sealed memfd: %s", pc_strerror(errno));
+		pc_fail_refused(ctx, "a read-only shared mapping of a write-sealed memfd: %s", pc_strerror(errno));
 	pc_advise(ctx, b, ps, MADV_GUARD_INSTALL, "MADV_GUARD_INSTALL");
 	guard_every_even(ctx, b, PAGES);
 	for (int i = 0; i < PAGES; i++)
@@ -688,16 +643,11 @@ PC_PROBE(memfd_write_seal, "guard.file.write_sealed_memfd",
 	PC_CHECK(ctx, pc_check_fill(b, PAGES * ps, SEED), "the sealed data reads differently after removal");
 	PC_CHECK(ctx, pc_access_faults(b, true, 1) != 0, "a write to the sealed read-only mapping succeeded");
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no sealable memfd (MFD_ALLOW_SEALING, F_ADD_SEALS) in this system's headers");
-#endif
 }
 
-PC_PROBE_KINDS(readonly_anon, "guard.readonly_anon.zero_page", PC_PRIVATE_ANON | PC_SHARED_ANON,
+PC_PROBE_KINDS_NEEDS(readonly_anon, "guard.readonly_anon.zero_page", PC_PRIVATE_ANON | PC_SHARED_ANON, GUARD,
 	       "guards work in read-only anonymous memory; after removal every page reads zero")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	ps = pl_page_size();
 	pc_need_advice(ctx, MADV_GUARD_INSTALL, "MADV_GUARD_INSTALL");
@@ -711,14 +661,11 @@ PC_PROBE_KINDS(readonly_anon, "guard.readonly_anon.zero_page", PC_PRIVATE_ANON |
 	PC_SETUP(ctx, unguard(b, PAGES * ps));
 	PC_CHECK(ctx, pc_all_bytes(b, PAGES * ps, 0), "read-only anonymous memory does not read zero after removal");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(page_flags, "guard.page_flags.every_other_page", GUARD_KINDS,
+PC_PROBE_KINDS_NEEDS(page_flags, "guard.page_flags.every_other_page", GUARD_KINDS, GUARD,
 	       "the page flags report exactly the guarded pages as guards (PAGEMAP_SCAN PAGE_IS_GUARD)")
 {
-	GUARD_SKIP
-#ifdef MADV_GUARD_INSTALL
 	struct pc_map m;
 	char *b = guard_setup(ctx, PAGES, &m);
 	for (int i = 0; i < PAGES; i++)
@@ -730,14 +677,12 @@ PC_PROBE_KINDS(page_flags, "guard.page_flags.every_other_page", GUARD_KINDS,
 	}
 	pc_observe(ctx, "flags_match_guards", "yes");
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE_KINDS(collapse_refused, "guard.collapse.refused_markers_kept", PC_PRIVATE_ANON | PC_SHARED_FILE,
+PC_PROBE_KINDS_NEEDS(collapse_refused, "guard.collapse.refused_markers_kept", PC_PRIVATE_ANON | PC_SHARED_FILE,
+	       GUARD | PC_FB(PC_F_MADV_COLLAPSE) | PC_FB(PC_F_MADV_HUGEPAGE) | PC_FB(PC_F_MADV_POPULATE_READ),
 	       "MADV_COLLAPSE of a huge-page range holding guard pages fails, and the guards stay")
 {
-	GUARD_SKIP
-#if defined(MADV_GUARD_INSTALL) && defined(MADV_COLLAPSE) && defined(MADV_NOHUGEPAGE)
 	size_t huge = pl_caps()->huge_page_size;
 	pc_need_thp(ctx);
 	pc_need_advice(ctx, MADV_COLLAPSE, "MADV_COLLAPSE");
@@ -755,9 +700,7 @@ PC_PROBE_KINDS(collapse_refused, "guard.collapse.refused_markers_kept", PC_PRIVA
 	pc_observe(ctx, "collapse", "%s", e ? pl_errno_name(e) : "succeeded");
 	for (size_t i = 0; i < n; i += 2)
 		PC_CHECK(ctx, pc_access_faults(b + i * ps, false, 0) != 0, "guard page %zu gone after MADV_COLLAPSE", i);
-	PC_CHECK(ctx, e != 0, "MADV_COLLAPSE succeeded over guard pages");
+	/* No contract says collapse must fail there (the guards staying is what matters): Linux refuses. */
+	PC_BEHAVIOUR(ctx, e != 0, "expected MADV_COLLAPSE over guard pages refused, saw it succeed");
 	pc_pass(ctx);
-#elif defined(MADV_GUARD_INSTALL)
-	pc_skip_unsupported(ctx, "no MADV_COLLAPSE in this system's headers");
-#endif
 }

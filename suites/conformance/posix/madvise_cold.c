@@ -17,10 +17,6 @@
 #define LEN_PAGES 128
 #define SEED 11
 
-#if defined(MADV_COLD) && defined(MADV_PAGEOUT)
-#define HAVE_RECLAIM_ADVICE 1
-#define ADVICE_COLD MADV_COLD
-#define ADVICE_PAGEOUT MADV_PAGEOUT
 /* Fill, advise, and check every byte is still what was written. */
 static void contents_kept(struct pc_ctx *ctx, int advice, const char *name)
 {
@@ -38,30 +34,19 @@ static void contents_kept(struct pc_ctx *ctx, int advice, const char *name)
 	pc_unmap(&m);
 	pc_pass(ctx);
 }
-#else
-static void contents_kept(struct pc_ctx *ctx, int advice, const char *name)
-{
-	(void)advice;
-	pc_skip_unsupported(ctx, "no %s in this system's headers", name);
-}
-/* Placeholders: the stub above skips before any advice is used. */
-#define ADVICE_COLD 0
-#define ADVICE_PAGEOUT 0
-#endif
 
-PC_PROBE_KINDS(cold_contents, "madvise.cold.contents_kept", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(cold_contents, "madvise.cold.contents_kept", PC_ALL_KINDS, PC_FB(PC_F_MADV_COLD),
 	       "MADV_COLD keeps every byte")
 {
-	contents_kept(ctx, ADVICE_COLD, "MADV_COLD");
+	contents_kept(ctx, MADV_COLD, "MADV_COLD");
 }
 
-PC_PROBE_KINDS(pageout_contents, "madvise.pageout.contents_kept", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(pageout_contents, "madvise.pageout.contents_kept", PC_ALL_KINDS, PC_FB(PC_F_MADV_PAGEOUT),
 	       "MADV_PAGEOUT keeps every byte (paged out and back in, or left resident)")
 {
-	contents_kept(ctx, ADVICE_PAGEOUT, "MADV_PAGEOUT");
+	contents_kept(ctx, MADV_PAGEOUT, "MADV_PAGEOUT");
 }
 
-#ifdef HAVE_RECLAIM_ADVICE
 /* A file of len bytes holding the SEED pattern, written back; *in_memory when its file system is RAM. */
 static int seeded_file(struct pc_ctx *ctx, size_t len, bool *in_memory)
 {
@@ -101,12 +86,10 @@ static void map_file_read(struct pc_ctx *ctx, size_t len, struct pc_map *m)
 	m->kind = pc_kind(ctx);
 	PC_CHECK(ctx, pc_check_fill(m->addr, len, SEED), "the file does not read back as written");
 }
-#endif
 
-PC_PROBE_KINDS(pageout_resident, "madvise.pageout.resident_after", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(pageout_resident, "madvise.pageout.resident_after", PC_ALL_KINDS, PC_FB(PC_F_MADV_PAGEOUT),
 	       "MADV_PAGEOUT takes pages out of memory; they read back unchanged")
 {
-#ifdef HAVE_RECLAIM_ADVICE
 	struct pc_map m;
 	size_t len = pc_rss_window(), before, after;
 	bool file = (pc_kind(ctx) & PC_FILE_KINDS) != 0;
@@ -123,14 +106,12 @@ PC_PROBE_KINDS(pageout_resident, "madvise.pageout.resident_after", PC_ALL_KINDS,
 	after = pc_obs_rss(ctx);
 	size_t drop = before > after ? before - after : 0;
 	pc_observe(ctx, "rss_after", "%s", drop >= m.len / 4 * 3 ? "dropped" : drop ? "partial" : "unchanged");
-	/* Returning 0 but keeping every page means the advice was not honoured. */
-	PC_CHECK(ctx, drop >= m.len / 2, "RSS fell by %zu of %zu bytes after MADV_PAGEOUT", drop, m.len);
+	/* madvise(2) calls MADV_PAGEOUT a hint to reclaim: that the pages leave memory at once is Linux's behaviour. */
+	PC_BEHAVIOUR(ctx, drop >= m.len / 2, "expected RSS to fall by half the range or more right after "
+		     "MADV_PAGEOUT (Linux reclaims at once), saw %zu of %zu bytes", drop, m.len);
 	const char *got = pc_contents(m.addr, m.len, SEED);
 	pc_observe(ctx, "contents_after", "%s", got);
 	PC_CHECK(ctx, strcmp(got, "old") == 0, "contents after paging back in: %s", got);
 	pc_unmap(&m);
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_PAGEOUT in this system's headers");
-#endif
 }

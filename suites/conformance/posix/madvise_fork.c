@@ -1,5 +1,5 @@
 /* madvise advice that changes what a fork() child inherits:
- * WIPEONFORK (child sees zero) / KEEPONFORK (undoes it), and
+ * WIPEONFORK (child sees zero, and so does its own child) / KEEPONFORK (undoes it), and
  * DONTFORK (range absent in the child: access faults) / DOFORK (undoes it). */
 #include "config.h"
 #include "pagelab/check.h"
@@ -10,8 +10,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "pl_abi.h"
+
 #define LEN_PAGES 16
 #define SEED 9
+#define FORK PC_FB(PC_F_FORK)
+#define WIPE PC_FB(PC_F_MADV_WIPEONFORK)
+#define DONTFORK PC_FB(PC_F_MADV_DONTFORK)
 
 /* What the child saw, as its exit status. */
 enum seen { SEEN_OLD, SEEN_ZERO, SEEN_MIXED, SEEN_OTHER, SEEN_SEGV, SEEN_BUS, SEEN_COUNT };
@@ -65,8 +70,7 @@ static void expect_child(struct pc_ctx *ctx, const struct pc_map *m, const char 
 	pc_pass(ctx);
 }
 
-#if defined(MADV_WIPEONFORK) && defined(MADV_KEEPONFORK)
-PC_PROBE_KINDS(wipe_zero, "madvise.wipeonfork.child_sees_zero", PC_PRIVATE_ANON | PC_THP,
+PC_PROBE_KINDS_NEEDS(wipe_zero, "madvise.wipeonfork.child_sees_zero", PC_PRIVATE_ANON | PC_THP, WIPE | FORK,
 	       "after MADV_WIPEONFORK a fork child reads zero; the parent keeps its data")
 {
 	struct pc_map m;
@@ -74,7 +78,7 @@ PC_PROBE_KINDS(wipe_zero, "madvise.wipeonfork.child_sees_zero", PC_PRIVATE_ANON 
 	expect_child(ctx, &m, "zero", "MADV_WIPEONFORK");
 }
 
-PC_PROBE_KINDS(wipe_einval, "madvise.wipeonfork.shared_or_file_einval", PC_SHARED_ANON | PC_FILE_KINDS,
+PC_PROBE_KINDS_NEEDS(wipe_einval, "madvise.wipeonfork.shared_or_file_einval", PC_SHARED_ANON | PC_FILE_KINDS, WIPE,
 	       "MADV_WIPEONFORK on shared or file mappings fails with EINVAL (madvise(2))")
 {
 	struct pc_map m;
@@ -87,22 +91,58 @@ PC_PROBE_KINDS(wipe_einval, "madvise.wipeonfork.shared_or_file_einval", PC_SHARE
 	pc_pass(ctx);
 }
 
-PC_PROBE_KINDS(keep_data, "madvise.keeponfork.child_sees_data", PC_PRIVATE_ANON | PC_THP,
+PC_PROBE_KINDS_NEEDS(keep_data, "madvise.keeponfork.child_sees_data", PC_PRIVATE_ANON | PC_THP, WIPE | FORK,
 	       "MADV_KEEPONFORK after MADV_WIPEONFORK: a fork child reads the data again")
 {
 	struct pc_map m;
 	map_advised(ctx, &m, MADV_WIPEONFORK, MADV_KEEPONFORK, "MADV_WIPEONFORK", "MADV_KEEPONFORK");
 	expect_child(ctx, &m, "old", "MADV_KEEPONFORK");
 }
-#else
-PC_PROBE(wipe_none, "madvise.wipeonfork.child_sees_zero", "MADV_WIPEONFORK: child reads zero")
-{
-	pc_skip_unsupported(ctx, "no MADV_WIPEONFORK in this system's headers");
-}
-#endif
 
-#if defined(MADV_DONTFORK) && defined(MADV_DOFORK)
-PC_PROBE_KINDS(dontfork_faults, "madvise.dontfork.child_faults", PC_ALL_KINDS,
+/* The grandchild's view, as its exit status: 0 zero, 1 the child's data, 2 the parent's data, 3 other. */
+static int grandchild_look(void *arg)
+{
+	(void)arg;
+	const char *c = pc_contents(child_map->addr, child_map->len, SEED + 1);
+	if (strcmp(c, "zero") == 0 || strcmp(c, "old") == 0)
+		return c[0] == 'z' ? 0 : 1;
+	return pc_check_fill(child_map->addr, child_map->len, SEED) ? 2 : 3;
+}
+
+/* The child: must read zero, then writes data of its own, so that only a wipe the grandchild inherits
+ * makes the grandchild read zero. Status: the grandchild's, or 4 the child did not read zero, 5 no fork. */
+static int child_writes_then_forks(void *arg)
+{
+	(void)arg;
+	if (!pc_all_bytes(child_map->addr, child_map->len, 0))
+		return 4;
+	pc_fill(child_map->addr, child_map->len, SEED + 1);
+	int st = pc_in_child(grandchild_look, NULL);
+	return st >= 0 && st <= 3 ? st : 5;
+}
+
+/* madvise(2): "Within the child created by fork(2), the MADV_WIPEONFORK setting remains in place." */
+PC_PROBE_NEEDS(wipe_grandchild, "madvise.wipeonfork.grandchild_sees_zero", WIPE | FORK,
+	       "MADV_WIPEONFORK stays set in the child: a grandchild reads zero, not what the child wrote")
+{
+	static const char *const names[] = {"zero", "child's data", "parent's data", "other"};
+	struct pc_map m;
+	map_advised(ctx, &m, MADV_WIPEONFORK, -1, "MADV_WIPEONFORK", NULL);
+	child_map = &m;
+	int st = pc_in_child(child_writes_then_forks, NULL);
+	if (st < 0 || st == 5)
+		pc_error(ctx, "fork: %s", st < 0 ? pc_strerror(errno) : "the child could not fork");
+	if (st > 5)
+		pc_error(ctx, "the child ended with status %d", st);
+	PC_CHECK(ctx, st != 4, "the child of a MADV_WIPEONFORK range does not read zero");
+	pc_observe(ctx, "grandchild_sees", "%s", names[st]);
+	PC_CHECK(ctx, st == 0, "a grandchild of a MADV_WIPEONFORK range reads %s: the child's range was not wiped "
+		 "on its own fork", names[st]);
+	PC_CHECK(ctx, pc_check_fill(m.addr, m.len, SEED), "the parent lost its data");
+	pc_pass(ctx);
+}
+
+PC_PROBE_KINDS_NEEDS(dontfork_faults, "madvise.dontfork.child_faults", PC_ALL_KINDS, DONTFORK | FORK,
 	       "after MADV_DONTFORK the range is absent in a fork child: access raises SIGSEGV")
 {
 	struct pc_map m;
@@ -110,16 +150,10 @@ PC_PROBE_KINDS(dontfork_faults, "madvise.dontfork.child_faults", PC_ALL_KINDS,
 	expect_child(ctx, &m, "SIGSEGV", "MADV_DONTFORK");
 }
 
-PC_PROBE_KINDS(dofork_data, "madvise.dofork.child_sees_data", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(dofork_data, "madvise.dofork.child_sees_data", PC_ALL_KINDS, DONTFORK | FORK,
 	       "MADV_DOFORK after MADV_DONTFORK: a fork child inherits the range and its data")
 {
 	struct pc_map m;
 	map_advised(ctx, &m, MADV_DONTFORK, MADV_DOFORK, "MADV_DONTFORK", "MADV_DOFORK");
 	expect_child(ctx, &m, "old", "MADV_DOFORK");
 }
-#else
-PC_PROBE(dontfork_none, "madvise.dontfork.child_faults", "MADV_DONTFORK: child faults")
-{
-	pc_skip_unsupported(ctx, "no MADV_DONTFORK in this system's headers");
-}
-#endif

@@ -14,21 +14,17 @@
 #define LEN_PAGES 64
 #define SEED 7
 #define MARK 0xa5
+#define FREE PC_FB(PC_F_MADV_FREE)
 
-/* MADV_FREE on the probe's mapping, or skip saying why it is refused. */
+/* MADV_FREE on the probe's mapping (the feature is there: the probes need it), or skip saying why this kind is refused. */
 static void free_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 {
-#ifdef MADV_FREE
 	pc_need_advice(ctx, MADV_FREE, "MADV_FREE");
 	/* Linux refuses it on shared and file mappings (EINVAL, as for unknown advice): unsupported there. */
 	pc_advise(ctx, p, len, MADV_FREE, "MADV_FREE");
-#else
-	(void)p; (void)len;
-	pc_skip_unsupported(ctx, "no MADV_FREE in this system's headers");
-#endif
 }
 
-PC_PROBE_KINDS(free_contents, "madvise.free.contents_after", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(free_contents, "madvise.free.contents_after", PC_ALL_KINDS, FREE,
 	       "after MADV_FREE each page reads its old bytes or zero")
 {
 	struct pc_map m;
@@ -56,7 +52,7 @@ static void retouch_even_pages(char *p, size_t len, char *copy)
 	}
 }
 
-PC_PROBE_KINDS(free_retouch, "madvise.free.contents_after_retouch", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(free_retouch, "madvise.free.contents_after_retouch", PC_ALL_KINDS, FREE,
 	       "a write after MADV_FREE cancels the free: the written page survives forced reclaim")
 {
 	struct pc_map m;
@@ -91,7 +87,7 @@ PC_PROBE_KINDS(free_retouch, "madvise.free.contents_after_retouch", PC_ALL_KINDS
 	pc_pass(ctx);
 }
 
-PC_PROBE_KINDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP,
+PC_PROBE_KINDS_NEEDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP, FREE,
 	       "RSS after MADV_FREE (at once, and after forced reclaim); pages reported gone read zero")
 {
 	struct pc_map m;
@@ -119,19 +115,14 @@ PC_PROBE_KINDS(free_rss, "madvise.free.rss_after", PC_PRIVATE_ANON | PC_THP,
 	pc_pass(ctx);
 }
 
-PC_PROBE(free_unaligned, "madvise.free.unaligned_einval",
-	 "MADV_FREE at an address that is not page-aligned fails with EINVAL")
+PC_PROBE_NEEDS(free_unaligned, "madvise.free.unaligned_einval", FREE,
+	       "MADV_FREE at an address that is not page-aligned fails with EINVAL")
 {
 	struct pc_map m;
 	pc_map_or_skip(ctx, 2 * pl_page_size(), &m);
-#ifdef MADV_FREE
-	pc_need_advice(ctx, MADV_FREE, "MADV_FREE");
 	int e = pc_madvise((char *)m.addr + 1, pl_page_size(), MADV_FREE);
 	pc_observe(ctx, "errno", "%s", e ? pc_strerror(e) : "none");
 	PC_CHECK(ctx, e == EINVAL, "expected EINVAL, got %s", e ? pc_strerror(e) : "success");
 	pc_unmap(&m);
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_FREE in this system's headers");
-#endif
 }

@@ -19,8 +19,8 @@
 #define GUARD_AT 2 /* first guarded page */
 #define GUARD_PAGES 2
 #define SEED 13
+#define GUARD PC_FB(PC_F_MADV_GUARD)
 
-#ifdef MADV_GUARD_INSTALL
 struct guarded {
 	struct pc_map m;
 	char *guard; /* first guarded byte */
@@ -67,16 +67,10 @@ static const char *sig_label(int sig)
 {
 	return sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig ? "other signal" : "none";
 }
-#define GUARD_SKIP_OTHER_OS
-#else
-#define GUARD_SKIP_OTHER_OS pc_skip_unsupported(ctx, "no MADV_GUARD_INSTALL in this system's headers (Linux 6.13)")
-#endif
 
-PC_PROBE_KINDS(guard_faults, "madvise.guard_install.access_faults", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(guard_faults, "madvise.guard_install.access_faults", PC_ALL_KINDS, GUARD,
 	       "reads and writes of guard pages raise SIGSEGV; neighbouring pages keep their data")
 {
-	GUARD_SKIP_OTHER_OS;
-#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	unsigned char *copy = malloc(g.m.len);
@@ -90,16 +84,13 @@ PC_PROBE_KINDS(guard_faults, "madvise.guard_install.access_faults", PC_ALL_KINDS
 	free(copy);
 	pc_unmap(&g.m);
 	pc_pass(ctx);
-#endif
 }
 
 /* After GUARD_REMOVE: private memory is demand-zero again; shared objects keep their data. */
-PC_PROBE_KINDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS, GUARD,
 	       "MADV_GUARD_REMOVE makes the pages accessible: private anonymous reads zero, a private file view "
 	       "re-reads the file (its private copy is gone), shared reads the object")
 {
-	GUARD_SKIP_OTHER_OS;
-#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	bool shared = pc_kind_shared(g.m.kind), private_file = !shared && g.m.fd >= 0;
@@ -127,10 +118,8 @@ PC_PROBE_KINDS(guard_remove, "madvise.guard_remove.contents_after", PC_ALL_KINDS
 			 shared ? "old (the shared object)" : "zero");
 	pc_unmap(&g.m);
 	pc_pass(ctx);
-#endif
 }
 
-#ifdef MADV_GUARD_INSTALL
 static const struct guarded *child_guard;
 
 static int child_touches_guard(void *arg)
@@ -138,13 +127,11 @@ static int child_touches_guard(void *arg)
 	(void)arg;
 	return guard_signal(child_guard);
 }
-#endif
 
-PC_PROBE_KINDS(guard_fork, "madvise.guard_install.fork_inherited", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(guard_fork, "madvise.guard_install.fork_inherited", PC_ALL_KINDS,
+		     GUARD | PC_FB(PC_F_FORK),
 	       "a fork child inherits guard pages: its accesses raise SIGSEGV too")
 {
-	GUARD_SKIP_OTHER_OS;
-#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	child_guard = &g;
@@ -157,15 +144,13 @@ PC_PROBE_KINDS(guard_fork, "madvise.guard_install.fork_inherited", PC_ALL_KINDS,
 	PC_CHECK(ctx, guard_signal(&g) == SIGSEGV, "the parent's guard is gone after fork");
 	pc_unmap(&g.m);
 	pc_pass(ctx);
-#endif
 }
 
 /* Zapping and protection changes must not drop guard markers, as MADV_GUARD_INSTALL documents. */
-PC_PROBE(guard_survives, "madvise.guard_install.survives_dontneed_mprotect",
+PC_PROBE_NEEDS(guard_survives, "madvise.guard_install.survives_dontneed_mprotect",
+	       GUARD | PC_FB(PC_F_MADV_DONTNEED),
 	 "MADV_DONTNEED and mprotect over a guarded range leave the guard in place")
 {
-	GUARD_SKIP_OTHER_OS;
-#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	PC_SETUP(ctx, pc_madvise(g.m.addr, g.m.len, MADV_DONTNEED));
@@ -179,14 +164,11 @@ PC_PROBE(guard_survives, "madvise.guard_install.survives_dontneed_mprotect",
 	PC_CHECK(ctx, after_mprotect == SIGSEGV, "guard lost after mprotect (%s)", sig_label(after_mprotect));
 	pc_unmap(&g.m);
 	pc_pass(ctx);
-#endif
 }
 
-PC_PROBE(guard_category, "madvise.guard_install.page_flag",
+PC_PROBE_NEEDS(guard_category, "madvise.guard_install.page_flag", GUARD,
 	 "the page flags report guard pages as guards (PAGEMAP_SCAN PAGE_IS_GUARD) and not their neighbours")
 {
-	GUARD_SKIP_OTHER_OS;
-#ifdef MADV_GUARD_INSTALL
 	struct guarded g;
 	map_guarded(ctx, &g);
 	unsigned at_guard = pc_obs_page_flags(ctx, g.guard, PL_PF_GUARD);
@@ -197,5 +179,4 @@ PC_PROBE(guard_category, "madvise.guard_install.page_flag",
 	PC_CHECK(ctx, !(after & PL_PF_GUARD), "the page after the guard is flagged as a guard");
 	pc_unmap(&g.m);
 	pc_pass(ctx);
-#endif
 }

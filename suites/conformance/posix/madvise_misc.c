@@ -19,10 +19,10 @@
 #define LEN_PAGES 64
 #define SEED 5
 
-PC_PROBE_KINDS(willneed_contents, "madvise.willneed.contents_kept", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(willneed_contents, "madvise.willneed.contents_kept", PC_ALL_KINDS,
+	       PC_FB(PC_F_MADV_WILLNEED) | PC_FB(PC_F_MADV_DONTNEED),
 	       "MADV_WILLNEED keeps every byte, also after the pages were dropped from the mapping")
 {
-#if defined(MADV_WILLNEED) && defined(MADV_DONTNEED)
 	struct pc_map m;
 	size_t resident;
 	pc_map_or_skip(ctx, LEN_PAGES * pl_page_size(), &m);
@@ -41,15 +41,11 @@ PC_PROBE_KINDS(willneed_contents, "madvise.willneed.contents_kept", PC_ALL_KINDS
 	PC_CHECK(ctx, strcmp(got, "old") == 0, "contents after MADV_WILLNEED: %s", got);
 	pc_unmap(&m);
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_WILLNEED in this system's headers");
-#endif
 }
 
 /* REMOVE applies to shared writable mappings only; the refusals are documented. */
 static void remove_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 {
-#ifdef MADV_REMOVE
 	pc_need_advice(ctx, MADV_REMOVE, "MADV_REMOVE");
 	int e = pc_madvise(p, len, MADV_REMOVE);
 	/* madvise(2) documents EINVAL/EACCES for mappings that are not shared and writable. */
@@ -58,13 +54,9 @@ static void remove_or_skip(struct pc_ctx *ctx, void *p, size_t len)
 				    pc_kind_name(pc_kind(ctx)), pl_errno_name(e));
 	if (e)
 		pc_refusal(ctx, "madvise(MADV_REMOVE) on shared memory", e, pc_unknown_advice_errno(p, len));
-#else
-	(void)p; (void)len;
-	pc_skip_unsupported(ctx, "no MADV_REMOVE in this system's headers");
-#endif
 }
 
-PC_PROBE_KINDS(remove_zero, "madvise.remove.reads_zero", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(remove_zero, "madvise.remove.reads_zero", PC_ALL_KINDS, PC_FB(PC_F_MADV_REMOVE),
 	       "MADV_REMOVE on shared memory frees the backing store: mapping and file read zero")
 {
 	struct pc_map m;
@@ -121,10 +113,9 @@ static void *map_huge_aligned(struct pc_ctx *ctx, size_t *len)
 	return p;
 }
 
-PC_PROBE(hugepage_huge, "madvise.hugepage.anon_huge",
+PC_PROBE_NEEDS(hugepage_huge, "madvise.hugepage.anon_huge", PC_FB(PC_F_MADV_HUGEPAGE),
 	 "MADV_HUGEPAGE on an aligned range: touched memory reads zero; AnonHugePages observed")
 {
-#if defined(MADV_HUGEPAGE)
 	size_t len;
 	char *p = map_huge_aligned(ctx, &len);
 	pc_advise(ctx, p, len, MADV_HUGEPAGE, "MADV_HUGEPAGE");
@@ -135,15 +126,11 @@ PC_PROBE(hugepage_huge, "madvise.hugepage.anon_huge",
 	PC_CHECK(ctx, pc_all_bytes(p + 1, len - 1, 0), "fresh huge-page memory does not read zero");
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_HUGEPAGE in this system's headers");
-#endif
 }
 
-PC_PROBE(nohugepage_small, "madvise.nohugepage.no_huge",
+PC_PROBE_NEEDS(nohugepage_small, "madvise.nohugepage.no_huge", PC_FB(PC_F_MADV_HUGEPAGE),
 	 "after MADV_HUGEPAGE then MADV_NOHUGEPAGE a fully touched aligned range holds no huge page")
 {
-#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
 	size_t len;
 	char *p = map_huge_aligned(ctx, &len);
 	/* The later advice must win: HUGEPAGE first makes the check bite where THP is "madvise". */
@@ -156,12 +143,8 @@ PC_PROBE(nohugepage_small, "madvise.nohugepage.no_huge",
 	PC_CHECK(ctx, huge == 0, "%zu bytes of huge pages despite MADV_NOHUGEPAGE", huge);
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_NOHUGEPAGE in this system's headers");
-#endif
 }
 
-#ifdef MADV_COLLAPSE
 /* MADV_COLLAPSE with a bounded retry on EAGAIN (a transient failure per madvise(2)). */
 static int collapse(void *p, size_t len)
 {
@@ -170,12 +153,10 @@ static int collapse(void *p, size_t len)
 		e = pc_madvise(p, len, MADV_COLLAPSE);
 	return e;
 }
-#endif
 
-PC_PROBE(collapse_huge, "madvise.collapse.anon_huge",
+PC_PROBE_NEEDS(collapse_huge, "madvise.collapse.anon_huge", PC_FB(PC_F_MADV_COLLAPSE),
 	 "MADV_COLLAPSE turns a filled aligned range into a huge page, keeping every byte")
 {
-#ifdef MADV_COLLAPSE
 	size_t len;
 	pc_need_advice(ctx, MADV_COLLAPSE, "MADV_COLLAPSE"); /* Linux 6.1 */
 	char *p = map_huge_aligned(ctx, &len);
@@ -194,15 +175,12 @@ PC_PROBE(collapse_huge, "madvise.collapse.anon_huge",
 	PC_CHECK(ctx, pc_check_fill(p, len, SEED), "contents changed by MADV_COLLAPSE");
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_COLLAPSE in this system's headers");
-#endif
 }
 
-PC_PROBE(collapse_nohuge, "madvise.collapse.nohugepage_einval",
+PC_PROBE_NEEDS(collapse_nohuge, "madvise.collapse.nohugepage_einval",
+	 PC_FB(PC_F_MADV_COLLAPSE) | PC_FB(PC_F_MADV_HUGEPAGE),
 	 "MADV_COLLAPSE of a range marked MADV_NOHUGEPAGE fails with EINVAL and keeps it small")
 {
-#ifdef MADV_COLLAPSE
 	size_t len;
 	pc_need_advice(ctx, MADV_COLLAPSE, "MADV_COLLAPSE"); /* Linux 6.1 */
 	char *p = map_huge_aligned(ctx, &len);
@@ -216,7 +194,4 @@ PC_PROBE(collapse_nohuge, "madvise.collapse.nohugepage_einval",
 	PC_CHECK(ctx, huge == 0, "%zu bytes of huge pages despite MADV_NOHUGEPAGE", huge);
 	PC_SETUP(ctx, pl_unmap(p, len));
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MADV_COLLAPSE in this system's headers");
-#endif
 }

@@ -15,7 +15,8 @@
 
 #define LEN_PAGES 64
 
-#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+#define READ_F PC_FB(PC_F_MADV_POPULATE_READ)
+#define WRITE_F PC_FB(PC_F_MADV_POPULATE_WRITE)
 #define ADVICE(write) ((write) ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)
 #define ADVICE_NAME(write) ((write) ? "MADV_POPULATE_WRITE" : "MADV_POPULATE_READ")
 
@@ -98,63 +99,56 @@ static void populate_beyond_eof(struct pc_ctx *ctx, bool write)
 	pc_unmap(&m);
 	pc_pass(ctx);
 }
-#else
-#define POPULATE_SKIP pc_skip_unsupported(ctx, "no MADV_POPULATE_READ/WRITE in this system's headers")
-static void populate_resident(struct pc_ctx *ctx, bool write) { (void)write; POPULATE_SKIP; }
-static void populate_prot(struct pc_ctx *ctx, bool write, int prot) { (void)write; (void)prot; POPULATE_SKIP; }
-static void populate_hole(struct pc_ctx *ctx, bool write) { (void)write; POPULATE_SKIP; }
-static void populate_beyond_eof(struct pc_ctx *ctx, bool write) { (void)write; POPULATE_SKIP; }
-#endif
 
-PC_PROBE_KINDS(read_resident, "madvise.populate_read.resident", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(read_resident, "madvise.populate_read.resident", PC_ALL_KINDS, READ_F,
 	       "MADV_POPULATE_READ makes every page resident; memory reads zero")
 {
 	populate_resident(ctx, false);
 }
 
-PC_PROBE_KINDS(write_resident, "madvise.populate_write.resident", PC_ALL_KINDS,
+PC_PROBE_KINDS_NEEDS(write_resident, "madvise.populate_write.resident", PC_ALL_KINDS, WRITE_F,
 	       "MADV_POPULATE_WRITE makes every page resident and accounted; memory reads zero")
 {
 	populate_resident(ctx, true);
 }
 
-PC_PROBE(read_prot_none, "madvise.populate_read.prot_none_einval",
+PC_PROBE_NEEDS(read_prot_none, "madvise.populate_read.prot_none_einval", READ_F,
 	 "MADV_POPULATE_READ of PROT_NONE memory fails with EINVAL")
 {
 	populate_prot(ctx, false, PROT_NONE);
 }
 
-PC_PROBE(write_prot_none, "madvise.populate_write.prot_none_einval",
+PC_PROBE_NEEDS(write_prot_none, "madvise.populate_write.prot_none_einval", WRITE_F,
 	 "MADV_POPULATE_WRITE of PROT_NONE memory fails with EINVAL")
 {
 	populate_prot(ctx, true, PROT_NONE);
 }
 
-PC_PROBE(write_prot_read, "madvise.populate_write.prot_read_einval",
+PC_PROBE_NEEDS(write_prot_read, "madvise.populate_write.prot_read_einval", WRITE_F,
 	 "MADV_POPULATE_WRITE of read-only memory fails with EINVAL")
 {
 	populate_prot(ctx, true, PROT_READ);
 }
 
-PC_PROBE(read_hole, "madvise.populate_read.hole_enomem",
+PC_PROBE_NEEDS(read_hole, "madvise.populate_read.hole_enomem", READ_F,
 	 "MADV_POPULATE_READ over an unmapped hole fails with ENOMEM")
 {
 	populate_hole(ctx, false);
 }
 
-PC_PROBE(write_hole, "madvise.populate_write.hole_enomem",
+PC_PROBE_NEEDS(write_hole, "madvise.populate_write.hole_enomem", WRITE_F,
 	 "MADV_POPULATE_WRITE over an unmapped hole fails with ENOMEM")
 {
 	populate_hole(ctx, true);
 }
 
-PC_PROBE_KINDS(read_eof, "madvise.populate_read.beyond_eof_efault", PC_FILE_KINDS,
+PC_PROBE_KINDS_NEEDS(read_eof, "madvise.populate_read.beyond_eof_efault", PC_FILE_KINDS, READ_F,
 	       "MADV_POPULATE_READ past the end of the file fails with EFAULT")
 {
 	populate_beyond_eof(ctx, false);
 }
 
-PC_PROBE_KINDS(write_eof, "madvise.populate_write.beyond_eof_efault", PC_FILE_KINDS,
+PC_PROBE_KINDS_NEEDS(write_eof, "madvise.populate_write.beyond_eof_efault", PC_FILE_KINDS, WRITE_F,
 	       "MADV_POPULATE_WRITE past the end of the file fails with EFAULT")
 {
 	populate_beyond_eof(ctx, true);

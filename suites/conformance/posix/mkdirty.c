@@ -49,11 +49,12 @@ static char *read_only_thp(struct pc_ctx *ctx, size_t *len)
 
 static void forced_write(struct pc_ctx *ctx, char *p)
 {
+	/* feature.forced_write proved such writes reach a read-only private page here. */
 	int e = pl_force_write(p, 1);
-	if (e == ENOTSUP)
-		pc_skip_unsupported(ctx, "this system has no debugger-style forced write (/proc/self/mem)");
+	if (e == ENOTSUP || e == ENOSYS)
+		pc_skip_unsupported(ctx, "this system has no debugger-style forced write (/proc/self/mem): %s", pl_errno_name(e));
 	if (e)
-		pc_error(ctx, "forced write: %s", pc_strerror(e));
+		pc_fail_refused(ctx, "a forced write into a read-only private page: %s", pc_strerror(e));
 	pc_observe(ctx, "forced_write_lands", "%s", *p == 1 ? "yes" : "no");
 	PC_CHECK(ctx, *p == 1, "the forced write through the read-only mapping did not land");
 }
@@ -67,7 +68,7 @@ static void migrate_or_skip(struct pc_ctx *ctx, char *p, size_t len)
 		pc_skip_prerequisite(ctx, "migrating the pages failed here (%s)", pl_errno_name(e));
 }
 
-PC_PROBE(forced_write_base, "mkdirty.forced_write.write_still_faults/base",
+PC_PROBE_NEEDS(forced_write_base, "mkdirty.forced_write.write_still_faults/base", PC_FB(PC_F_FORCED_WRITE),
 	 "a debugger's write into a read-only page lands, and a normal write still faults (SEGV_ACCERR)")
 {
 	size_t len;
@@ -77,7 +78,7 @@ PC_PROBE(forced_write_base, "mkdirty.forced_write.write_still_faults/base",
 	expect_write_refused(ctx, p);
 }
 
-PC_PROBE(forced_write_thp, "mkdirty.forced_write.write_still_faults/thp",
+PC_PROBE_NEEDS(forced_write_thp, "mkdirty.forced_write.write_still_faults/thp", PC_FB(PC_F_FORCED_WRITE),
 	 "a debugger's write into a read-only THP range places a huge page; a normal write still faults")
 {
 	size_t len;
@@ -120,7 +121,7 @@ PC_PROBE(pte_mapped_thp, "mkdirty.pte_mapped_thp.write_still_faults",
 	expect_write_refused(ctx, p);
 }
 
-PC_PROBE(supplied_page, "mkdirty.supplied_page.write_still_faults",
+PC_PROBE_NEEDS(supplied_page, "mkdirty.supplied_page.write_still_faults", PC_FB(PC_F_USERFAULTFD),
 	 "a page placed by the process's page supplier (UFFDIO_COPY) into a read-only mapping still refuses writes")
 {
 	size_t len;
@@ -129,8 +130,9 @@ PC_PROBE(supplied_page, "mkdirty.supplied_page.write_still_faults",
 	int e = pl_supply_start(p, len, PL_SUPPLY_COPY, 0, &s);
 	if (e == ENOTSUP || e == EPERM)
 		pc_skip_unsupported(ctx, "this process cannot supply its own pages here (userfaultfd: %s)", pl_errno_name(e));
+	/* feature.userfaultfd proved supplying works for private anonymous memory: a refusal is the subject's. */
 	if (e)
-		pc_error(ctx, "starting the page supplier: %s", pc_strerror(e));
+		pc_fail_refused(ctx, "supplying a read-only private anonymous range: %s", pc_strerror(e));
 	PC_SETUP(ctx, pl_supply_place(s, p, 1));
 	pc_observe(ctx, "placed_page_reads", "%s", *p == 1 ? "its byte" : "something else");
 	PC_CHECK(ctx, *p == 1, "the placed page does not read the byte placed");

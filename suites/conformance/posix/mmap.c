@@ -14,6 +14,7 @@
 #include "pl_abi.h"
 
 #define RW (PROT_READ | PROT_WRITE)
+#define NOREPLACE PC_FB(PC_F_MAP_FIXED_NOREPLACE)
 
 /* An address range of `pages` pages that was free a moment ago (reserved, then unmapped). */
 static char *free_range(struct pc_ctx *ctx, size_t pages)
@@ -108,7 +109,6 @@ PC_PROBE(hint_not_fixed, "mmap.hint.existing_mapping_kept",
 	pc_pass(ctx);
 }
 
-#ifdef MAP_FIXED_NOREPLACE
 /* "eexist", "treated_as_hint" (flag ignored: old kernels) or "replaced". */
 static const char *noreplace_outcome(void *want, void *got, int e)
 {
@@ -137,47 +137,33 @@ static void noreplace_over(struct pc_ctx *ctx, size_t off_pages, size_t len_page
 	PC_SETUP(ctx, pl_unmap(b, 4 * ps));
 	pc_pass(ctx);
 }
-#endif
 
-PC_PROBE(fixed_noreplace_eexist, "mmap.fixed_noreplace.eexist_over_mapping",
-	 "MAP_FIXED_NOREPLACE over an existing mapping fails with EEXIST and keeps it")
+PC_PROBE_NEEDS(fixed_noreplace_eexist, "mmap.fixed_noreplace.eexist_over_mapping", NOREPLACE,
+	       "MAP_FIXED_NOREPLACE over an existing mapping fails with EEXIST and keeps it")
 {
-#ifdef MAP_FIXED_NOREPLACE
 	noreplace_over(ctx, 0, 2);
-#else
-	pc_skip_unsupported(ctx, "no MAP_FIXED_NOREPLACE in this system\'s headers");
-#endif
 }
 
-PC_PROBE(fixed_noreplace_partial, "mmap.fixed_noreplace.eexist_partial_overlap",
-	 "MAP_FIXED_NOREPLACE overlapping a mapping's last page and free pages fails with EEXIST")
+PC_PROBE_NEEDS(fixed_noreplace_partial, "mmap.fixed_noreplace.eexist_partial_overlap", NOREPLACE,
+	       "MAP_FIXED_NOREPLACE overlapping a mapping's last page and free pages fails with EEXIST")
 {
-#ifdef MAP_FIXED_NOREPLACE
 	noreplace_over(ctx, 1, 2);
-#else
-	pc_skip_unsupported(ctx, "no MAP_FIXED_NOREPLACE in this system\'s headers");
-#endif
 }
 
-PC_PROBE(fixed_noreplace_free, "mmap.fixed_noreplace.free_range_exact",
-	 "MAP_FIXED_NOREPLACE at a free address maps exactly there")
+PC_PROBE_NEEDS(fixed_noreplace_free, "mmap.fixed_noreplace.free_range_exact", NOREPLACE,
+	       "MAP_FIXED_NOREPLACE at a free address maps exactly there")
 {
-#ifdef MAP_FIXED_NOREPLACE
 	size_t ps = pl_page_size();
 	char *b = free_range(ctx, 2);
 	void *got;
 	int e = try_mmap(b, 2 * ps, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0, &got);
-	if (e == EINVAL || e == EOPNOTSUPP)
-		pc_skip_unsupported(ctx, "MAP_FIXED_NOREPLACE: %s at a free address", pl_errno_name(e));
-	PC_CHECK(ctx, e == 0, "mmap at a free address failed: %s", pc_strerror(e));
+	if (e)
+		pc_fail_refused(ctx, "MAP_FIXED_NOREPLACE at a free address refused: %s", pc_strerror(e));
 	pc_observe(ctx, "address", "%s", got == b ? "exact" : "other");
 	PC_CHECK(ctx, got == b, "mapped at %p, asked for %p", got, (void *)b);
 	PC_CHECK(ctx, pc_all_bytes(got, 2 * ps, 0), "the new mapping is not zero");
 	PC_SETUP(ctx, pl_unmap(got, 2 * ps));
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MAP_FIXED_NOREPLACE in this system\'s headers");
-#endif
 }
 
 /* Physical memory plus swap, in bytes (swap only where the system reports it). */
@@ -222,7 +208,8 @@ static bool touch_spread(char *p, size_t len)
 PC_PROBE(noreserve_huge, "mmap.noreserve.larger_than_memory",
 	 "MAP_NORESERVE reserves twice memory+swap; touching a few pages works")
 {
-#ifdef MAP_NORESERVE
+	if (MAP_NORESERVE & PL_ABSENT_FLAG) /* nothing to ask the system: Linux ignores a flag it does not know */
+		pc_skip_unsupported(ctx, "this system's headers do not define MAP_NORESERVE");
 	uint64_t len = 2 * memory_plus_swap();
 	len = (len + pl_page_size() - 1) / pl_page_size() * pl_page_size();
 	const char *why = noreserve_obstacle(len);
@@ -241,25 +228,25 @@ PC_PROBE(noreserve_huge, "mmap.noreserve.larger_than_memory",
 	if (e == 0)
 		PC_SETUP(ctx, pl_unmap(p, (size_t)len));
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MAP_NORESERVE in this system\'s headers");
-#endif
 }
 
-#ifdef MAP_POPULATE
 /* Replace the probe's mapping with one of the same kind made with MAP_POPULATE. */
 static void remap_populated(struct pc_ctx *ctx, struct pc_map *m)
 {
 	PC_SETUP(ctx, pl_unmap(m->addr, m->len));
 	m->addr = NULL;
-	PC_SETUP(ctx, try_mmap(NULL, m->len, RW, m->flags | MAP_POPULATE, m->fd, 0, &m->addr));
+	int e = try_mmap(NULL, m->len, RW, m->flags | MAP_POPULATE, m->fd, 0, &m->addr);
+	if (e == ENOMEM || e == EAGAIN) /* populating needs the memory now */
+		pc_skip_prerequisite(ctx, "mmap(MAP_POPULATE) of %zu bytes: %s", m->len, pl_errno_name(e));
+	if (e)
+		pc_refusal(ctx, pc_fmt("mmap(MAP_POPULATE) of %s memory", pc_kind_name(m->kind)), e,
+			   pc_unknown_map_type_errno());
 }
-#endif
 
-PC_PROBE_KINDS(populate_resident, "mmap.populate.resident", PC_ANON_KINDS | PC_FILE_KINDS,
+PC_PROBE_KINDS_NEEDS(populate_resident, "mmap.populate.resident", PC_ANON_KINDS | PC_FILE_KINDS,
+		     PC_FB(PC_F_MAP_POPULATE),
 	       "MAP_POPULATE leaves every page resident before first touch, reading zero")
 {
-#ifdef MAP_POPULATE
 	struct pc_map m;
 	size_t pages = 64, resident;
 	pc_map_or_skip(ctx, pages * pl_page_size(), &m);
@@ -271,9 +258,6 @@ PC_PROBE_KINDS(populate_resident, "mmap.populate.resident", PC_ANON_KINDS | PC_F
 	PC_CHECK(ctx, pc_all_bytes(m.addr, m.len, 0), "populated pages are not zero");
 	pc_unmap(&m);
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no MAP_POPULATE in this system\'s headers");
-#endif
 }
 
 /* One mmap call that must fail with EINVAL (POSIX lists each case). */

@@ -93,7 +93,9 @@ static void expect_vmas(struct pc_ctx *ctx, const struct pc_map *m, const char *
 		return;
 	}
 	pc_observe(ctx, key, "%zu", n);
-	PC_CHECK(ctx, n == want, "%s: %zu mappings cover the range, expected %zu", key, n, want);
+	/* How a system keeps its list of mappings is its own (POSIX speaks of pages, not mappings). */
+	PC_BEHAVIOUR(ctx, n == want, "%s: expected %zu mappings over the range (Linux splits and merges its VMAs), "
+		     "saw %zu", key, want, n);
 }
 
 PC_PROBE_KINDS(split_merge, "mprotect.split_merge", PC_ANON_KINDS | PC_FILE_KINDS,
@@ -142,6 +144,8 @@ static void unaligned_case(struct pc_ctx *ctx, int (*call)(void *, size_t, int))
 	char *b;
 	PC_SETUP(ctx, pl_map_anon(2 * ps, (void **)&b));
 	int e = call(b + 1, ps, PROT_READ);
+	if (e == ENOSYS)
+		pc_skip_unsupported(ctx, "mprotect: ENOSYS (no raw system call this build can name)");
 	bool first_ro = pc_access_faults(b, true, 1) != 0, second_ro = pc_access_faults(b + ps, true, 1) != 0;
 	const char *what = e == EINVAL ? "einval" : e ? pl_errno_name(e) : "rounded_to_pages";
 	pc_observe(ctx, "result", "%s", what);
@@ -152,16 +156,6 @@ static void unaligned_case(struct pc_ctx *ctx, int (*call)(void *, size_t, int))
 	pc_pass(ctx);
 }
 
-#ifdef HAVE_SYS_SYSCALL_H
-#include <sys/syscall.h>
-#endif
-#ifdef SYS_mprotect
-static int raw_mprotect(void *p, size_t len, int prot)
-{
-	return syscall(SYS_mprotect, p, len, prot) == 0 ? 0 : errno;
-}
-#endif
-
 PC_PROBE(libc_unaligned, "mprotect.unaligned_addr.libc",
 	 "mprotect at an address inside a page: EINVAL, or success rounded to whole pages (observed)")
 {
@@ -171,11 +165,7 @@ PC_PROBE(libc_unaligned, "mprotect.unaligned_addr.libc",
 PC_PROBE(raw_unaligned, "mprotect.unaligned_addr.syscall",
 	 "the raw mprotect system call at an address inside a page: EINVAL, or rounded (observed)")
 {
-#ifdef SYS_mprotect
-	unaligned_case(ctx, raw_mprotect);
-#else
-	pc_skip_unsupported(ctx, "no SYS_mprotect number in this system's headers for a raw system call");
-#endif
+	unaligned_case(ctx, pc_mprotect_raw);
 }
 
 /* A file in the probe's directory holding one page of pattern 7, opened read-only. */

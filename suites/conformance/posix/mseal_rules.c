@@ -15,9 +15,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#ifdef HAVE_SYS_SYSCALL_H
-#include <sys/syscall.h>
-#endif
 
 #include "pl_abi.h"
 
@@ -170,12 +167,6 @@ struct areas {
 	int fd;
 };
 
-#if defined(PL_NR_mseal) && defined(HAVE_SYS_SYSCALL_H)
-static int sys_mseal(void *p, size_t len, unsigned long flags)
-{
-	return syscall(PL_NR_mseal, p, len, flags) == 0 ? 0 : errno;
-}
-
 static char *map_area(struct pc_ctx *ctx, enum area_kind kind, size_t len, int fd)
 {
 	int prot = kind == A_ANON_RW ? RW : RO, flags = kind == A_SHARED_RO ? MAP_SHARED | MAP_ANONYMOUS
@@ -215,7 +206,8 @@ static int remap(const struct areas *ar, const struct step *s, size_t len)
 	case T_DONTUNMAP_HINT: to = ar->free_range; flags = MREMAP_MAYMOVE | MREMAP_DONTUNMAP; break;
 	default: return EINVAL;
 	}
-	return mremap(src, len, new_len, flags, to) == MAP_FAILED ? errno : 0;
+	void *out;
+	return pc_mremap(src, len, new_len, flags, to, &out);
 }
 
 /* Pages still mapped: 0; any page gone: EFAULT. */
@@ -233,9 +225,9 @@ static int do_step(struct pc_ctx *ctx, const struct areas *ar, const struct step
 	size_t len = (size_t)s->len * ar->ps;
 	size_t n;
 	switch (s->op) {
-	case OP_SEAL: return sys_mseal(p, (size_t)((long)len + s->delta), 0);
-	case OP_SEAL_B: return sys_mseal(ar->b, 4 * ar->ps, 0);
-	case OP_SEAL_RAW: return sys_mseal(p + s->delta, len, (unsigned long)s->arg);
+	case OP_SEAL: return pc_mseal(p, (size_t)((long)len + s->delta), 0);
+	case OP_SEAL_B: return pc_mseal(ar->b, 4 * ar->ps, 0);
+	case OP_SEAL_RAW: return pc_mseal(p + s->delta, len, (unsigned long)s->arg);
 	case OP_UNMAP: return munmap(p, len) == 0 ? 0 : errno;
 	case OP_PROT: return mprotect(p, len, s->arg) == 0 ? 0 : errno;
 	case OP_MADV: return pc_madvise(p, len, s->arg);
@@ -245,8 +237,8 @@ static int do_step(struct pc_ctx *ctx, const struct areas *ar, const struct step
 	case OP_MAPPED: return still_mapped(p, len, ar->ps);
 	case OP_END: return 0;
 	case OP_VMAS:
-		if (!pc_try_mapping_count(ctx, ar->a, area_len, &n))
-			return 0; /* the mapping list is not observable here: nothing to compare */
+		/* Skips (unobservable) where the mapping list cannot be trusted: the step is the probe's point. */
+		n = pc_obs_mapping_count(ctx, ar->a, area_len);
 		return n == (size_t)s->arg ? 0 : ERANGE;
 	}
 	return EINVAL;
@@ -273,43 +265,58 @@ static void run_script(struct pc_ctx *ctx, const struct rule *r, bool sealed)
 				 e ? pl_errno_name(e) : "0");
 		if (want == NO_CHECK || (want == ANY_ERROR && e != 0))
 			continue;
+		/* How the system cuts and joins its mappings is its own (mseal(2) promises what a seal refuses,
+		 * not how many mappings the list shows): a different count is a behaviour. */
+		if (s->op == OP_VMAS) {
+			PC_BEHAVIOUR(ctx, e == 0, "sealed run, step %d: expected %d mappings, saw another count", i + 1, s->arg);
+			continue;
+		}
 		PC_CHECK(ctx, e == want, "%s run, step %d: expected %s, got %s", sealed ? "sealed" : "unsealed", i + 1,
 			 want ? pl_errno_name(want) : "success", e ? pl_errno_name(e) : "success");
 	}
 	if (sealed)
 		pc_observe(ctx, "sealed_run", "%s", answers);
 }
-#endif
 
 static void run_rule(struct pc_ctx *ctx);
 static struct pc_probe probes[NRULES];
 
+/* The features a rule's steps need besides mseal: each mremap form, MADV_DONTNEED. */
+static uint64_t rule_needs(const struct rule *r)
+{
+	uint64_t needs = PC_FB(PC_F_MSEAL);
+	for (int i = 0; i < MAX_STEPS && r->steps[i].op != OP_END; i++) {
+		const struct step *s = &r->steps[i];
+		if (s->op == OP_REMAP)
+			needs |= PC_FB(PC_F_MREMAP);
+		if (s->op == OP_REMAP && (s->to == T_FREE || s->to == T_AREA_B))
+			needs |= PC_FB(PC_F_MREMAP_FIXED);
+		if (s->op == OP_REMAP && (s->to == T_DONTUNMAP || s->to == T_DONTUNMAP_HINT))
+			needs |= PC_FB(PC_F_MREMAP_DONTUNMAP);
+		if (s->op == OP_MADV && s->arg == MADV_DONTNEED)
+			needs |= PC_FB(PC_F_MADV_DONTNEED);
+	}
+	return needs;
+}
+
 __attribute__((constructor)) static void register_rules(void)
 {
 	for (size_t i = 0; i < NRULES; i++) {
-		probes[i] = (struct pc_probe){rules[i].id, rules[i].summary, run_rule, 0, PC_CH_NONE};
+		probes[i] = (struct pc_probe){.id = rules[i].id, .summary = rules[i].summary, .fn = run_rule,
+					      .needs = rule_needs(&rules[i])};
 		pc_register(&probes[i]);
 	}
 }
 
 static void run_rule(struct pc_ctx *ctx)
 {
-#if defined(PL_NR_mseal) && defined(HAVE_SYS_SYSCALL_H)
 	const struct rule *r = NULL;
 	for (size_t i = 0; i < NRULES && !r; i++)
 		if (strcmp(rules[i].id, pc_id(ctx)) == 0)
 			r = &rules[i];
 	if (!r)
 		pc_error(ctx, "no mseal rule is named %s", pc_id(ctx));
-	char *probe = NULL;
-	PC_SETUP(ctx, pl_map_anon(pl_page_size(), (void **)&probe));
-	int e = sys_mseal(probe, pl_page_size(), 0);
-	if (e)
-		pc_skip_unsupported(ctx, "mseal: %s from this kernel (needs Linux 6.10, 64-bit)", pl_errno_name(e));
 	run_script(ctx, r, false);
 	run_script(ctx, r, true);
 	pc_pass(ctx);
-#else
-	pc_skip_unsupported(ctx, "no mseal(2) system call number for this system (Linux 6.10 and later only)");
-#endif
 }

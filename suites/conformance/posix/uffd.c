@@ -16,6 +16,7 @@
 #include "pl_abi.h"
 
 #define PAGES 16
+#define UFFD PC_FB(PC_F_USERFAULTFD)
 #define UFFD_KINDS (PC_PRIVATE_ANON | PC_SHARED_ANON | PC_SHARED_FILE)
 
 static struct pl_supplier *supply_or_skip(struct pc_ctx *ctx, struct pc_map *m, enum pl_supply_mode mode,
@@ -55,7 +56,7 @@ static void read_each_page(const char *p, size_t len)
 		(void)((const volatile char *)p)[off];
 }
 
-PC_PROBE_KINDS(zero_page, "uffd.zero_page.reads_zero", UFFD_KINDS,
+PC_PROBE_KINDS_NEEDS(zero_page, "uffd.zero_page.reads_zero", UFFD_KINDS, UFFD,
 	       "missing pages answered with the zero page read zero, one answer per page")
 {
 	struct pc_map m;
@@ -104,23 +105,21 @@ static void dropped_then_supplied(struct pc_ctx *ctx, int advice, const char *na
 	pc_pass(ctx);
 }
 
-PC_PROBE_KINDS(after_dontneed, "uffd.dontneed.missing_again", PC_PRIVATE_ANON,
+PC_PROBE_KINDS_NEEDS(after_dontneed, "uffd.dontneed.missing_again", PC_PRIVATE_ANON,
+	       UFFD | PC_FB(PC_F_MADV_DONTNEED),
 	       "pages dropped by MADV_DONTNEED are missing again: the supplier is told, then asked for each")
 {
 	dropped_then_supplied(ctx, MADV_DONTNEED, "MADV_DONTNEED");
 }
 
-PC_PROBE_KINDS(after_remove, "uffd.remove.missing_again", PC_SHARED_ANON | PC_SHARED_FILE,
+PC_PROBE_KINDS_NEEDS(after_remove, "uffd.remove.missing_again", PC_SHARED_ANON | PC_SHARED_FILE,
+	       UFFD | PC_FB(PC_F_MADV_REMOVE),
 	       "shared pages freed by MADV_REMOVE are missing again: the supplier is told, then asked for each")
 {
-#ifdef MADV_REMOVE
 	dropped_then_supplied(ctx, MADV_REMOVE, "MADV_REMOVE");
-#else
-	pc_skip_unsupported(ctx, "no MADV_REMOVE in this system's headers");
-#endif
 }
 
-PC_PROBE_KINDS(sigbus, "uffd.sigbus.missing_page_faults", UFFD_KINDS,
+PC_PROBE_KINDS_NEEDS(sigbus, "uffd.sigbus.missing_page_faults", UFFD_KINDS, UFFD,
 	       "with the SIGBUS feature a missing page raises SIGBUS (code observed) until a page is placed there")
 {
 	struct pc_map m;

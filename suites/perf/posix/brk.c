@@ -15,10 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_SYS_brk
-#include <sys/syscall.h>
-#endif
-
 #define BRK_SIZES PB_ARGS(PB_PAGE, PB_MIB(1))
 
 /* One way to move the break: to the absolute address `to`; 0 or errno. */
@@ -28,38 +24,53 @@ struct brk_ops {
 	int (*set)(uintptr_t cur, uintptr_t to);
 };
 
+/* sbrk(3): ENOSYS where this build's C library has none (the benchmark then skips with that answer). */
+static int libc_sbrk(intptr_t increment, void **old)
+{
 #ifdef HAVE_SBRK
+	void *p = sbrk(increment);
+	*old = p;
+	return p == (void *)-1 ? (errno ? errno : ENOMEM) : 0;
+#else
+	(void)increment;
+	*old = NULL;
+	return ENOSYS;
+#endif
+}
+
 static int sbrk_current(uintptr_t *cur)
 {
-	void *p = sbrk(0);
-	if (p == (void *)-1)
-		return errno ? errno : ENOMEM;
+	void *p;
+	int e = libc_sbrk(0, &p);
 	*cur = (uintptr_t)p;
-	return 0;
+	return e;
 }
 
 static int sbrk_set(uintptr_t cur, uintptr_t to)
 {
-	intptr_t delta = (intptr_t)(to - cur);
-	return sbrk(delta) == (void *)-1 ? (errno ? errno : ENOMEM) : 0;
+	void *old;
+	return libc_sbrk((intptr_t)(to - cur), &old);
 }
 static const struct brk_ops libc_ops = {"sbrk", sbrk_current, sbrk_set};
-#endif
 
-#ifdef HAVE_SYS_brk
-/* The raw call returns the new break, or the old one when it refuses. */
+/* The kernel's own break (the page layer's call: ENOTSUP where the system has none). */
 static int sys_current(uintptr_t *cur)
 {
-	*cur = (uintptr_t)syscall(SYS_brk, 0);
-	return *cur ? 0 : ENOSYS;
+	void *now = NULL;
+	int e = pl_raw_break(NULL, &now);
+	*cur = (uintptr_t)now;
+	return e;
 }
 
+/* The kernel answers with the break, not an errno: a refusal leaves it elsewhere than asked. */
 static int sys_set(uintptr_t cur, uintptr_t to)
 {
-	return (uintptr_t)syscall(SYS_brk, to) == to ? 0 : ENOMEM;
+	void *now = NULL;
+	(void)cur;
+	int e = pl_raw_break((void *)to, &now);
+	return e ? e : (uintptr_t)now == to ? 0 : ENOMEM;
 }
 static const struct brk_ops raw_ops = {"brk syscall", sys_current, sys_set};
-#endif
 
 /* Shrink back to base only if the break is still at top. */
 static int shrink_checked(const struct brk_ops *o, uintptr_t base, uintptr_t top, double *t)
@@ -103,7 +114,12 @@ static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 	size_t n = pb_arg_bytes(s);
 	if (!n)
 		return;
-	int e = 0;
+	uintptr_t cur;
+	int e = o->current(&cur);
+	if (e) { /* no such call here (ENOSYS, ENOTSUP): skip with the answer, before the loop */
+		pb_skip_errno(s, o->name, e);
+		return;
+	}
 	while (pb_keep_running(s)) {
 		double t;
 		if ((e = grow_shrink(s, o, n, time_shrink, &t)) != 0)
@@ -122,40 +138,24 @@ static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 PB_BENCH(bm_brk_sbrk_grow, "brk/sbrk_grow", "sbrk(+n): grow the break over never-touched memory (the shrink back is untimed)",
 	 .args = BRK_SIZES, .manual_time = true)
 {
-#ifdef HAVE_SBRK
 	run(s, &libc_ops, false);
-#else
-	pb_skip(s, "sbrk: not in this libc");
-#endif
 }
 
 PB_BENCH(bm_brk_sbrk_shrink, "brk/sbrk_shrink", "sbrk(-n) of n bytes of break whose every page was written",
 	 .args = BRK_SIZES, .manual_time = true)
 {
-#ifdef HAVE_SBRK
 	run(s, &libc_ops, true);
-#else
-	pb_skip(s, "sbrk: not in this libc");
-#endif
 }
 
 PB_BENCH(bm_brk_sys_grow, "brk/syscall_grow", "raw brk system call: grow the break over never-touched memory (the shrink back is untimed)",
 	 .args = BRK_SIZES, .manual_time = true)
 {
-#ifdef HAVE_SYS_brk
 	run(s, &raw_ops, false);
-#else
-	pb_skip(s, "SYS_brk: no brk system call on this system");
-#endif
 }
 
 PB_BENCH(bm_brk_sys_shrink, "brk/syscall_shrink",
 	 "raw brk system call: shrink by n bytes of break whose every page was written",
 	 .args = BRK_SIZES, .manual_time = true)
 {
-#ifdef HAVE_SYS_brk
 	run(s, &raw_ops, true);
-#else
-	pb_skip(s, "SYS_brk: no brk system call on this system");
-#endif
 }

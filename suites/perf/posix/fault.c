@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pl_abi.h"
+
 #define FAULT_SIZES PB_ARGS(PB_KIB(256), PB_MIB(2), PB_MIB(64), PB_MIB(256), PB_GIB(1))
 #define FAULT_QUICK PB_ARGS(PB_MIB(2), PB_MIB(64))
 
@@ -29,14 +31,12 @@ static int map_small_pages(size_t len, void **out)
 	int e = pl_map_anon(len, out);
 	if (e)
 		return e;
-#ifdef HAVE_MADV_NOHUGEPAGE
-	/* EINVAL: a kernel built without THP, which is what we want anyway. */
+	/* EINVAL: a kernel without THP, or a system that does not know the advice: base pages anyway. */
 	if (madvise(*out, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL) {
 		e = errno;
 		(void)pl_unmap(*out, len);
 		return e;
 	}
-#endif
 	return 0;
 }
 
@@ -125,21 +125,17 @@ PB_BENCH(bm_fault_write_after_read, "fault/write_after_read",
 	anon_fault(s, READ_THEN_WRITE);
 }
 
-/* Why huge pages cannot serve a fault here, or NULL when they can. */
+/* Why huge pages cannot serve a fault here, or NULL when they can (a system that refuses
+ * MADV_HUGEPAGE below skips with its answer). */
 static const char *thp_unavailable(void)
 {
-#ifdef HAVE_MADV_HUGEPAGE
 	return pl_huge_unavailable();
-#else
-	return "MADV_HUGEPAGE: not in this system's headers";
-#endif
 }
 
 /* A repetition of fault/thp is taken again when base pages served part of
  * the range, at most this often: it would time base-page faults. */
 #define THP_RETRIES 8
 
-#ifdef HAVE_MADV_HUGEPAGE
 /* Map len bytes aligned to huge with MADV_HUGEPAGE; base and maplen are for unmapping. */
 static int map_thp(size_t len, size_t huge, void **base, size_t *maplen, void **out)
 {
@@ -193,7 +189,6 @@ static int thp_sample(pb_state *s, size_t len, size_t huge, double *sec, int64_t
 		(*retries)++;
 	}
 }
-#endif
 
 PB_BENCH(bm_fault_thp, "fault/thp",
 	 "write one byte to each huge page of fresh MADV_HUGEPAGE memory (one fault per huge page); a repetition "
@@ -206,7 +201,6 @@ PB_BENCH(bm_fault_thp, "fault/thp",
 		pb_skip(s, why);
 		return;
 	}
-#ifdef HAVE_MADV_HUGEPAGE
 	size_t len = pb_arg_bytes(s), huge = pl_caps()->huge_page_size;
 	if (!len)
 		return;
@@ -227,7 +221,6 @@ PB_BENCH(bm_fault_thp, "fault/thp",
 	pb_counter(s, "thp_retries", (double)retries, PB_COUNTER_TOTAL);
 	if (unverified)
 		pb_set_label(s, "huge-page backing not observable here");
-#endif
 }
 
 /* A temporary file of len bytes, written so its pages sit in the page cache:

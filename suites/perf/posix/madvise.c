@@ -24,6 +24,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "pl_abi.h"
+
 enum prep {
 	PREP_RESIDENT, /* every page freshly faulted and written before the call */
 	PREP_RELEASED, /* written, then released: the call meets non-resident pages */
@@ -91,10 +93,6 @@ static const char *unavailable(const struct advice *a, char *buf, size_t n)
 {
 	if (a->needs_swap && no_swap())
 		return no_swap();
-	if (!a->fn && a->number < 0) {
-		snprintf(buf, n, "%s: not in this system's headers", a->label);
-		return buf;
-	}
 	void *p;
 	int e = pl_map_anon(pl_page_size(), &p);
 	if (!e) {
@@ -172,13 +170,11 @@ static int timed(const void *ctx, void *p, size_t len)
 static int map_range(size_t len, void **p)
 {
 	int e = pl_map_anon(len, p);
-#ifdef HAVE_MADV_NOHUGEPAGE
-	/* Base pages only, so that per-page counts mean base pages. */
+	/* Base pages only, so that per-page counts mean base pages (EINVAL: no THP, or the advice unknown). */
 	if (!e && madvise(*p, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL) {
 		e = errno;
 		(void)pl_unmap(*p, len);
 	}
-#endif
 	return e;
 }
 
@@ -229,28 +225,6 @@ static int page_layer_reusable(void *p, size_t len) { return pl_reusable(p, len)
 static int page_layer_reuse(void *p, size_t len) { return pl_reuse(p, len); }
 static int page_layer_guard(void *p, size_t len) { return pl_guard(p, len); }
 static int page_layer_unguard(void *p, size_t len) { return pl_unguard(p, len); }
-
-#ifndef HAVE_MADV_DONTNEED
-#define MADV_DONTNEED -1
-#endif
-#ifndef HAVE_MADV_FREE
-#define MADV_FREE -1
-#endif
-#ifndef HAVE_MADV_COLD
-#define MADV_COLD -1
-#endif
-#ifndef HAVE_MADV_PAGEOUT
-#define MADV_PAGEOUT -1
-#endif
-#ifndef HAVE_MADV_POPULATE_READ
-#define MADV_POPULATE_READ -1
-#endif
-#ifndef HAVE_MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE -1
-#endif
-#ifndef HAVE_MADV_WILLNEED
-#define MADV_WILLNEED -1
-#endif
 
 static const struct advice adv_dontneed = {"MADV_DONTNEED", MADV_DONTNEED, NULL, NULL, PREP_RESIDENT, false, -1, -1};
 static const struct advice adv_free = {"MADV_FREE", MADV_FREE, NULL, NULL, PREP_RESIDENT, false, -1, -1};

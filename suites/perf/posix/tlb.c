@@ -34,6 +34,8 @@
 #include <sys/prctl.h>
 #endif
 
+#include "pl_abi.h"
+
 #define MAX_OTHERS 64
 #define OTHERS_FULL PB_ARGS(0, 1, 2, 3, 7, 15)
 #define OTHERS_QUICK PB_ARGS(0, 1)
@@ -207,11 +209,7 @@ static int op_once(enum tlb_op op, char **p, double *sec, bool *preempted)
 	else if (op == OP_MPROTECT)
 		e = mprotect(*p, ps, PROT_READ) == 0 ? 0 : errno;
 	else
-#ifdef HAVE_MADV_DONTNEED
 		e = madvise(*p, ps, MADV_DONTNEED) == 0 ? 0 : errno;
-#else
-		e = ENOSYS;
-#endif
 	*sec = pb_seconds() - t0;
 	*preempted = c0 >= 0 && preemptions() != c0;
 	if (op == OP_MUNMAP)

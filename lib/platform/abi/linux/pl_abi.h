@@ -6,6 +6,7 @@
 #ifndef PAGELAB_PL_ABI_H
 #define PAGELAB_PL_ABI_H
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 /* include/uapi/asm-generic/mman-common.h */
@@ -53,6 +54,50 @@
 #endif
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
+#endif
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03 /* Linux 4.15 */
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01 /* Linux 4.4 */
+#endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4
+#endif
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON 100
+#endif
+/* Darwin's reusable/reuse advice: numbers Linux does not define (refused as unknown advice). */
+#ifndef MADV_FREE_REUSABLE
+#define MADV_FREE_REUSABLE 0x7b16
+#endif
+#ifndef MADV_FREE_REUSE
+#define MADV_FREE_REUSE 0x7b17
+#endif
+/* include/uapi/linux/memfd.h and fcntl.h: musl and old C libraries may lack them. */
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#endif
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
+#endif
+#ifndef F_SEAL_WRITE
+#define F_SEAL_WRITE 0x0008
+#endif
+/* An mmap flag a system's headers lack (on Linux only MAP_32BIT, below; the others' uapi numbers are above). */
+#define PL_ABSENT_FLAG 0x40000000
+#ifndef MAP_32BIT
+#define MAP_32BIT PL_ABSENT_FLAG /* x86-64 only: other architectures' headers lack it */
 #endif
 
 /* prctl(2) options, include/uapi/linux/prctl.h, Linux 6.4: KSM for the whole process. */

@@ -2,8 +2,8 @@
  * types of the exports the page layer resolves at run time. The values are
  * fixed by the Windows SDK's winnt.h; a Windows that does not know one
  * refuses it with ERROR_INVALID_PARAMETER, which the start-up checks record.
- * Windows has no madvise: no MADV_* or MAP_* is defined here, so probes that
- * test them for their presence find them absent. */
+ * Windows has no madvise: pc_madvise answers ENOSYS, so the few MADV_* the
+ * portable suites name are defined below only so that they build. */
 #ifndef PAGELAB_PL_ABI_H
 #define PAGELAB_PL_ABI_H
 
@@ -25,6 +25,12 @@
 #ifndef MEM_RESET_UNDO
 #define MEM_RESET_UNDO 0x01000000 /* Windows 8 */
 #endif
+
+/* Advice the portable suites name (pc_madvise answers ENOSYS: any number does). */
+#define MADV_DONTNEED 0x7b18
+#define MADV_NOHUGEPAGE 0x7b0e
+#define MADV_FREE_REUSABLE 0x7b16
+#define MADV_FREE_REUSE 0x7b17
 
 /* Offer priorities, Windows 8.1 (memoryapi.h OFFER_PRIORITY). */
 #define PL_VM_OFFER_PRIORITY_VERY_LOW 1
