@@ -223,3 +223,28 @@ def test_sequences_the_model_predicts_pass_here(tmp_path, name):
     replay.write_text("\n".join(ops) + "\n")
     p, doc = fuzz(tmp_path, "--replay", str(replay))
     assert p.returncode == 0 and doc["findings"] == [], doc["findings"][:1]
+
+
+# qemu-user's deviations as the fake VM layer imitates them (its modes, tests/tools/fakevm.c): found by random
+# sequences without a probe, each shrunk to its known minimal sequence (issue 19: at most 8 operations).
+QEMU_LIKE = {
+    "FAKEVM_QEMU_MADVISE=1": {
+        "madvise unknown: errno": ["madvise 0 1 unknown"],
+        "fork: child-fault": ["mmap anon-private 0 1 rw fixed", "madvise 0 1 dontfork", "fork 0 0 0x01"]},
+    "FAKEVM_IGNORE_FLAG=fixed_noreplace": {
+        "mmap noreplace: errno": ["mmap anon-private 0 1 rw fixed", "mmap anon-private 0 1 rw noreplace"]},
+    "FAKEVM_DONTUNMAP_DROPS=1": {
+        "mremap dontunmap: fault": ["mmap anon-private 0 1 rw fixed", "mremap dontunmap 0 1 1 1"]},
+}
+
+
+@needs_fakevm
+@pytest.mark.parametrize("mode", sorted(QEMU_LIKE))
+def test_qemu_user_deviations_are_found_and_shrunk(tmp_path, mode):
+    name, value = mode.split("=")
+    p, doc = fuzz(tmp_path, "--count", "3000", "--seed", "3", env=fake({name: value}))
+    found = {f["signature"]: f["minimal"] for f in doc["findings"]}
+    assert p.returncode == 1
+    for signature, minimal in QEMU_LIKE[mode].items():
+        assert found.get(signature) == minimal, found
+    assert all(len(m) <= 8 for m in found.values())
