@@ -165,6 +165,11 @@ ifneq ($(wildcard lib/refalloc/shim.c),)
 BINARIES += $(BUILD)/librefalloc.so
 endif
 endif
+# The model-based fuzzer (lib/fuzz/) drives Linux's VM interface: built where the page layer is Linux's.
+FUZZ_SRC := $(if $(filter linux,$(LAYER)),$(wildcard lib/fuzz/*.c),)
+ifneq ($(FUZZ_SRC),)
+BINARIES += $(BUILD)/pagelab-fuzz$(EXE)
+endif
 CTESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%$(EXE),$(CTEST_SRC))
 # The benchmark harness self-test: tests/bench/*.c with the harness library (not its main).
 BENCH_TEST_SRC := $(wildcard tests/bench/*.c)
@@ -212,6 +217,10 @@ $(BUILD)/pagelab-conform$(EXE): $(call obj,$(CONFORM_LIB) $(CONFORM_SRC)) $(BUIL
 $(BUILD)/pagelab-bench$(EXE): $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a
 	@[ "$(V)" = 1 ] || echo "  LD        $@"
 	$(Q)$(BENCH_LINK) $(LDFLAGS) -o $@ $(call obj,$(BENCH_LIB) $(PERF_SRC)) $(BENCH_EXTRA_OBJ) $(BUILD)/librefalloc.a $(BENCH_LIBS) $(LDLIBS)
+
+$(BUILD)/pagelab-fuzz$(EXE): $(call obj,$(FUZZ_SRC))
+	@[ "$(V)" = 1 ] || echo "  LD        $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(FUZZ_SRC)) $(LDLIBS)
 
 # The conformance runner with probes that misbehave on purpose (harness self-test).
 $(BUILD)/pagelab-selftest$(EXE): $(call obj,$(CONFORM_LIB) $(SELFTEST_SRC)) $(BUILD)/librefalloc.a

@@ -1,5 +1,6 @@
 """The findings view: every fail on every system, with what the contract says, what
-the system did, and a one-line reading.
+the system did, and a one-line reading. The fuzz part's minimal failing sequences
+(fuzz.json) are findings too, next to the probes' fails, as "fuzz/<signature>".
 
 The reading comes from results/triage.json when a rule there matches the probe and
 the system (a human's triage: the system's non-conformance, or a defect of ours),
@@ -15,7 +16,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TRIAGE = os.path.join(REPO, "results", "triage.json")
 BY_CLASS = {"not_honoured": "accepted the request and did not honour its contract",
             "refused": "refused a request the contract says it must accept",
-            "crashed": "the probe's process died of a signal where the contract allows none"}
+            "crashed": "the probe's process died of a signal where the contract allows none",
+            "fuzz": "found without a probe: the minimal sequence on which the system and the model disagree "
+                    "(replay text and standalone C program: fuzz/finding-N.replay and .c, and in fuzz.json)"}
+FUZZ_CONTRACT = ("every step of an operation sequence agrees with the model of what the contracts allow "
+                 "(pagelab-fuzz: errno, address, the fault each page raises, its contents)")
 BEHAVIOUR_READING = ("a behaviour Linux usually has and allocators may rely on, which no contract promises: "
                      "not a failure")
 _listing = {}
@@ -95,16 +100,27 @@ def _contract(result):
     return listing.get(result["id"]) or listing.get(result["id"].split("/")[0]) or ""
 
 
+def fuzz_results(run):
+    """The fuzz part's findings as fails: id fuzz/<signature>, the minimal sequence as what was observed."""
+    out = []
+    for n, f in enumerate((run.fuzz or {}).get("findings") or [], 1):
+        observed = {"minimal sequence": "; ".join(str(op) for op in f["minimal"]),
+                    "failing step": f.get("failing_step"), "reproducer": "fuzz/finding-%d.c" % n}
+        out.append({"id": "fuzz/%s" % f["signature"], "status": "fail", "class": "fuzz",
+                    "description": FUZZ_CONTRACT, "reason": f.get("message") or "", "observed": observed})
+    return out
+
+
 def collect(runs, labels, rules=None):
-    """[System]: per run with conformance results, its fails and how many errors and timeouts."""
+    """[System]: per run with conformance or fuzz results, its fails and how many errors and timeouts."""
     rules = load_triage() if rules is None else rules
     out = []
     for run, label in zip(runs, labels):
-        if not run.conformance:
+        if not run.conformance and not run.fuzz:
             continue
         env = dict(run.env(), target=((run.manifest or {}).get("target") or {}).get("spec", ""))
         items, others, differs = [], {}, []
-        for r in run.conformance["results"]:
+        for r in (run.conformance or {}).get("results", []) + fuzz_results(run):
             if r["status"] == "fail":
                 reading, verdict = _reading(r, env, rules)
                 items.append(Finding(r, _contract(r), reading, verdict))

@@ -1,4 +1,4 @@
-"""Reading run directories: the manifest, the conformance JSON and the perf JSON.
+"""Reading run directories: the manifest, the conformance JSON, the perf JSON and the fuzz JSON.
 
 Every problem with a file becomes one line naming the file and the problem;
 what is valid is kept so reports work on partial runs.
@@ -10,6 +10,7 @@ import re
 from . import CONFORMANCE_SCHEMAS, MANIFEST_SCHEMAS
 from .errors import UserError
 
+FUZZ_SCHEMA = "pagelab.fuzz/1"  # pagelab-fuzz --json (lib/fuzz/main.c)
 # differs: a behaviour (not a contract) the system does not have; observed: a record that asserts
 # nothing. Neither is a failure.
 STATUSES = ("pass", "fail", "differs", "skip", "xfail", "error", "timeout", "observed")
@@ -68,6 +69,20 @@ def check_perf(doc, path):
     return None
 
 
+def check_fuzz(doc, path):
+    if not isinstance(doc, dict):
+        return "%s: not a JSON object" % path
+    if doc.get("schema") != FUZZ_SCHEMA:
+        return "%s: schema %r is not %s" % (path, doc.get("schema"), FUZZ_SCHEMA)
+    if not isinstance(doc.get("findings"), list) or not isinstance(doc.get("sequences"), int):
+        return "%s: no \"findings\" list or no \"sequences\" count" % path
+    for i, f in enumerate(doc["findings"]):
+        if not isinstance(f, dict) or not isinstance(f.get("signature"), str) or \
+                not isinstance(f.get("minimal"), list):
+            return "%s: findings[%d] has no signature or no minimal sequence" % (path, i)
+    return None
+
+
 class Run:
     """One run directory and what could be read from it."""
 
@@ -78,6 +93,7 @@ class Run:
         self.manifest = None
         self.conformance = None
         self.perf = None
+        self.fuzz = None
         self.env_file = None
         self.problems = []
 
@@ -120,7 +136,7 @@ def load_run(path):
         raise UserError("%s: not a run directory (expected a directory holding manifest.json, "
                         "conformance.json or perf.json)" % path)
     run = Run(path)
-    files = {n: os.path.join(run.path, n) for n in ("manifest.json", "conformance.json", "perf.json")}
+    files = {n: os.path.join(run.path, n) for n in ("manifest.json", "conformance.json", "perf.json", "fuzz.json")}
     if not any(os.path.exists(p) for p in files.values()):
         raise UserError("%s: not a run directory (no manifest.json, conformance.json or perf.json)" % path)
     if os.path.exists(files["manifest.json"]):
@@ -139,7 +155,7 @@ def load_run(path):
         if err:
             run.problems.append(err)
     for name, check, attr in (("conformance.json", check_conformance, "conformance"),
-                              ("perf.json", check_perf, "perf")):
+                              ("perf.json", check_perf, "perf"), ("fuzz.json", check_fuzz, "fuzz")):
         if not os.path.exists(files[name]):
             continue
         doc, err = read_json(files[name])

@@ -10,7 +10,7 @@ every part is judged by the same rule (judge()).
 import os
 import re
 
-from .model import check_conformance, check_perf, read_json
+from .model import check_conformance, check_fuzz, check_perf, read_json
 
 TAP_LINE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(\S*)")
 TAP_PLAN = re.compile(r"^1\.\.(\d+)")
@@ -141,11 +141,30 @@ class Options:
     """What the user asked of every target: parts, profile, filters, extra arguments."""
 
     def __init__(self, conform=True, perf=True, profile="quick", probe_filters=(), bench_filter=None,
-                 conform_args=(), bench_args=()):
+                 conform_args=(), bench_args=(), fuzz=None, fuzz_seed=1):
         self.conform, self.perf, self.profile = conform, perf, profile
+        self.fuzz, self.fuzz_seed = fuzz, fuzz_seed  # seconds of model-based random testing (None: no fuzz part)
         self.probe_filters = list(probe_filters)
         self.bench_filter = bench_filter
         self.conform_args, self.bench_args = list(conform_args), list(bench_args)
+
+
+def _fuzz_progress(progress):
+    def parse(line):
+        if line.startswith('{"event": "finding"'):
+            progress.step("finding", failed=True)
+    return parse
+
+
+def _fuzz_summary(doc):
+    """What the manifest records of a fuzz part: how many sequences ran and how many findings came of them."""
+    return {"fuzz_sequences": doc.get("sequences"), "fuzz_findings": len(doc.get("findings") or [])}
+
+
+def suite_binaries(opts):
+    """The suite binaries the plan's parts need built."""
+    return tuple(b for b, wanted in (("pagelab-conform", True), ("pagelab-bench", True), ("pagelab-fuzz", opts.fuzz))
+                 if wanted)
 
 
 def make_plan(opts, jobs):
@@ -166,6 +185,11 @@ def make_plan(opts, jobs):
                           "logs/perf.stdout", ["perf.json", "topology.xml"], check_perf, _bench_progress,
                           listing=["--benchmark_list_tests=true", "--profile=%s" % opts.profile] + bench_filter,
                           summarize=_bench_summary))
+    if opts.fuzz:
+        parts.append(Part("fuzz", "pagelab-fuzz",
+                          lambda out: ["--duration", "%g" % opts.fuzz, "--seed", str(opts.fuzz_seed),
+                                       "--json", out("fuzz.json")],
+                          "logs/fuzz.stdout", ["fuzz.json"], check_fuzz, _fuzz_progress, summarize=_fuzz_summary))
     return parts
 
 

@@ -1,5 +1,7 @@
 """`pagelab run`: the plan on each target, one run directory per target, and a comparison when several."""
+import argparse
 import os
+import re
 import signal
 import sys
 
@@ -17,6 +19,10 @@ def add_run_options(p, kernel_defaults=False):
     p.add_argument("--no-perf", action="store_true", help="skip the benchmarks")
     p.add_argument("--no-conform", action="store_true", help="skip the conformance suite")
     p.add_argument("--no-build", action="store_true", help="use what is built, never run make")
+    p.add_argument("--fuzz", type=duration, metavar="DURATION",
+                   help="add a fuzz part: model-based random operation sequences for DURATION (90s, 5m) with "
+                        "pagelab-fuzz; its minimal failing sequences are findings (fuzz.json)")
+    p.add_argument("--fuzz-seed", type=int, default=1, metavar="N", help="seed of the fuzz part (default: 1)")
     p.add_argument("--probes", action="append", default=[], metavar="GLOB",
                    help="only probes matching GLOB (pagelab-conform -f; repeatable)")
     p.add_argument("--filter", help="only benchmarks matching this regular expression (--benchmark_filter)")
@@ -48,7 +54,15 @@ def add_run_options(p, kernel_defaults=False):
 def options(args):
     return Options(conform=not args.no_conform, perf=not args.no_perf, profile=args.profile,
                    probe_filters=args.probes, bench_filter=args.filter, conform_args=args.conform_arg,
-                   bench_args=args.bench_arg)
+                   bench_args=args.bench_arg, fuzz=getattr(args, "fuzz", None), fuzz_seed=getattr(args, "fuzz_seed", 1))
+
+
+def duration(text):
+    """Seconds from '90', '90s', '5m' or '1h' (argparse type)."""
+    m = re.match(r"^(\d+(?:\.\d+)?)([smh]?)$", text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError("%r is not a duration (90, 90s, 5m, 1h)" % text)
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
 def resolve_all(specs, args):

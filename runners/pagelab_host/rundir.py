@@ -10,8 +10,8 @@ import os
 
 from . import MANIFEST_SCHEMA
 from .errors import UserError, warn
-from .fsutil import atomic_write_json
-from .model import load_run, read_json
+from .fsutil import atomic_write_bytes, atomic_write_json
+from .model import check_fuzz, load_run, read_json
 from .plan import VALID
 
 # Parts whose failure leaves the run complete: the results are all there.
@@ -99,8 +99,25 @@ class RunDir:
             env.update(conf["env"])
         atomic_write_json(self.file("env.json"), env)
 
+    def write_fuzz_files(self):
+        """Each fuzz finding's replay text and C program as files of their own (fuzz/finding-N.replay,
+        fuzz/finding-N.c, N as in fuzz.json), for reading, replaying and compiling without tools."""
+        path = self.file("fuzz.json")
+        doc, problem = read_json(path) if os.path.exists(path) else (None, "none")
+        if problem or check_fuzz(doc, path):
+            return
+        for n, f in enumerate(doc["findings"], 1):
+            for key, ext in (("replay", "replay"), ("reproducer", "c")):
+                if isinstance(f.get(key), str):
+                    os.makedirs(self.file("fuzz"), exist_ok=True)
+                    atomic_write_bytes(self.file("fuzz/finding-%d.%s" % (n, ext)), f[key].encode())
+
     def finish(self, reason=None, interrupted=False):
         """Mark the run complete or incomplete (and why); returns the manifest."""
+        try:
+            self.write_fuzz_files()
+        except OSError as e:
+            warn("%s: fuzz findings not written as files: %s" % (self.path, e))
         bad = {k: v["status"] for k, v in self.manifest["parts"].items()
                if k not in OPTIONAL_PARTS and v.get("status") not in VALID}
         complete = not bad and not reason and not interrupted

@@ -10,7 +10,7 @@ import time
 from .errors import UserError
 from .fsutil import atomic_path, atomic_write_bytes
 from .model import read_json
-from .plan import judge, merge_perf, summary
+from .plan import judge, merge_perf, suite_binaries, summary
 from .progress import Progress, run_streaming
 from .rundir import utc
 
@@ -60,9 +60,10 @@ class TargetRun:
         self.stream.flush()
 
     # ---- preparing binaries ----
-    def make(self, build, variables=(), binaries=("pagelab-conform", "pagelab-bench")):
-        """Build the suite binaries into build (make BUILD=build VARIABLES...); {name: path}.
-        The log is logs/build.log; a failed build raises TargetFailed."""
+    def make(self, build, variables=(), binaries=None):
+        """Build the suite binaries into build (make BUILD=build VARIABLES...); {name: path}. binaries:
+        by default those the plan's parts need. The log is logs/build.log; a failed build raises TargetFailed."""
+        binaries = tuple(binaries or suite_binaries(self.options))
         targets = [os.path.join(build, b) for b in binaries]
         if self.no_build:
             return dict(zip(binaries, targets))

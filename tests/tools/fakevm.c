@@ -8,6 +8,8 @@
  *   FAKEVM_REFUSE_ADVICE=N   madvise(advice N) fails with EINVAL, as an unknown advice does
  *   FAKEVM_IGNORE_ADVICE=N   madvise(advice N) returns 0 and does nothing (an emulator's way;
  *                            an unaligned start is still EINVAL)
+ *   FAKEVM_NOOP_ADVICE=N     madvise(advice N) checks its range as MADV_NORMAL does, then does nothing
+ *                            (errors for holes and bad addresses stay right; only the effect is missing)
  *   FAKEVM_ENOSYS_ADVICE=N   madvise(advice N) fails with ENOSYS
  *   FAKEVM_QEMU_MADVISE=1    qemu-user: an unaligned start is EINVAL, MADV_DONTNEED is done,
  *                            every other advice (unknown ones too) answers 0 and does nothing
@@ -370,6 +372,8 @@ int madvise(void *addr, size_t len, int advice)
 		}
 		return 0;
 	}
+	if (env_has_number("FAKEVM_NOOP_ADVICE", advice))
+		return real_madvise(addr, len, MADV_NORMAL);
 	if (env_on("FAKEVM_QEMU_MADVISE")) {
 		if (advice_unaligned(addr)) {
 			errno = EINVAL;

@@ -13,6 +13,7 @@ import time
 
 from ..errors import UserError
 from ..fsutil import atomic_write_bytes
+from ..plan import suite_binaries
 from ..targetrun import TargetFailed
 from . import Target
 
@@ -42,8 +43,9 @@ def guest_plan(plan, setup=()):
 def guest_files(binaries, plan_text, extra=None):
     """{path in the guest: bytes}: the init, the suite binaries, the plan, and any extra files the set-up needs."""
     files = dict(extra or {}, init=_read(binaries["pagelab-init"]), plan=plan_text.encode())
-    for b in ("pagelab-conform", "pagelab-bench"):
-        files[b] = _read(binaries[b])
+    for b in binaries:
+        if b != "pagelab-init":
+            files[b] = _read(binaries[b])
     return files
 
 
@@ -249,7 +251,7 @@ class GuestTarget(Target):
 
     def prepare(self, ctx):
         self.binaries = ctx.make(self.build_dir(ctx), self.make_variables(),
-                                 ("pagelab-conform", "pagelab-bench", "pagelab-init"))
+                                 suite_binaries(ctx.options) + ("pagelab-init",))
         for name, path in self.binaries.items():
             if not os.path.exists(path):
                 raise TargetFailed("%s is not built (%s)" % (name, path))
