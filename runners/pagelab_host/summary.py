@@ -95,6 +95,19 @@ def lines(spec, run_dir, manifest, html, repo, interrupted=False):
         if isinstance(planned, int) and isinstance(not_run, list):
             text += ", %d of %d benchmarks ran" % (planned - len(not_run), planned)
         out.append("  perf: %s" % text)
+    fuzz, _ = read_json(os.path.join(run_dir, "fuzz.json")) if os.path.exists(os.path.join(run_dir, "fuzz.json")) \
+        else (None, None)
+    if isinstance(fuzz, dict):
+        found = [f for f in fuzz.get("findings") or [] if isinstance(f, dict)]
+        secs = fuzz.get("seconds")
+        out.append("  fuzz: %s sequences in %s s, %d minimal reproducer%s%s" % (
+            fuzz.get("sequences", "?"), "%.0f" % secs if isinstance(secs, (int, float)) else "?", len(found),
+            "" if len(found) == 1 else "s",
+            " in %s" % shown_path(os.path.join(run_dir, "fuzz")) if found else ""))
+        for f in found[:NAMED]:
+            out.append("    %s: %s" % (f.get("signature", "?"), "; ".join(f.get("minimal") or [])))
+        if len(found) > NAMED:
+            out.append("    and %d more" % (len(found) - NAMED))
     if manifest.get("reason"):
         out.append("  reason: %s" % manifest["reason"])
     if html:

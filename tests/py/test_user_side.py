@@ -431,3 +431,14 @@ def test_end_lines_name_the_probes_that_differ(tmp_path, repo_root):
     lines = summary.lines("kernel:x", str(tmp_path), {"complete": True, "state": "complete"}, None, repo_root)
     assert "  differs: zero_page.read0, zero_page.read1, zero_page.read2, zero_page.read3, zero_page.read4 " \
            "and 2 more" in lines
+
+
+def test_end_lines_give_the_fuzz_reproducers(tmp_path, repo_root):
+    found = [{"signature": "sig%d" % i, "minimal": ["mmap anon-private 0 1 rw fixed", "madvise 0 1 free"]}
+             for i in range(6)]
+    (tmp_path / "fuzz.json").write_text(json.dumps({"sequences": 120, "seconds": 59.7, "findings": found}))
+    lines = summary.lines("qemu-user:aarch64", str(tmp_path), {"complete": True, "state": "complete"}, None,
+                          repo_root)
+    assert "  fuzz: 120 sequences in 60 s, 6 minimal reproducers in %s" % (tmp_path / "fuzz") in lines
+    assert "    sig0: mmap anon-private 0 1 rw fixed; madvise 0 1 free" in lines
+    assert "    and 1 more" in lines
