@@ -9,16 +9,37 @@
 #   make PLATFORM=generic the portable POSIX page layer instead of this OS's own file
 #   make CC=aarch64-linux-gnu-gcc   cross build: the feature probe only compiles
 #   make TARGET=windows   Windows binaries (.exe) with Debian's mingw-w64, in build/windows
+#   make TARGET=freebsd|macos ARCH=x86_64|aarch64   with Zig's cross toolchain (pip install ziglang)
+#   make WERROR=1         warnings are errors (the feature probe still compiles without -Werror)
 
 .DEFAULT_GOAL := all
 
 # TARGET=windows: Debian's mingw-w64 cross compiler, and a build directory of its own.
+# TARGET=freebsd|macos (ARCH=x86_64|aarch64): Zig's cross toolchain (pip install ziglang), which
+# carries FreeBSD's and macOS's own headers and link stubs. Users on those systems build natively
+# with their own cc and make instead (plain `make`).
+ZIG      ?= python3 -m ziglang
+ARCH     ?= x86_64
 ifeq ($(TARGET),windows)
 CC       := x86_64-w64-mingw32-gcc
 CXX      := x86_64-w64-mingw32-g++
 BUILD    ?= build/windows
+else ifneq ($(filter freebsd macos,$(TARGET)),)
+ifeq ($(filter x86_64 aarch64,$(ARCH)),)
+$(error ARCH=$(ARCH): TARGET=$(TARGET) builds for x86_64 or aarch64)
+endif
+# FreeBSD 14's libc and macOS's libSystem, linked dynamically against their stubs (Zig links neither statically).
+ZIG_TRIPLE := $(if $(filter freebsd,$(TARGET)),$(ARCH)-freebsd.14.0-none,$(ARCH)-macos.13.0-none)
+CC       := $(ZIG) cc -target $(ZIG_TRIPLE)
+CXX      := $(ZIG) c++ -target $(ZIG_TRIPLE)
+AR       := $(ZIG) ar
+BUILD    ?= build/$(TARGET)-$(ARCH)
+PORTABLE := 1
+# Zig caches what it builds (libc stubs, compiler-rt): in the build directory, never in $HOME.
+export ZIG_GLOBAL_CACHE_DIR ?= $(abspath $(BUILD))/zig-cache
+export ZIG_LOCAL_CACHE_DIR ?= $(abspath $(BUILD))/zig-cache
 else ifneq ($(TARGET),)
-$(error TARGET=$(TARGET): the target OS is chosen by the compiler (CC=...); TARGET names only windows)
+$(error TARGET=$(TARGET): the target OS is chosen by the compiler (CC=...); TARGET names windows, freebsd and macos)
 endif
 
 CC       ?= cc
@@ -28,6 +49,7 @@ PYTHON   ?= /usr/bin/python3
 STATIC   ?= 0
 PORTABLE ?= 0
 SANITIZE ?=
+WERROR   ?= 0
 V        ?= 0
 
 ifeq ($(origin CC),default)
@@ -42,6 +64,9 @@ CFLAGS    += $(OPT) $(WARN) $(CSTD) -fno-strict-aliasing
 CXXFLAGS  += $(OPT) -Wall -Wextra -std=c++17
 LDFLAGS   +=
 LDLIBS    += -lpthread -lm
+
+# Not in CFLAGS: the feature probe must see the same answers with and without it.
+WERROR_FLAG := $(if $(filter 1,$(WERROR)),-Werror)
 
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -159,10 +184,12 @@ BINARIES := $(BUILD)/pagelab-conform$(EXE) $(BUILD)/librefalloc.a
 ifneq ($(BENCH_LIB),)
 BINARIES += $(BUILD)/pagelab-bench$(EXE)
 endif
-# The malloc shim is an LD_PRELOAD library: ELF systems only.
+# The malloc shim is an LD_PRELOAD library: ELF systems only (Darwin's dyld interposes otherwise).
 ifeq ($(STATIC)$(FAMILY),0posix)
+ifneq ($(LAYER),darwin)
 ifneq ($(wildcard lib/refalloc/shim.c),)
 BINARIES += $(BUILD)/librefalloc.so
+endif
 endif
 endif
 # The model-based fuzzer (lib/fuzz/) drives Linux's VM interface: built where the page layer is Linux's.
@@ -184,12 +211,12 @@ all: $(BINARIES)
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC        $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(OBJ_DEFS) $(CFLAGS) $(WERROR_FLAG) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/pic/%.o: %.c $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC (pic)  $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -ftls-model=initial-exec -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WERROR_FLAG) -fPIC -ftls-model=initial-exec -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/lib/harness/gbench_shim.o: lib/harness/gbench_shim.cc $(BUILD)/config.h include/pagelab/bench.h
 	@mkdir -p $(dir $@)
@@ -249,7 +276,9 @@ $(BUILD)/testtools/nofollow: tests/tools/nofollow.c
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
 
 # The environment record names the compiler and flags the suite was built with.
-$(BUILD)/obj/lib/harness/env.o: private CPPFLAGS += -DPL_BUILD_CFLAGS='"$(CC) $(CFLAGS)"'
+# (A variable of its own, not CPPFLAGS: target-specific values reach prerequisites such as config.h, and
+# `private` needs GNU make 3.82 while macOS ships 3.81.)
+$(BUILD)/obj/lib/harness/env.o: OBJ_DEFS = -DPL_BUILD_CFLAGS='"$(CC) $(CFLAGS)"'
 
 # C self-tests: each tests/c/NAME.c is one program; tests/c/NAME.mk (optional) adds objects.
 $(BUILD)/tests/%$(EXE): tests/c/%.c $(BUILD)/librefalloc.a $(BUILD)/config.h
@@ -304,6 +333,6 @@ clean:
 	rm -rf $(BUILD)
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '2,12p' Makefile
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

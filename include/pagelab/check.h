@@ -28,12 +28,19 @@
 #ifndef PAGELAB_CHECK_H
 #define PAGELAB_CHECK_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "pagelab/os.h"
 #include "pagelab/platform.h"
+
+/* pc_map's "cannot be seen here" (below): FreeBSD has no ENODATA; its own
+ * "attribute not found" stands in, never returned by the calls probes make. */
+#if !defined(ENODATA) && defined(ENOATTR)
+#define ENODATA ENOATTR
+#endif
 
 #ifdef __cplusplus
 extern "C" {

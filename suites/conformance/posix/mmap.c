@@ -166,6 +166,7 @@ PC_PROBE_NEEDS(fixed_noreplace_free, "mmap.fixed_noreplace.free_range_exact", NO
 	pc_pass(ctx);
 }
 
+#ifdef MAP_NORESERVE
 /* Physical memory plus swap, in bytes (swap only where the system reports it). */
 static uint64_t memory_plus_swap(void)
 {
@@ -182,7 +183,7 @@ static const char *noreserve_obstacle(uint64_t len)
 	struct rlimit rl;
 	if (sizeof(void *) < 8 || len >= SIZE_MAX / 2)
 		return "address space smaller than twice memory plus swap";
-	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < len * 2) /* room for it and what is already mapped */
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < len * 2) /* room for it and what is already mapped */
 		return "RLIMIT_AS is below the reservation size";
 	bool strict = false;
 	if (pl_commit_strict(&strict) == 0 && strict)
@@ -204,6 +205,7 @@ static bool touch_spread(char *p, size_t len)
 	}
 	return true;
 }
+#endif
 
 PC_PROBE(noreserve_huge, "mmap.noreserve.larger_than_memory",
 	 "MAP_NORESERVE reserves twice memory+swap; touching a few pages works")

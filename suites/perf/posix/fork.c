@@ -248,6 +248,10 @@ FORK_BENCH(bm_forkw_frag, "fork_wait/fragmented",
 /* vfork's child may only exec or _exit; kept in its own frame for that reason. */
 static int vfork_exec(const char *path, char *const argv[], pid_t *out)
 {
+#ifndef HAVE_VFORK
+	(void)path; (void)argv; (void)out;
+	return ENOSYS; /* macOS deprecates vfork: configure leaves it out */
+#else
 	pid_t pid = vfork();
 	if (pid == 0) {
 		execve(path, argv, environ);
@@ -257,6 +261,7 @@ static int vfork_exec(const char *path, char *const argv[], pid_t *out)
 		return errno;
 	*out = pid;
 	return 0;
+#endif
 }
 
 /* posix_spawn(3): ENOSYS where this build's C library has none (the benchmark then skips with that answer). */
