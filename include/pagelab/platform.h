@@ -135,6 +135,18 @@ int pl_unguard(void *p, size_t len);
 /* Fault [p, p+len) in now, for reading (write=false) or writing. */
 int pl_populate(void *p, size_t len, bool write);
 
+/* ---- inheritance across fork ---- */
+
+enum pl_inherit {
+	PL_INHERIT_COPY,  /* the child gets a copy-on-write copy (the default for private memory) */
+	PL_INHERIT_SHARE, /* parent and child share the pages: each sees the other's writes */
+	PL_INHERIT_NONE,  /* nothing is mapped there in the child (MADV_DONTFORK, INHERIT_NONE) */
+	PL_INHERIT_ZERO,  /* the child gets fresh pages reading zero (MADV_WIPEONFORK, INHERIT_ZERO) */
+};
+/* What a child made by fork gets of [p, p+len) from now on. ENOTSUP where
+ * this system cannot give that; the system's own refusal (EINVAL ...) as is. */
+int pl_inherit(void *p, size_t len, enum pl_inherit how);
+
 /* ---- pattern-initialised memory ---- */
 
 enum pl_pattern_mode {
@@ -173,6 +185,9 @@ int pl_resident_pages(const void *p, size_t len, size_t *count);
 int pl_is_zero_page(const void *p, bool *is_zero);
 /* Resident set size of this process, in bytes. */
 int pl_rss(size_t *bytes);
+/* The memory the system charges this process for, in bytes (Darwin's
+ * phys_footprint: resident and compressed private pages, without reusable ones). */
+int pl_footprint(size_t *bytes);
 /* Minor and major page faults taken by this process so far. */
 int pl_fault_counts(uint64_t *minor, uint64_t *major);
 /* Bytes of [p, p+len) backed by huge pages (a PMD-sized page or larger). */

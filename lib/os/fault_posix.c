@@ -1,7 +1,10 @@
 /* Catching one bad access on POSIX: a SIGSEGV/SIGBUS handler that jumps back,
- * with si_code telling an unmapped address from a refused access. */
+ * with si_code telling an unmapped address from a refused access. What a
+ * signal means is the OS's (fault_<platform>.c): Darwin raises SIGBUS for a
+ * refused access, where the others raise SIGSEGV/SEGV_ACCERR. */
 #include "config.h"
 #include "pagelab/os.h"
+#include "os_internal.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -11,12 +14,14 @@
 
 static sigjmp_buf fault_jmp;
 static volatile sig_atomic_t fault_sig, fault_code;
+static void *volatile fault_addr; /* a pointer, never an integer: capabilities keep their width */
 
 static void on_fault(int sig, siginfo_t *info, void *uctx)
 {
 	(void)uctx;
 	fault_sig = sig;
 	fault_code = info ? info->si_code : 0;
+	fault_addr = info ? info->si_addr : NULL;
 	siglongjmp(fault_jmp, 1);
 }
 
@@ -24,6 +29,13 @@ const char *pl_fault_kind_name(enum pl_fault_kind kind)
 {
 	static const char *const names[] = {"none", "unmapped", "access", "bus", "guard", "other"};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "other";
+}
+
+enum pl_fault_kind pl_posix_fault_kind(int sig, int code)
+{
+	if (sig == SIGSEGV)
+		return code == SEGV_MAPERR ? PL_FAULT_UNMAPPED : code == SEGV_ACCERR ? PL_FAULT_ACCESS : PL_FAULT_OTHER;
+	return sig == SIGBUS ? PL_FAULT_BUS : PL_FAULT_OTHER;
 }
 
 static const char *code_name(int sig, int code)
@@ -38,20 +50,15 @@ static const char *code_name(int sig, int code)
 		return "BUS_ADRALN";
 	if (sig == SIGBUS && code == BUS_OBJERR)
 		return "BUS_OBJERR";
-	return NULL;
+	return pl_os_fault_code_name(sig, code);
 }
 
-static void describe(struct pl_fault *f, int sig, int code)
+static void describe(struct pl_fault *f, int sig, int code, void *addr, bool write)
 {
 	f->sig = sig;
 	f->code = code;
 	const char *cn = code_name(sig, code);
-	if (sig == SIGSEGV)
-		f->kind = code == SEGV_MAPERR ? PL_FAULT_UNMAPPED : code == SEGV_ACCERR ? PL_FAULT_ACCESS : PL_FAULT_OTHER;
-	else if (sig == SIGBUS)
-		f->kind = PL_FAULT_BUS;
-	else
-		f->kind = PL_FAULT_OTHER;
+	f->kind = pl_os_fault_kind(sig, code, addr, write);
 	const char *sn = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : "signal";
 	if (cn)
 		snprintf(f->name, sizeof(f->name), "%s/%s", sn, cn);
@@ -85,7 +92,7 @@ int pl_try_access(volatile void *p, bool write, unsigned char val, struct pl_fau
 	if (sigaction(SIGSEGV, &old_segv, NULL) != 0 || sigaction(SIGBUS, &old_bus, NULL) != 0)
 		e = errno;
 	if (fault_sig)
-		describe(f, fault_sig, fault_code);
+		describe(f, fault_sig, fault_code, fault_addr, write);
 	else
 		snprintf(f->name, sizeof(f->name), "none");
 	return e;

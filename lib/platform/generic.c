@@ -35,6 +35,22 @@ void pl_os_fill_caps(struct pl_caps *c)
 	pl_cap_set(c, PL_OP_MAP_PATTERN, PL_EMULATED, "memset", "no reference-page mapping: the pattern is written up front");
 }
 
+/* Reserve, commit and decommit: mmap and mprotect as every POSIX system has them (posix.c). */
+int pl_reserve(size_t len, size_t align, void **out)
+{
+	return pl_posix_reserve(len, align, out);
+}
+
+int pl_commit(void *p, size_t len)
+{
+	return pl_posix_commit(p, len);
+}
+
+int pl_decommit(void *p, size_t len)
+{
+	return pl_posix_decommit(p, len);
+}
+
 int pl_release(void *p, size_t len)
 {
 #if defined(HAVE_MADV_FREE)
@@ -88,9 +104,22 @@ int pl_populate(void *p, size_t len, bool write)
 	return 0;
 }
 
+/* POSIX has no call that changes what fork hands a child. */
+int pl_inherit(void *p, size_t len, enum pl_inherit how)
+{
+	(void)p; (void)len; (void)how;
+	return ENOTSUP;
+}
+
 /* No portable way to see physical pages, counters or the kernel's records:
  * every observation a port cannot make answers ENOTSUP (the rest in none.c). */
 int pl_rss(size_t *bytes)
+{
+	(void)bytes;
+	return ENOTSUP;
+}
+
+int pl_footprint(size_t *bytes)
 {
 	(void)bytes;
 	return ENOTSUP;

@@ -132,6 +132,23 @@ void pl_os_fill_caps(struct pl_caps *c)
 		pl_cap_set(c, PL_OP_MAP_PATTERN, PL_EMULATED, "memset", "userfaultfd unavailable: the pattern is written up front");
 }
 
+/* Reserve, commit and decommit: mmap and mprotect (posix.c); MAP_NORESERVE and a fresh PROT_NONE
+ * mapping drop the commit charge on Linux. */
+int pl_reserve(size_t len, size_t align, void **out)
+{
+	return pl_posix_reserve(len, align, out);
+}
+
+int pl_commit(void *p, size_t len)
+{
+	return pl_posix_commit(p, len);
+}
+
+int pl_decommit(void *p, size_t len)
+{
+	return pl_posix_decommit(p, len);
+}
+
 int pl_release(void *p, size_t len)
 {
 	need_caps();
@@ -195,6 +212,21 @@ int pl_unguard(void *p, size_t len)
 	if (e)
 		return e;
 	return pl_release_zero(p, len); /* has the memset fallback for locked memory */
+}
+
+/* madvise's fork advice; Linux has no per-range sharing of private memory with a child. */
+int pl_inherit(void *p, size_t len, enum pl_inherit how)
+{
+	int e;
+	switch (how) {
+	case PL_INHERIT_COPY:
+		e = pl_posix_madvise(p, len, MADV_DOFORK);
+		return e ? e : pl_posix_madvise(p, len, MADV_KEEPONFORK);
+	case PL_INHERIT_NONE: return pl_posix_madvise(p, len, MADV_DONTFORK);
+	case PL_INHERIT_ZERO: return pl_posix_madvise(p, len, MADV_WIPEONFORK);
+	case PL_INHERIT_SHARE: return ENOTSUP;
+	default: return EINVAL;
+	}
 }
 
 int pl_populate(void *p, size_t len, bool write)

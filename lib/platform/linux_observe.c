@@ -308,6 +308,12 @@ int pl_page_flags(const void *p, unsigned *flags, unsigned *known)
 	return 0;
 }
 
+int pl_footprint(size_t *bytes)
+{
+	(void)bytes;
+	return ENOTSUP; /* Linux charges memory to cgroups, not to a per-process footprint */
+}
+
 int pl_rss(size_t *bytes)
 {
 	char buf[256];

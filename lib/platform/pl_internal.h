@@ -18,6 +18,12 @@ void pl_os_fill_caps(struct pl_caps *c);
  * is not a power of two; *align raised to the page size. 0 or EINVAL. */
 int pl_reserve_args(size_t len, size_t *align);
 
+/* pl_reserve, pl_commit and pl_decommit by mmap and mprotect alone: an over-sized
+ * PROT_NONE MAP_NORESERVE mapping trimmed to the alignment; mprotect to read-write;
+ * a fresh PROT_NONE mapping over the range. */
+int pl_posix_reserve(size_t len, size_t align, void **out);
+int pl_posix_commit(void *p, size_t len);
+int pl_posix_decommit(void *p, size_t len);
 /* madvise returning 0 or errno; ENOSYS where the system has no madvise. */
 int pl_posix_madvise(void *p, size_t len, int advice);
 /* Replace [p, p+len) with fresh private anonymous memory of the given access (PL_PROT_*). */

@@ -1,5 +1,7 @@
 /* The page layer's shared POSIX part: mmap, munmap, mprotect, mincore and
- * getrusage behave alike on every system we build for. */
+ * getrusage behave alike on every system we build for. Reserving, committing
+ * and decommitting are here as pl_posix_* for the OS files that have nothing
+ * better (FreeBSD's MAP_GUARD and Darwin's Mach calls are). */
 #include "pl_internal.h"
 
 #include <errno.h>
@@ -84,7 +86,7 @@ static bool aligned_to_page(const void *p, size_t len)
 	return ((uintptr_t)p % ps) == 0 && (len % ps) == 0;
 }
 
-int pl_reserve(size_t len, size_t align, void **out)
+int pl_posix_reserve(size_t len, size_t align, void **out)
 {
 	size_t ps = pl_page_size();
 	int e = pl_reserve_args(len, &align);
@@ -123,7 +125,7 @@ int pl_unmap(void *p, size_t len)
 	return munmap(p, len) == 0 ? 0 : errno;
 }
 
-int pl_commit(void *p, size_t len)
+int pl_posix_commit(void *p, size_t len)
 {
 	if (!aligned_to_page(p, len))
 		return EINVAL;
@@ -141,7 +143,7 @@ int pl_posix_remap_fresh(void *p, size_t len, int prot)
 	return q == p ? 0 : EFAULT;
 }
 
-int pl_decommit(void *p, size_t len)
+int pl_posix_decommit(void *p, size_t len)
 {
 	if (!aligned_to_page(p, len))
 		return EINVAL;

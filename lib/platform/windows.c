@@ -425,6 +425,13 @@ int pl_unguard(void *p, size_t len)
 }
 
 /* Each page touched (read, or read and written back): resident when this returns. */
+/* Windows has no fork: nothing is inherited by a child's address space. */
+int pl_inherit(void *p, size_t len, enum pl_inherit how)
+{
+	(void)p; (void)len; (void)how;
+	return ENOTSUP;
+}
+
 int pl_populate(void *p, size_t len, bool write)
 {
 	(void)pl_caps();

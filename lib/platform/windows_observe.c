@@ -90,6 +90,12 @@ static int memory_counters(PROCESS_MEMORY_COUNTERS *pmc)
 	return get(GetCurrentProcess(), pmc, sizeof(*pmc)) ? 0 : pl_win_last_errno();
 }
 
+int pl_footprint(size_t *bytes)
+{
+	(void)bytes;
+	return ENOTSUP; /* Windows charges commit (PrivateUsage), which counts pages never touched */
+}
+
 int pl_rss(size_t *bytes)
 {
 	PROCESS_MEMORY_COUNTERS pmc;
