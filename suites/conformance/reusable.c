@@ -106,16 +106,22 @@ PC_PROBE_KINDS(reuse_write, "reusable.write_after_reuse_kept", PC_PRIVATE_ANON |
 }
 
 PC_PROBE(reusable_rss, "reusable.rss_after_reusable",
-	 "reusable pages stay mapped (Darwin's pair: access is legal, no fault); RSS before and after reclaim observed")
+	 "reusable pages stay mapped (Darwin's pair: access is legal, no fault); RSS before and after reclaim, "
+	 "and the footprint where the system keeps one (Darwin's phys_footprint), observed")
 {
 	struct pc_map m;
 	size_t filled, after, after_reclaim;
+	size_t fp_filled = 0, fp_after = 0;
 	pc_map_or_skip(ctx, pc_rss_window(), &m);
 	pc_fill(m.addr, m.len, SEED);
 	filled = pc_obs_rss(ctx);
+	bool footprint = pl_footprint(&fp_filled) == 0;
 	observe_impl(ctx);
 	PC_SETUP(ctx, make_reusable(m.addr, m.len));
 	after = pc_obs_rss(ctx);
+	/* Darwin's point of the pair: reusable pages leave the footprint at once, though still resident. */
+	if (footprint && pl_footprint(&fp_after) == 0)
+		pc_observe(ctx, "footprint_after", "%s", pc_rss_change(fp_filled, fp_after, m.len));
 	bool forced = pc_force_reclaim(m.addr, m.len);
 	after_reclaim = pc_obs_rss(ctx);
 	pc_observe(ctx, "rss_after", "%s", pc_rss_change(filled, after, m.len));

@@ -99,6 +99,17 @@
 #ifndef MAP_32BIT
 #define MAP_32BIT PL_ABSENT_FLAG /* x86-64 only: other architectures' headers lack it */
 #endif
+/* FreeBSD's reservation flags (sys/mman.h, FreeBSD 11.2), named by the
+ * mmap.guard and mmap.excl probes on every system. Linux refuses MAP_GUARD
+ * alone as a mapping without a type (EINVAL, as for an unknown type) and
+ * ignores MAP_EXCL's bit, as it ignores every flag it does not know: the
+ * probes see both and skip as unsupported. */
+#ifndef MAP_GUARD
+#define MAP_GUARD 0x00002000
+#endif
+#ifndef MAP_EXCL
+#define MAP_EXCL 0x00004000
+#endif
 
 /* prctl(2) options, include/uapi/linux/prctl.h, Linux 6.4: KSM for the whole process. */
 #define PL_PR_SET_MEMORY_MERGE 67
