@@ -244,8 +244,8 @@ int pl_huge_bytes(const void *p, size_t len, size_t *bytes)
 int pl_page_flags(const void *p, unsigned *flags, unsigned *known)
 {
 	char v = 0;
-	uintptr_t start = (uintptr_t)p & ~(uintptr_t)(pl_page_size() - 1);
-	if (mincore((const void *)((const char *)p - ((uintptr_t)p - start)), pl_page_size(), &v) != 0)
+	const char *page = (const char *)p - ((uintptr_t)p & (pl_page_size() - 1)); /* derived from p: keeps provenance */
+	if (mincore(page, pl_page_size(), &v) != 0)
 		return errno;
 	*known = PL_PF_PRESENT | PL_PF_HUGE;
 	*flags = ((v & MINCORE_INCORE) ? PL_PF_PRESENT : 0) | ((v & MINCORE_SUPER) ? PL_PF_HUGE : 0);

@@ -182,9 +182,10 @@ int pl_residency(const void *p, size_t len, unsigned char *vec)
 {
 #ifdef HAVE_MINCORE
 	size_t ps = pl_page_size();
-	uintptr_t start = (uintptr_t)p & ~(uintptr_t)(ps - 1);
-	size_t n = (len + ((uintptr_t)p - start) + ps - 1) / ps;
-	if (mincore((void *)start, n * ps, (void *)vec) != 0)
+	size_t skew = (uintptr_t)p & (ps - 1);
+	size_t n = (len + skew + ps - 1) / ps;
+	/* The page's address is derived from p itself: a capability keeps its provenance. */
+	if (mincore((void *)((const char *)p - skew), n * ps, (void *)vec) != 0)
 		return errno;
 	for (size_t i = 0; i < n; i++)
 		vec[i] &= 1; /* the other bits are reserved or system-specific */

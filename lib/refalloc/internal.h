@@ -52,7 +52,10 @@
 #define RA_STEP_SHIFT 3 /* 2^3 classes per power of two above 128 bytes */
 #define RA_STEPS (1u << RA_STEP_SHIFT)
 #define RA_NCLASS (8 + 8 * RA_STEPS)
-#define RA_MIN_BLOCK 16
+/* A free block holds its free-list link and the free marker: two words, 16 bytes
+ * where pointers are 8, 32 where they are capabilities (CheriBSD's purecap ABI). */
+#define RA_MIN_BLOCK (2 * sizeof(void *) > 16 ? 2 * sizeof(void *) : 16)
+_Static_assert(RA_MIN_BLOCK >= sizeof(void *) + sizeof(uintptr_t), "a free block holds its link and the free marker");
 #define RA_MAGIC 0x72616c63u
 
 #define RA_LIKELY(x) __builtin_expect(!!(x), 1)

@@ -22,6 +22,8 @@ void ra_classes_init(void)
 			unsigned lg = 7 + (c - 8) / RA_STEPS, sub = (c - 8) % RA_STEPS;
 			size = ((size_t)1 << lg) + (size_t)(sub + 1) * ((size_t)1 << (lg - RA_STEP_SHIFT));
 		}
+		if (size < RA_MIN_BLOCK)
+			size = RA_MIN_BLOCK; /* 128-bit pointers: the first class grows to hold two of them */
 		ra_class_size[c] = (uint32_t)size;
 		/* About 16 KiB of cached blocks per class (at least 4, at most 256): a refill
 		 * links (touches) half of them, so this bounds the memory touched per class. */
