@@ -137,6 +137,9 @@ int pl_decommit(void *p, size_t len)
 
 int pl_release(void *p, size_t len)
 {
+	size_t ps = pl_page_size();
+	if ((uintptr_t)p % ps || len % ps)
+		return EINVAL; /* checked first: the kernel's EINVAL below is taken for "not this kind of mapping" */
 	int e = pl_posix_madvise(p, len, MADV_FREE);
 	/* Refused on mappings it does not apply to: keeping the bytes honours old-or-zero. */
 	return e == EINVAL ? 0 : e;

@@ -99,16 +99,27 @@ int pl_decommit(void *p, size_t len)
 	return use_guard_map ? guard_map(p, len, 0, NULL) : pl_posix_decommit(p, len);
 }
 
+/* Does the kernel make MAP_GUARD entries at all (FreeBSD 11.2 and later)? */
+static bool guard_accepted(void)
+{
+	void *q;
+	if (guard_map(NULL, pl_page_size(), 0, &q) != 0)
+		return false;
+	return munmap(q, pl_page_size()) == 0;
+}
+
 static void fill_guard_caps(struct pl_caps *c)
 {
-	enum pl_verdict v = pl_check_faults(native_guard, native_unguard);
-	use_guard_map = v != PL_NOT_HONOURED && pl_posix_probe_advice(MADV_NORMAL) == 0;
+	bool accepted = guard_accepted();
+	enum pl_verdict v = accepted ? pl_check_faults(native_guard, native_unguard) : PL_NOT_CHECKED;
+	use_guard_map = accepted && v != PL_NOT_HONOURED;
 	pl_cap_verdict(c, PL_OP_GUARD, v,
 		       "mmap(MAP_GUARD|MAP_FIXED) returned success and the page stayed accessible (or a fresh mapping "
 		       "over it did not restore it)");
 	c->op[PL_OP_UNGUARD].verified = c->op[PL_OP_GUARD].verified;
 	if (!use_guard_map) {
-		pl_cap_set(c, PL_OP_GUARD, PL_EMULATED, "mprotect(PROT_NONE)", "MAP_GUARD not honoured");
+		pl_cap_set(c, PL_OP_GUARD, PL_EMULATED, "mprotect(PROT_NONE)",
+			   accepted ? "MAP_GUARD not honoured" : "MAP_GUARD refused (before FreeBSD 11.2)");
 		pl_cap_set(c, PL_OP_UNGUARD, PL_EMULATED, "mmap(MAP_FIXED)", NULL);
 		return;
 	}
