@@ -24,6 +24,15 @@ try_compile() {
 	fi
 	echo "/* #undef $1 */" >> "$h"; echo "configure: $1 no" >> "$log"; return 1
 }
+# try_program NAME PROGRAM: defines NAME to 1 when PROGRAM (with main) compiles and links: a function the
+# headers declare and the C library lacks (FreeBSD declares sbrk on arm64, which has none) is absent.
+try_program() {
+	printf '%s\n' "$2" > "$tmp/t.c"
+	if $cc $cflags -D_GNU_SOURCE -Werror=implicit-function-declaration ${strict:-} "$tmp/t.c" -o "$tmp/t" $ldflags >>"$log" 2>&1; then
+		echo "#define $1 1" >> "$h"; echo "configure: $1 yes" >> "$log"; return 0
+	fi
+	echo "/* #undef $1 */" >> "$h"; echo "configure: $1 no" >> "$log"; return 1
+}
 # try_link NAME MAKEVAR LIBS PROGRAM: also records MAKEVAR=1 and the libs.
 try_link() {
 	printf '%s\n' "$4" > "$tmp/t.c"
@@ -73,10 +82,10 @@ try_compile HAVE_MEMFD_CREATE "#include <sys/mman.h>
 int pl_probe(void) { return memfd_create(\"x\", 0); }"
 # A call the headers deprecate (macOS: brk/sbrk are emulated in a fixed zone, vfork is discouraged) counts as absent.
 strict=-Werror=deprecated-declarations
-try_compile HAVE_SBRK "#include <unistd.h>
-void *pl_probe(void) { return sbrk(0); }"
-try_compile HAVE_VFORK "#include <unistd.h>
-int pl_probe(void) { return vfork(); }"
+try_program HAVE_SBRK "#include <unistd.h>
+int main(void) { return sbrk(0) == (void *)-1 || brk(sbrk(0)) != 0; }"
+try_program HAVE_VFORK "#include <unistd.h>
+int main(void) { return vfork(); }"
 strict=
 try_compile HAVE_MINCORE "#include <sys/mman.h>
 int pl_probe(void *p, unsigned char *v) { return mincore(p, 4096, v); }"
