@@ -297,6 +297,7 @@ run: deps all
 	$(PYTHON) runners/pagelab run --build $(BUILD)
 
 check: deps-check all $(CTESTS) $(BUILD)/pagelab-selftest$(EXE) $(TEST_TOOLS)
+	@$(ZIG) version >/dev/null 2>&1 || echo "check: the FreeBSD and macOS builds are skipped: no Zig toolchain ($(ZIG)); pip install ziglang"
 	@sh tools/check.sh "$(BUILD)" "$(PYTHON)"
 
 check-c: all $(CTESTS)
