@@ -2,7 +2,8 @@
  * under the same names, so that one system's primitive stands beside
  * another's in a comparison (release: MADV_FREE or MEM_RESET; release_zero:
  * MADV_DONTNEED or decommit and commit; reusable: MADV_FREE_REUSABLE, its
- * emulation, or OfferVirtualMemory). Each call meets freshly faulted, written
+ * emulation, or OfferVirtualMemory; guard: a guard marker, a guard entry or
+ * PROT_NONE). Each call meets freshly faulted, written
  * pages; the label names the system call behind the verb. */
 #include "config.h"
 #include "pagelab/bench.h"
@@ -21,6 +22,8 @@ static int decommit(void *p, size_t len) { return pl_decommit(p, len); }
 static int commit(void *p, size_t len) { return pl_commit(p, len); }
 static int reusable(void *p, size_t len) { return pl_reusable(p, len); }
 static int reuse(void *p, size_t len) { return pl_reuse(p, len); }
+static int guard(void *p, size_t len) { return pl_guard(p, len); }
+static int unguard(void *p, size_t len) { return pl_unguard(p, len); }
 static int dropped(void *p, size_t len) { return pl_release_zero(p, len); }
 static int touch(void *p, size_t len)
 {
@@ -70,6 +73,14 @@ VERB_BENCH(bm_pl_reusable, "reusable",
 {
 	static const struct pool_op op = {"pl_reusable", pool_fresh, reusable, reuse};
 	run_verb(s, PL_OP_REUSABLE, &op, "%s");
+}
+
+VERB_BENCH(bm_pl_guard, "guard",
+	   "pl_guard (MADV_GUARD_INSTALL, FreeBSD's MAP_GUARD entries, PAGE_NOACCESS or mprotect) of freshly faulted, "
+	   "written pages; pl_unguard untimed")
+{
+	static const struct pool_op op = {"pl_guard", pool_fresh, guard, unguard};
+	run_verb(s, PL_OP_GUARD, &op, "%s");
 }
 
 VERB_BENCH(bm_pl_first_touch, "first_touch",
