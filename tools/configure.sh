@@ -69,7 +69,7 @@ for f in MAP_ANONYMOUS MAP_NORESERVE MAP_POPULATE MAP_FIXED_NOREPLACE MAP_DROPPA
 	MADV_DONTNEED MADV_FREE MADV_COLD MADV_PAGEOUT MADV_POPULATE_READ MADV_POPULATE_WRITE MADV_WILLNEED MADV_REMOVE \
 	MADV_WIPEONFORK MADV_KEEPONFORK MADV_DONTFORK MADV_DOFORK MADV_GUARD_INSTALL MADV_GUARD_REMOVE MADV_HUGEPAGE \
 	MADV_NOHUGEPAGE MADV_COLLAPSE MADV_FREE_REUSABLE MADV_FREE_REUSE MADV_DONTDUMP MADV_SOFT_OFFLINE \
-	MREMAP_MAYMOVE MREMAP_FIXED MREMAP_DONTUNMAP MFD_CLOEXEC; do
+	MREMAP_MAYMOVE MREMAP_FIXED MREMAP_DONTUNMAP MFD_CLOEXEC MAP_GUARD MAP_EXCL MAP_ALIGNED_SUPER MADV_ZERO; do
 	have_symbol "HAVE_$f" "sys/mman.h" "$f"
 done
 have_symbol HAVE_PAGEMAP_SCAN "linux/fs.h sys/ioctl.h" "PAGEMAP_SCAN"
@@ -87,6 +87,8 @@ int main(void) { return sbrk(0) == (void *)-1 || brk(sbrk(0)) != 0; }"
 try_program HAVE_VFORK "#include <unistd.h>
 int main(void) { return vfork(); }"
 strict=
+try_compile HAVE_MINHERIT "#include <sys/mman.h>
+int pl_probe(void *p) { return minherit(p, 4096, 0); }"
 try_compile HAVE_MINCORE "#include <sys/mman.h>
 int pl_probe(void *p, unsigned char *v) { return mincore(p, 4096, v); }"
 try_compile HAVE_MREMAP "#include <sys/mman.h>
