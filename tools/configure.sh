@@ -86,6 +86,8 @@ try_program HAVE_SBRK "#include <unistd.h>
 int main(void) { return sbrk(0) == (void *)-1 || brk(sbrk(0)) != 0; }"
 try_program HAVE_VFORK "#include <unistd.h>
 int main(void) { return vfork(); }"
+try_program HAVE_FDATASYNC "#include <unistd.h>
+int main(void) { return fdatasync(1); }"
 strict=
 try_compile HAVE_MINHERIT "#include <sys/mman.h>
 int pl_probe(void *p) { return minherit(p, 4096, 0); }"

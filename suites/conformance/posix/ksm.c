@@ -25,7 +25,6 @@
 #define SETTLE_ROUNDS 3
 #define MERGE PC_FB(PC_F_MADV_MERGEABLE)
 
-#ifdef MADV_MERGEABLE
 static void need_merging(struct pc_ctx *ctx)
 {
 	bool on = false;
@@ -103,7 +102,6 @@ static char *merged_pages(struct pc_ctx *ctx, unsigned char byte)
 			   "of two scans (Linux's usual pace), saw %zu merged", PAGES, SETTLE_ROUNDS, n);
 	return p;
 }
-#endif
 
 PC_PROBE_NEEDS(merge, "ksm.merge.identical_pages", MERGE,
 	       "identical pages advised MADV_MERGEABLE are merged by the daemon and still read their data")
@@ -153,7 +151,6 @@ PC_PROBE_NEEDS(unmerge_discarded, "ksm.unmerge.after_discard", MERGE | PC_FB(PC_
 	pc_pass(ctx);
 }
 
-#ifdef MADV_MERGEABLE
 /* Pages of [p, p + pages) that map the shared zero page. */
 static size_t zero_pages_in(struct pc_ctx *ctx, const char *p, size_t pages)
 {
@@ -162,7 +159,6 @@ static size_t zero_pages_in(struct pc_ctx *ctx, const char *p, size_t pages)
 		n += pc_obs_zero_page(ctx, p + i * pl_page_size());
 	return n;
 }
-#endif
 
 /* The kernel's count of this process's pages merged into the zero page ("ksm_zero_pages" in
  * /proc/self/ksm_stat, Linux 6.10; system-wide in /sys/kernel/mm/ksm/ksm_zero_pages since 6.6): a kernel

@@ -14,6 +14,10 @@
 
 #include "pl_abi.h"
 
+#ifndef HAVE_FDATASYNC
+#define fdatasync fsync /* macOS's headers declare no fdatasync: fsync writes the data as well */
+#endif
+
 #define LEN_PAGES 128
 #define SEED 11
 

@@ -20,9 +20,8 @@
 
 /* What the child saw, as its exit status. */
 enum seen { SEEN_OLD, SEEN_ZERO, SEEN_MIXED, SEEN_OTHER, SEEN_SEGV, SEEN_BUS, SEEN_COUNT };
-
-#if (defined(MADV_WIPEONFORK) && defined(MADV_KEEPONFORK)) || (defined(MADV_DONTFORK) && defined(MADV_DOFORK))
 static const char *const seen_name[SEEN_COUNT] = {"old", "zero", "mixed", "other", "SIGSEGV", "SIGBUS"};
+
 static const struct pc_map *child_map;
 
 static int child_look(void *arg)
@@ -70,7 +69,6 @@ static void expect_child(struct pc_ctx *ctx, const struct pc_map *m, const char 
 	PC_CHECK(ctx, strcmp(got, want) == 0, "%s: child expected %s, observed %s", what, want, got);
 	pc_pass(ctx);
 }
-#endif
 
 PC_PROBE_KINDS_NEEDS(wipe_zero, "madvise.wipeonfork.child_sees_zero", PC_PRIVATE_ANON | PC_THP, WIPE | FORK,
 	       "after MADV_WIPEONFORK a fork child reads zero; the parent keeps its data")

@@ -102,7 +102,6 @@ PC_PROBE(unknown_einval, "madvise.unknown_advice.einval",
 	pc_pass(ctx);
 }
 
-#if defined(MADV_HUGEPAGE) || defined(MADV_COLLAPSE)
 /* One huge page of private anonymous memory, aligned, no THP advice yet. */
 static void *map_huge_aligned(struct pc_ctx *ctx, size_t *len)
 {
@@ -113,7 +112,6 @@ static void *map_huge_aligned(struct pc_ctx *ctx, size_t *len)
 	PC_SETUP(ctx, pl_commit(p, *len));
 	return p;
 }
-#endif
 
 PC_PROBE_NEEDS(hugepage_huge, "madvise.hugepage.anon_huge", PC_FB(PC_F_MADV_HUGEPAGE),
 	 "MADV_HUGEPAGE on an aligned range: touched memory reads zero; AnonHugePages observed")

@@ -166,7 +166,6 @@ PC_PROBE_NEEDS(fixed_noreplace_free, "mmap.fixed_noreplace.free_range_exact", NO
 	pc_pass(ctx);
 }
 
-#ifdef MAP_NORESERVE
 /* Physical memory plus swap, in bytes (swap only where the system reports it). */
 static uint64_t memory_plus_swap(void)
 {
@@ -205,7 +204,6 @@ static bool touch_spread(char *p, size_t len)
 	}
 	return true;
 }
-#endif
 
 PC_PROBE(noreserve_huge, "mmap.noreserve.larger_than_memory",
 	 "MAP_NORESERVE reserves twice memory+swap; touching a few pages works")

@@ -72,7 +72,6 @@ static int sys_set(uintptr_t cur, uintptr_t to)
 }
 static const struct brk_ops raw_ops = {"brk syscall", sys_current, sys_set};
 
-#if defined(HAVE_SBRK) || defined(HAVE_SYS_brk)
 /* Shrink back to base only if the break is still at top. */
 static int shrink_checked(const struct brk_ops *o, uintptr_t base, uintptr_t top, double *t)
 {
@@ -135,7 +134,6 @@ static void run(pb_state *s, const struct brk_ops *o, bool time_shrink)
 	pb_set_items_processed(s, pb_iterations(s) * (int64_t)pages);
 	pb_counter(s, "pages", (double)pages, PB_COUNTER_TOTAL);
 }
-#endif
 
 PB_BENCH(bm_brk_sbrk_grow, "brk/sbrk_grow", "sbrk(+n): grow the break over never-touched memory (the shrink back is untimed)",
 	 .args = BRK_SIZES, .manual_time = true)
