@@ -93,8 +93,8 @@ static void emit_call(FILE *out, const struct fz_op *op)
 {
 	static const char *const bad_c[B_N] = {
 		"r = mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n\te = r == MAP_FAILED ? errno : 0;",
-		"r = mmap(P(%u) + 1, %u * ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);\n"
-		"\te = r == MAP_FAILED ? errno : 0;",
+		("r = mmap(P(%u) + 1, %u * ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);\n"
+		 "\te = r == MAP_FAILED ? errno : 0;"),
 		"e = munmap(P(%u) + 1, %u * ps) == 0 ? 0 : errno;",
 		"e = mprotect(P(%u) + 1, %u * ps, PROT_READ) == 0 ? 0 : errno;",
 		"e = madvise(P(%u) + 1, %u * ps, MADV_DONTNEED) == 0 ? 0 : errno;",

@@ -100,7 +100,8 @@ def test_boot_a_foreign_kernel_and_run_probes(repo_root, python_exe, build_dir, 
     assert env["accel"] == "tcg" and env["kernel_package"].startswith("linux-image-6.1.")
     assert conf["summary"]["total"] > 5
     # Channel probes always run: the others need to know which observations to trust.
-    assert all(r["id"].startswith(("mmap.anon", "brk.syscall.", "channel.")) for r in conf["results"])
+    # Channel and feature probes always run: the others need to know which observations to trust and what exists.
+    assert all(r["id"].startswith(("mmap.anon", "brk.syscall.", "channel.", "feature.")) for r in conf["results"])
     assert (out / "logs" / "console.log").stat().st_size > 0 and (out / "report.html").exists()
 
 

@@ -21,9 +21,18 @@
 /* A MAP_GUARD entry of `pages` pages, or a skip where the system does not know the flag. */
 static char *map_guard(struct pc_ctx *ctx, size_t pages)
 {
-	void *p = mmap(NULL, pages * pl_page_size(), PROT_NONE, MAP_GUARD, -1, 0);
-	if (p == MAP_FAILED)
-		pc_refusal(ctx, "mmap(MAP_GUARD)", errno, pc_unknown_map_type_errno());
+	size_t len = pages * pl_page_size();
+	void *p = mmap(NULL, len, PROT_NONE, MAP_GUARD, -1, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		/* The unknown request of the same shape (no type, no descriptor): Linux checks the
+		 * descriptor before the flags and answers EBADF to both. */
+		void *u = mmap(NULL, len, PROT_NONE, PL_ABSENT_FLAG, -1, 0);
+		int unknown = u == MAP_FAILED ? errno : 0;
+		if (u != MAP_FAILED && munmap(u, len) != 0)
+			pc_error(ctx, "munmap: %s", pc_strerror(errno));
+		pc_refusal(ctx, "mmap(MAP_GUARD)", e, unknown);
+	}
 	return p;
 }
 #endif
